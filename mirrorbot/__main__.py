@@ -1,0 +1,3 @@
+from mirrorbot.cli import main
+
+main()

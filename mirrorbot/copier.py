@@ -1,0 +1,265 @@
+"""The copy engine: registry to registry, streaming, children before parents.
+
+For each image: blobs first (already there → skip; known in another target
+repository this run → cross-repo mount; otherwise stream source → target with
+the digest verified on the fly), then the child manifests of an index, then
+the tagged manifest with the source's exact bytes. Each blob is uploaded at
+most once per run per target registry; every other repository mounts it.
+Nothing touches local disk, and memory is bounded by the number of streams in
+flight times the chunk size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from mirrorbot.reference import Reference
+from mirrorbot.registry.client import RegistryClient
+from mirrorbot.registry.errors import MirrorbotError
+from mirrorbot.registry.media import Descriptor, Manifest, PlatformFilter, filter_index
+from mirrorbot.registry.pool import RegistryPool
+from mirrorbot.registry.retry import retrying
+
+__all__ = ["BlobLedger", "Copier", "CopyResult", "CopyStats", "signature_tags"]
+
+SIGNATURE_SUFFIXES = (".sig", ".att", ".sbom")
+
+
+@dataclass(slots=True)
+class CopyStats:
+    """What a copy did to the target (summed over a run for the report)."""
+
+    blobs_uploaded: int = 0
+    bytes_uploaded: int = 0
+    blobs_mounted: int = 0
+    blobs_skipped: int = 0
+    manifests_pushed: int = 0
+    manifests_skipped: int = 0
+
+    def add(self, other: CopyStats) -> None:
+        self.blobs_uploaded += other.blobs_uploaded
+        self.bytes_uploaded += other.bytes_uploaded
+        self.blobs_mounted += other.blobs_mounted
+        self.blobs_skipped += other.blobs_skipped
+        self.manifests_pushed += other.manifests_pushed
+        self.manifests_skipped += other.manifests_skipped
+
+
+@dataclass(frozen=True, slots=True)
+class CopyResult:
+    """A verified copy: the target acknowledged ``digest`` for ``target``."""
+
+    source: Reference
+    target: Reference
+    digest: str
+    media_type: str
+    size: int
+    platforms: tuple[str, ...]
+    source_digest: str
+    already_present: bool = False
+    stats: CopyStats = field(default_factory=CopyStats)
+
+    @property
+    def filtered(self) -> bool:
+        """True when a platform filter produced a new index (and so a new digest)."""
+        return self.digest != self.source_digest
+
+
+class BlobLedger:
+    """What this run has learned about which target repositories hold which blobs."""
+
+    def __init__(self) -> None:
+        self._holders: dict[str, set[str]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def holders(self, digest: str) -> set[str]:
+        return self._holders.get(digest, set())
+
+    def record(self, digest: str, repository: str) -> None:
+        self._holders.setdefault(digest, set()).add(repository)
+
+    def lock(self, digest: str) -> asyncio.Lock:
+        """Serialises decisions about one blob so that it is uploaded once, then mounted."""
+        return self._locks.setdefault(digest, asyncio.Lock())
+
+
+def signature_tags(digest: str) -> tuple[str, ...]:
+    """cosign's tag convention: ``sha256-<hex>.sig`` / ``.att`` / ``.sbom``."""
+    algorithm, _, hex_part = digest.partition(":")
+    return tuple(f"{algorithm}-{hex_part}{suffix}" for suffix in SIGNATURE_SUFFIXES)
+
+
+@dataclass(slots=True)
+class _Job:
+    """One copy in progress: the two ends and its own counters."""
+
+    source: RegistryClient
+    source_repository: str
+    target: RegistryClient
+    target_repository: str
+    reference: str
+    stats: CopyStats = field(default_factory=CopyStats)
+
+
+class Copier:
+    """Copies images between registries of a :class:`RegistryPool`."""
+
+    def __init__(
+        self,
+        pool: RegistryPool,
+        *,
+        blob_concurrency: int = 8,
+        manifest_concurrency: int = 8,
+    ) -> None:
+        self.pool = pool
+        self._blob_slots = asyncio.Semaphore(blob_concurrency)
+        self._manifest_slots = asyncio.Semaphore(manifest_concurrency)
+        self._ledgers: dict[str, BlobLedger] = {}
+
+    def ledger(self, registry: str) -> BlobLedger:
+        return self._ledgers.setdefault(registry, BlobLedger())
+
+    async def copy(
+        self,
+        source: Reference,
+        target: Reference,
+        *,
+        platforms: PlatformFilter | None = None,
+        force: bool = False,
+        source_manifest: Manifest | None = None,
+    ) -> CopyResult:
+        """Copy one reference (tag or digest; every platform unless filtered).
+
+        Without ``force``, a target that already holds the same digest under
+        the target tag is left alone (one HEAD request).
+        """
+        job = _Job(
+            source=self.pool.client(source.registry),
+            source_repository=source.repository,
+            target=self.pool.client(target.registry),
+            target_repository=target.repository,
+            reference=str(source),
+        )
+        manifest = source_manifest or await job.source.manifest_get(
+            source.repository, source.identifier
+        )
+        wanted = platforms or PlatformFilter()
+        top = filter_index(manifest, wanted, str(source)) if manifest.is_index else manifest
+        if target.digest is not None and target.digest != top.digest:
+            raise MirrorbotError(
+                f"{target}: a digest reference can only receive {top.digest} from {source}"
+            )
+        identifier = target.tag if target.tag is not None else top.digest
+        result = CopyResult(
+            source=source,
+            target=Reference(target.registry, target.repository, target.tag, top.digest),
+            digest=top.digest,
+            media_type=top.media_type,
+            size=top.size,
+            platforms=top.platforms(),
+            source_digest=manifest.digest,
+            stats=job.stats,
+        )
+        if not force:
+            existing = await job.target.manifest_head(target.repository, identifier)
+            if existing is not None and existing.digest == top.digest:
+                job.stats.manifests_skipped += 1
+                return replace(result, already_present=True)
+        await self._copy_contents(job, top)
+        await job.target.manifest_put(target.repository, identifier, top)
+        job.stats.manifests_pushed += 1
+        return result
+
+    async def _copy_contents(self, job: _Job, manifest: Manifest) -> None:
+        """Everything a manifest points at, so that pushing it cannot fail for a missing part."""
+        if manifest.is_index:
+            await _gather(self._copy_child(job, child) for child in manifest.children)
+        else:
+            await _gather(
+                self._copy_blob(job, blob)
+                for blob in manifest.blobs
+                if not (blob.is_foreign and blob.urls)
+            )
+
+    async def _copy_child(self, job: _Job, child: Descriptor) -> None:
+        async with self._manifest_slots:
+            existing = await job.target.manifest_head(job.target_repository, child.digest)
+        if existing is not None:
+            job.stats.manifests_skipped += 1
+            return
+        async with self._manifest_slots:
+            manifest = await job.source.manifest_get(job.source_repository, child.digest)
+        await self._copy_contents(job, manifest)
+        async with self._manifest_slots:
+            await job.target.manifest_put(job.target_repository, child.digest, manifest)
+        job.stats.manifests_pushed += 1
+
+    async def _copy_blob(self, job: _Job, blob: Descriptor) -> None:
+        ledger = self.ledger(job.target.registry)
+        async with ledger.lock(blob.digest):
+            holders = ledger.holders(blob.digest)
+            if job.target_repository in holders:
+                job.stats.blobs_skipped += 1
+                return
+            async with self._blob_slots:
+                await self._place_blob(job, blob, holders)
+            ledger.record(blob.digest, job.target_repository)
+
+    async def _place_blob(self, job: _Job, blob: Descriptor, holders: set[str]) -> None:
+        candidates = sorted(holders)
+        if job.source.registry == job.target.registry and job.source_repository not in candidates:
+            candidates.insert(0, job.source_repository)
+        upload_url: str | None = None
+        for from_repository in candidates[:2]:
+            mount = await job.target.blob_mount(job.target_repository, blob.digest, from_repository)
+            if mount.mounted:
+                job.stats.blobs_mounted += 1
+                return
+            upload_url = mount.upload_url
+        if (
+            not candidates
+            and await job.target.blob_head(job.target_repository, blob.digest) is not None
+        ):
+            job.stats.blobs_skipped += 1
+            return
+        await self._upload_blob(job, blob, upload_url)
+
+    async def _upload_blob(self, job: _Job, blob: Descriptor, upload_url: str | None) -> None:
+        """Stream source → target; a failed attempt restarts from a fresh download."""
+        session = upload_url
+
+        async def attempt() -> None:
+            nonlocal session
+            if session is None:
+                session = await job.target.blob_upload_start(job.target_repository)
+            try:
+                async with job.source.blob_open(job.source_repository, blob) as chunks:
+                    await job.target.blob_upload(
+                        job.target_repository, session, blob.digest, blob.size, chunks
+                    )
+            except Exception:
+                abandoned, session = session, None
+                await job.target.blob_upload_cancel(abandoned)
+                raise
+
+        await retrying(
+            attempt,
+            job.target.retry,
+            registry=job.target.registry,
+            reference=f"{job.reference} blob {blob.digest}",
+        )
+        job.stats.blobs_uploaded += 1
+        job.stats.bytes_uploaded += blob.size
+
+
+async def _gather(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run concurrently; on the first failure cancel the rest and raise that one error."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for coroutine in coroutines:
+                group.create_task(coroutine)
+    except BaseExceptionGroup as failures:
+        raise failures.exceptions[0] from None

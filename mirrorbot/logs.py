@@ -1,0 +1,66 @@
+"""Logging that cannot leak a secret.
+
+Every handler mirrorbot installs carries a :class:`RedactingFilter` that knows
+the run's secrets (passwords, tokens, their Basic encodings) and masks them in
+the final message, arguments and tracebacks included.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+
+__all__ = ["REDACTED", "RedactingFilter", "configure_logging", "redact"]
+
+REDACTED = "***"
+_MIN_SECRET = 4  # shorter values would mask ordinary words
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+
+    def add(self, secrets: Iterable[str]) -> None:
+        self._secrets.update(s for s in secrets if s)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.msg = redact(message, self._secrets)
+        record.args = None
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, self._secrets)
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def configure_logging(verbose: bool = False) -> RedactingFilter:
+    """Send mirrorbot's log to stderr; returns the filter to register secrets with."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_FILTER)
+    root = logging.getLogger("mirrorbot")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    root.propagate = False
+    if verbose:
+        for noisy in ("httpx", "httpcore"):
+            # Request lines name URLs; never headers. Keep httpcore's wire traces off.
+            logging.getLogger(noisy).handlers[:] = [handler]
+        logging.getLogger("httpx").setLevel(logging.INFO)
+    return _FILTER
+
+
+def secret_filter() -> RedactingFilter:
+    return _FILTER

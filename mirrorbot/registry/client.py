@@ -1,0 +1,508 @@
+"""An async client for one registry: one method per endpoint of the distribution API.
+
+Everything that is idempotent (GET, HEAD, manifest PUT, upload start) is
+retried here through a predicate; streamed blob uploads cannot be replayed and
+are retried one level up, by the copier, from a fresh download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import httpx
+
+from mirrorbot import __version__
+from mirrorbot.reference import DOCKER_HUB, is_loopback_host
+from mirrorbot.registry.auth import (
+    SCOPE_EXTENSION,
+    RegistryAuth,
+    catalog_scope,
+    pull_scope,
+    push_scope,
+)
+from mirrorbot.registry.credentials import ANONYMOUS, Credential
+from mirrorbot.registry.errors import (
+    BlobIntegrityError,
+    DigestMismatchError,
+    ErrorCode,
+    ManifestTooLargeError,
+    RegistryError,
+    redact_url,
+    registry_error_from_response,
+)
+from mirrorbot.registry.media import (
+    ACCEPT_MANIFESTS,
+    MAX_MANIFEST_SIZE,
+    Descriptor,
+    Manifest,
+    parse_manifest,
+)
+from mirrorbot.registry.retry import RetryPolicy, retrying
+
+__all__ = ["MountResult", "RegistryClient", "RequestCounter", "api_netloc"]
+
+T = TypeVar("T")
+USER_AGENT = f"mirrorbot/{__version__}"
+CHUNK_SIZE = 1024 * 1024
+MAX_PAGES = 100_000
+
+
+@dataclass(slots=True)
+class RequestCounter:
+    """Requests and bytes that went to one registry (for reports and benchmarks)."""
+
+    requests: dict[str, int] = field(default_factory=dict)
+    bytes_uploaded: int = 0
+    bytes_downloaded: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.requests.values())
+
+    async def on_request(self, request: httpx.Request) -> None:
+        self.requests[request.method] = self.requests.get(request.method, 0) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class MountResult:
+    """``mounted`` when the registry linked the blob; else an upload session to use."""
+
+    mounted: bool
+    upload_url: str | None = None
+
+
+def api_netloc(registry: str) -> str:
+    return "registry-1.docker.io" if registry == DOCKER_HUB else registry
+
+
+def _check(response: httpx.Response, *ok: int) -> bool:
+    return response.status_code in ok
+
+
+class RegistryClient:
+    """The HTTP API of one registry. Use as an async context manager."""
+
+    def __init__(
+        self,
+        registry: str,
+        *,
+        credential: Credential = ANONYMOUS,
+        insecure: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        user_agent: str = USER_AGENT,
+        max_connections: int = 64,
+    ) -> None:
+        self.registry = registry
+        self.netloc = api_netloc(registry)
+        plain = is_loopback_host(registry) or insecure
+        self.base_url = f"{'http' if plain else 'https'}://{self.netloc}"
+        self.retry = retry or RetryPolicy()
+        self.counter = RequestCounter()
+        self.auth = RegistryAuth(self.netloc, credential, registry=registry, user_agent=user_agent)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            auth=self.auth,
+            headers={"User-Agent": user_agent},
+            timeout=httpx.Timeout(connect=15.0, read=120.0, write=120.0, pool=600.0),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            follow_redirects=True,
+            event_hooks={"request": [self.counter.on_request]},
+        )
+
+    async def __aenter__(self) -> RegistryClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- plumbing ---------------------------------------------------------
+
+    async def _retrying(self, operation: Callable[[], Awaitable[T]], reference: str | None) -> T:
+        return await retrying(operation, self.retry, registry=self.registry, reference=reference)
+
+    def _request(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        scopes: tuple[str, ...],
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        content: bytes | AsyncIterator[bytes] | None = None,
+    ) -> httpx.Request:
+        return self._http.build_request(
+            method,
+            url,
+            headers=headers,
+            params=params,
+            content=content,
+            extensions={SCOPE_EXTENSION: scopes},
+        )
+
+    async def _send(
+        self, request: httpx.Request, reference: str | None, *ok: int
+    ) -> httpx.Response:
+        response = await self._http.send(request)
+        if not _check(response, *ok):
+            raise await registry_error_from_response(response, reference)
+        return response
+
+    @asynccontextmanager
+    async def _stream(
+        self, request: httpx.Request, reference: str | None, *ok: int
+    ) -> AsyncIterator[httpx.Response]:
+        response = await self._http.send(request, stream=True)
+        try:
+            if not _check(response, *ok):
+                raise await registry_error_from_response(response, reference)
+            yield response
+        finally:
+            await response.aclose()
+
+    def _ref(self, repository: str, identifier: str) -> str:
+        separator = "@" if ":" in identifier else ":"
+        return f"{self.registry}/{repository}{separator}{identifier}"
+
+    # -- base -------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """``GET /v2/``: proves the registry speaks the API and primes the auth challenge."""
+
+        async def attempt() -> None:
+            await self._send(self._request("GET", "/v2/", scopes=()), self.registry, 200)
+
+        await self._retrying(attempt, self.registry)
+
+    # -- manifests --------------------------------------------------------
+
+    async def manifest_get(self, repository: str, identifier: str) -> Manifest:
+        """Fetch a manifest by tag or digest, verified against the digest it was asked by."""
+        reference = self._ref(repository, identifier)
+
+        async def attempt() -> Manifest:
+            request = self._request(
+                "GET",
+                f"/v2/{repository}/manifests/{identifier}",
+                scopes=(pull_scope(repository),),
+                headers={"Accept": ACCEPT_MANIFESTS},
+            )
+            async with self._stream(request, reference, 200) as response:
+                declared = int(response.headers.get("content-length", "0") or 0)
+                if declared > MAX_MANIFEST_SIZE:
+                    raise ManifestTooLargeError(reference, declared, MAX_MANIFEST_SIZE)
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_MANIFEST_SIZE:
+                        raise ManifestTooLargeError(reference, len(body), MAX_MANIFEST_SIZE)
+                content_type = response.headers.get("content-type")
+                header_digest = response.headers.get("docker-content-digest")
+            manifest = parse_manifest(bytes(body), content_type, reference)
+            if identifier.startswith("sha256:") and manifest.digest != identifier:
+                raise DigestMismatchError(reference, identifier, manifest.digest, "manifest")
+            if (
+                header_digest
+                and header_digest.startswith("sha256:")
+                and header_digest != manifest.digest
+            ):
+                raise DigestMismatchError(
+                    reference, header_digest, manifest.digest, "manifest (Docker-Content-Digest)"
+                )
+            return manifest
+
+        return await self._retrying(attempt, reference)
+
+    async def manifest_head(self, repository: str, identifier: str) -> Descriptor | None:
+        """Digest, type and size of a manifest, or None if absent. Does not count as a Hub pull."""
+        reference = self._ref(repository, identifier)
+
+        async def attempt() -> Descriptor | None:
+            request = self._request(
+                "HEAD",
+                f"/v2/{repository}/manifests/{identifier}",
+                scopes=(pull_scope(repository),),
+                headers={"Accept": ACCEPT_MANIFESTS},
+            )
+            response = await self._http.send(request)
+            if response.status_code == 404:
+                return None
+            if response.status_code != 200:
+                raise await registry_error_from_response(response, reference)
+            return Descriptor(
+                media_type=response.headers.get("content-type", "").split(";")[0].strip(),
+                digest=response.headers.get("docker-content-digest", ""),
+                size=int(response.headers.get("content-length", "0") or 0),
+            )
+
+        found = await self._retrying(attempt, reference)
+        if found is not None and not found.digest:
+            # Registries may omit Docker-Content-Digest on HEAD: hash the manifest instead.
+            manifest = await self.manifest_get(repository, identifier)
+            return Descriptor(manifest.media_type, manifest.digest, manifest.size)
+        return found
+
+    async def manifest_put(self, repository: str, identifier: str, manifest: Manifest) -> str:
+        """Push the exact bytes; the registry must acknowledge the same digest."""
+        reference = self._ref(repository, identifier)
+
+        async def attempt() -> str:
+            request = self._request(
+                "PUT",
+                f"/v2/{repository}/manifests/{identifier}",
+                scopes=(push_scope(repository),),
+                headers={"Content-Type": manifest.media_type},
+                content=manifest.raw,
+            )
+            response = await self._send(request, reference, 201, 200)
+            acknowledged: str = response.headers.get("docker-content-digest", manifest.digest)
+            if acknowledged != manifest.digest:
+                raise DigestMismatchError(
+                    reference, manifest.digest, acknowledged, "pushed manifest"
+                )
+            return acknowledged
+
+        return await self._retrying(attempt, reference)
+
+    async def manifest_delete(self, repository: str, digest: str) -> None:
+        reference = self._ref(repository, digest)
+
+        async def attempt() -> None:
+            request = self._request(
+                "DELETE",
+                f"/v2/{repository}/manifests/{digest}",
+                scopes=(f"repository:{repository}:delete",),
+            )
+            await self._send(request, reference, 202, 200)
+
+        await self._retrying(attempt, reference)
+
+    # -- blobs ------------------------------------------------------------
+
+    async def blob_head(self, repository: str, digest: str) -> int | None:
+        """Size of a blob in ``repository``, or None if it is not there."""
+        reference = self._ref(repository, digest)
+
+        async def attempt() -> int | None:
+            request = self._request(
+                "HEAD", f"/v2/{repository}/blobs/{digest}", scopes=(pull_scope(repository),)
+            )
+            response = await self._http.send(request)
+            if response.status_code == 404:
+                return None
+            if response.status_code != 200:
+                raise await registry_error_from_response(response, reference)
+            return int(response.headers.get("content-length", "0") or 0)
+
+        return await self._retrying(attempt, reference)
+
+    @asynccontextmanager
+    async def blob_open(
+        self, repository: str, descriptor: Descriptor
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Open a blob download; iterating yields verified chunks.
+
+        The iterator raises :class:`DigestMismatchError` or :class:`BlobIntegrityError`
+        at the end of a stream that does not match ``descriptor``, so nothing
+        consuming it can complete with bad bytes.
+        """
+        reference = self._ref(repository, descriptor.digest)
+
+        async def attempt() -> httpx.Response:
+            request = self._request(
+                "GET",
+                f"/v2/{repository}/blobs/{descriptor.digest}",
+                scopes=(pull_scope(repository),),
+            )
+            response = await self._http.send(request, stream=True)
+            if response.status_code != 200:
+                raise await registry_error_from_response(response, reference)
+            return response
+
+        response = await self._retrying(attempt, reference)
+        try:
+            yield self._verified_chunks(response, descriptor, reference)
+        finally:
+            await response.aclose()
+
+    async def _verified_chunks(
+        self, response: httpx.Response, descriptor: Descriptor, reference: str
+    ) -> AsyncIterator[bytes]:
+        algorithm, _, expected_hex = descriptor.digest.partition(":")
+        hasher = hashlib.new(algorithm)
+        received = 0
+        async for chunk in response.aiter_raw(CHUNK_SIZE):
+            received += len(chunk)
+            if received > descriptor.size:
+                raise BlobIntegrityError(reference, descriptor.digest, descriptor.size, received)
+            hasher.update(chunk)
+            self.counter.bytes_downloaded += len(chunk)
+            yield chunk
+        if received != descriptor.size:
+            raise BlobIntegrityError(reference, descriptor.digest, descriptor.size, received)
+        if hasher.hexdigest() != expected_hex:
+            raise DigestMismatchError(
+                reference, descriptor.digest, f"{algorithm}:{hasher.hexdigest()}", "blob"
+            )
+
+    async def blob_mount(self, repository: str, digest: str, from_repository: str) -> MountResult:
+        """Cross-repository mount. 201: linked. 202: not linked, here is an upload session."""
+        reference = self._ref(repository, digest)
+
+        async def attempt() -> MountResult:
+            request = self._request(
+                "POST",
+                f"/v2/{repository}/blobs/uploads/",
+                params={"mount": digest, "from": from_repository},
+                scopes=(push_scope(repository), pull_scope(from_repository)),
+            )
+            response = await self._http.send(request)
+            if response.status_code == 201:
+                return MountResult(mounted=True)
+            if response.status_code == 202:
+                return MountResult(mounted=False, upload_url=self._location(response))
+            if response.status_code in (401, 403, 404):
+                # A registry may refuse the source repository: that only means "upload normally".
+                await response.aclose()
+                return MountResult(mounted=False)
+            raise await registry_error_from_response(response, reference)
+
+        return await self._retrying(attempt, reference)
+
+    async def blob_upload_start(self, repository: str) -> str:
+        reference = f"{self.registry}/{repository}"
+
+        async def attempt() -> str:
+            request = self._request(
+                "POST", f"/v2/{repository}/blobs/uploads/", scopes=(push_scope(repository),)
+            )
+            return self._location(await self._send(request, reference, 202))
+
+        return await self._retrying(attempt, reference)
+
+    async def blob_upload(
+        self, repository: str, upload_url: str, digest: str, size: int, chunks: AsyncIterator[bytes]
+    ) -> None:
+        """Finish an upload session in one PUT with a known length (never chunked encoding).
+
+        Not retried here: the body is a stream. The copier restarts the whole
+        blob on failure.
+        """
+        reference = self._ref(repository, digest)
+        url = httpx.URL(upload_url).copy_merge_params({"digest": digest})
+        counted = self._count_uploaded(chunks)
+        request = self._request(
+            "PUT",
+            url,
+            scopes=(push_scope(repository),),
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+            content=counted,
+        )
+        response = await self._send(request, reference, 201)
+        acknowledged = response.headers.get("docker-content-digest", digest)
+        if acknowledged != digest:
+            raise DigestMismatchError(reference, digest, acknowledged, "uploaded blob")
+
+    async def blob_upload_cancel(self, upload_url: str) -> None:
+        """Best effort: tell the registry to drop an abandoned upload session."""
+        request = self._request("DELETE", upload_url, scopes=())
+        try:
+            response = await self._http.send(request)
+            await response.aclose()
+        except httpx.TransportError:
+            pass  # the registry purges stale sessions on its own
+
+    async def _count_uploaded(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            self.counter.bytes_uploaded += len(chunk)
+            yield chunk
+
+    def _location(self, response: httpx.Response) -> str:
+        location = response.headers.get("location")
+        if not location:
+            raise RegistryError(
+                status=response.status_code,
+                method=response.request.method,
+                url=redact_url(response.request.url),
+                reference=self.registry,
+                diagnostics=(),
+                body_excerpt="upload session without a Location header",
+            )
+        # Relative or absolute, keeping its query (_state): resolve against the request.
+        return str(response.request.url.join(location))
+
+    # -- listing ----------------------------------------------------------
+
+    async def tags(self, repository: str, page_size: int | None = None) -> list[str]:
+        return await self._paginate(
+            f"/v2/{repository}/tags/list",
+            "tags",
+            (pull_scope(repository),),
+            page_size,
+            f"{self.registry}/{repository}",
+        )
+
+    async def catalog(self, page_size: int | None = 1000) -> list[str]:
+        return await self._paginate(
+            "/v2/_catalog", "repositories", (catalog_scope(),), page_size, self.registry
+        )
+
+    async def _paginate(
+        self, path: str, key: str, scopes: tuple[str, ...], page_size: int | None, reference: str
+    ) -> list[str]:
+        """Follow ``Link: <…>; rel="next"`` to the end, falling back when ``n`` is refused."""
+        items: list[str] = []
+        url: httpx.URL | None = httpx.URL(path)
+        params: dict[str, str] | None = {"n": str(page_size)} if page_size else None
+        seen: set[str] = set()
+        while url is not None:
+            if str(url) in seen or len(seen) >= MAX_PAGES:
+                break  # a registry that links back to a page it served: stop, do not loop forever
+
+            async def attempt(
+                current_url: httpx.URL = url, current_params: dict[str, str] | None = params
+            ) -> httpx.Response:
+                request = self._request("GET", current_url, scopes=scopes, params=current_params)
+                response = await self._http.send(request)
+                if response.status_code != 200:
+                    raise await registry_error_from_response(response, reference)
+                await response.aread()
+                return response
+
+            try:
+                response = await self._retrying(attempt, reference)
+            except RegistryError as error:
+                if params is not None and error.has(ErrorCode.PAGINATION_NUMBER_INVALID):
+                    params = None  # the registry caps page sizes: let it choose
+                    continue
+                if key == "tags" and error.has(ErrorCode.NAME_UNKNOWN):
+                    return []
+                raise
+            seen.add(str(url))
+            try:
+                body = response.json()
+            except ValueError:
+                raise RegistryError(
+                    status=200,
+                    method="GET",
+                    url=redact_url(response.request.url),
+                    reference=reference,
+                    body_excerpt="listing is not JSON",
+                ) from None
+            page = body.get(key) if isinstance(body, dict) else None
+            if isinstance(page, list):
+                items.extend(item for item in page if isinstance(item, str))
+            next_link = response.links.get("next", {}).get("url")
+            url = response.request.url.join(next_link) if next_link else None
+            params = None  # the Link URL carries its own query
+        return items

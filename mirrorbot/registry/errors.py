@@ -1,0 +1,253 @@
+"""Typed errors: a registry's answer is data, not a string.
+
+Every failure carries what a user needs to act on it: the reference involved,
+the HTTP status and the registry's own ``(code, message, detail)`` list. Whether
+an error is worth retrying is derived from two tables, never guessed at the
+call site.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "BlobIntegrityError",
+    "Diagnostic",
+    "DigestMismatchError",
+    "ErrorCode",
+    "ManifestTooLargeError",
+    "MirrorbotError",
+    "RegistryError",
+    "RegistryUnreachableError",
+    "UnsupportedManifestError",
+    "parse_retry_after",
+    "registry_error_from_response",
+]
+
+MAX_ERROR_BODY = 64 * 1024
+
+
+class ErrorCode(StrEnum):
+    """Error codes of the distribution spec, plus the ones registries add in practice."""
+
+    BLOB_UNKNOWN = "BLOB_UNKNOWN"
+    BLOB_UPLOAD_INVALID = "BLOB_UPLOAD_INVALID"
+    BLOB_UPLOAD_UNKNOWN = "BLOB_UPLOAD_UNKNOWN"
+    DIGEST_INVALID = "DIGEST_INVALID"
+    MANIFEST_BLOB_UNKNOWN = "MANIFEST_BLOB_UNKNOWN"
+    MANIFEST_INVALID = "MANIFEST_INVALID"
+    MANIFEST_UNKNOWN = "MANIFEST_UNKNOWN"
+    MANIFEST_UNVERIFIED = "MANIFEST_UNVERIFIED"
+    NAME_INVALID = "NAME_INVALID"
+    NAME_UNKNOWN = "NAME_UNKNOWN"
+    SIZE_INVALID = "SIZE_INVALID"
+    TAG_INVALID = "TAG_INVALID"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    DENIED = "DENIED"
+    UNSUPPORTED = "UNSUPPORTED"
+    TOOMANYREQUESTS = "TOOMANYREQUESTS"
+    PAGINATION_NUMBER_INVALID = "PAGINATION_NUMBER_INVALID"
+    RANGE_INVALID = "RANGE_INVALID"
+    UNAVAILABLE = "UNAVAILABLE"
+    UNKNOWN = "UNKNOWN"
+
+
+TEMPORARY_CODES = frozenset(
+    {
+        ErrorCode.BLOB_UPLOAD_INVALID,
+        ErrorCode.TOOMANYREQUESTS,
+        ErrorCode.UNAVAILABLE,
+        ErrorCode.UNKNOWN,
+    }
+)
+TEMPORARY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class MirrorbotError(Exception):
+    """Base of every error mirrorbot raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One entry of a registry's ``{"errors": [...]}`` body."""
+
+    code: str
+    message: str = ""
+    detail: Any = None
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}" if self.message else self.code
+
+
+class RegistryError(MirrorbotError):
+    """A registry answered with an unexpected status."""
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        method: str,
+        url: str,
+        reference: str | None,
+        diagnostics: Sequence[Diagnostic] = (),
+        retry_after: float | None = None,
+        body_excerpt: str = "",
+    ) -> None:
+        self.status = status
+        self.method = method
+        self.url = url
+        self.reference = reference
+        self.diagnostics = tuple(diagnostics)
+        self.retry_after = retry_after
+        self.body_excerpt = body_excerpt
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        what = f"{self.reference}: " if self.reference else ""
+        detail = "; ".join(str(d) for d in self.diagnostics) or self.body_excerpt.strip()[:200]
+        text = f"{what}{self.method} {self.url} returned {self.status}"
+        return f"{text} ({detail})" if detail else text
+
+    @property
+    def codes(self) -> frozenset[str]:
+        return frozenset(d.code for d in self.diagnostics)
+
+    def has(self, code: ErrorCode) -> bool:
+        return code.value in self.codes
+
+    @property
+    def temporary(self) -> bool:
+        if self.status in TEMPORARY_STATUSES:
+            return True
+        return any(code in TEMPORARY_CODES for code in self.codes)
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+
+class RegistryUnreachableError(MirrorbotError):
+    """The network failed us (connection refused, reset, timed out) after retries."""
+
+    def __init__(self, registry: str, reference: str | None, cause: Exception) -> None:
+        self.registry = registry
+        self.reference = reference
+        self.cause = cause
+        what = f"{reference}: " if reference else ""
+        super().__init__(f"{what}registry {registry} unreachable: {type(cause).__name__}: {cause}")
+
+
+class DigestMismatchError(MirrorbotError):
+    """Content did not hash to the digest it was asked for or announced with."""
+
+    def __init__(self, reference: str, expected: str, actual: str, what: str = "content") -> None:
+        self.reference = reference
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"{reference}: {what} digest mismatch: expected {expected}, got {actual}")
+
+
+class BlobIntegrityError(MirrorbotError):
+    """A blob stream ended with the wrong size (truncated or padded)."""
+
+    def __init__(self, reference: str, digest: str, expected_size: int, actual_size: int) -> None:
+        self.reference = reference
+        self.digest = digest
+        self.expected_size = expected_size
+        self.actual_size = actual_size
+        super().__init__(
+            f"{reference}: blob {digest} has {actual_size} bytes, descriptor says {expected_size}"
+        )
+
+
+class UnsupportedManifestError(MirrorbotError):
+    """A manifest we refuse to copy rather than mangle (schema1, unknown types)."""
+
+    def __init__(self, reference: str, media_type: str, reason: str) -> None:
+        self.reference = reference
+        self.media_type = media_type
+        super().__init__(
+            f"{reference}: unsupported manifest {media_type or '(no media type)'}: {reason}"
+        )
+
+
+class ManifestTooLargeError(MirrorbotError):
+    def __init__(self, reference: str, size: int, limit: int) -> None:
+        self.reference = reference
+        self.size = size
+        self.limit = limit
+        super().__init__(f"{reference}: manifest of {size} bytes exceeds the {limit} byte limit")
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def _parse_diagnostics(body: bytes) -> tuple[Diagnostic, ...]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return ()
+    errors = payload.get("errors") if isinstance(payload, dict) else None
+    if not isinstance(errors, list):
+        return ()
+    found = []
+    for entry in errors:
+        if isinstance(entry, dict) and isinstance(entry.get("code"), str):
+            message = entry.get("message")
+            found.append(
+                Diagnostic(
+                    entry["code"], message if isinstance(message, str) else "", entry.get("detail")
+                )
+            )
+    return tuple(found)
+
+
+def redact_url(url: httpx.URL) -> str:
+    """A URL fit for messages: no userinfo, no query (upload ``_state`` tokens live there)."""
+    return str(url.copy_with(query=None, fragment=None, username=None, password=None))
+
+
+async def registry_error_from_response(
+    response: httpx.Response, reference: str | None
+) -> RegistryError:
+    """Build the typed error, reading at most 64 KiB of the body."""
+    body = bytearray()
+    try:
+        body += response.content[:MAX_ERROR_BODY]
+    except httpx.ResponseNotRead:
+        if not response.is_stream_consumed:
+            async for chunk in response.aiter_raw():
+                body += chunk
+                if len(body) >= MAX_ERROR_BODY:
+                    break
+        await response.aclose()
+    excerpt = bytes(body[:MAX_ERROR_BODY]).decode("utf-8", "replace")
+    return RegistryError(
+        status=response.status_code,
+        method=response.request.method,
+        url=redact_url(response.request.url),
+        reference=reference,
+        diagnostics=_parse_diagnostics(bytes(body)),
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
+        body_excerpt=excerpt if not excerpt.lstrip().startswith("{") else "",
+    )

@@ -1,0 +1,89 @@
+"""Real registries for the whole test session, on loopback with temp storage.
+
+- ``source_registry``: no auth, ``catalog.maxentries`` small enough to force paging.
+- ``plain_registry``: no auth.
+- ``basic_registry``: htpasswd Basic auth.
+- ``token_registry``: ``auth: token`` backed by :class:`TokenIssuer`.
+
+Tests keep out of each other's way by using repository names derived from
+their own node id (the ``ns`` fixture).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import bcrypt
+import pytest
+
+from mirrorbot.demo.registry import LocalRegistry
+from tests.support.token_issuer import TokenIssuer
+
+USER = "mirror"
+PASSWORD = "s3cret-Pa55word-for-tests"
+
+
+@pytest.fixture(scope="session")
+def registry_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("registries")
+
+
+def _started(registry: LocalRegistry) -> Iterator[LocalRegistry]:
+    registry.start()
+    try:
+        yield registry
+    finally:
+        registry.stop()
+
+
+@pytest.fixture(scope="session")
+def source_registry(registry_root: Path) -> Iterator[LocalRegistry]:
+    yield from _started(
+        LocalRegistry(registry_root / "source", name="source", extra={"catalog": {"maxentries": 3}})
+    )
+
+
+@pytest.fixture(scope="session")
+def plain_registry(registry_root: Path) -> Iterator[LocalRegistry]:
+    yield from _started(LocalRegistry(registry_root / "plain", name="plain"))
+
+
+@pytest.fixture(scope="session")
+def basic_registry(registry_root: Path) -> Iterator[LocalRegistry]:
+    workdir = registry_root / "basic"
+    workdir.mkdir()
+    htpasswd = workdir / "htpasswd"
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    htpasswd.write_text(f"{USER}:{hashed}\n")
+    auth = {"htpasswd": {"realm": "mirrorbot-test", "path": str(htpasswd)}}
+    yield from _started(LocalRegistry(workdir, name="basic", auth=auth))
+
+
+@pytest.fixture(scope="session")
+def token_issuer(registry_root: Path) -> Iterator[TokenIssuer]:
+    issuer = TokenIssuer(registry_root / "token-issuer", users={USER: PASSWORD}).start()
+    try:
+        yield issuer
+    finally:
+        issuer.stop()
+
+
+@pytest.fixture(scope="session")
+def token_registry(registry_root: Path, token_issuer: TokenIssuer) -> Iterator[LocalRegistry]:
+    yield from _started(
+        LocalRegistry(registry_root / "token", name="token", auth=token_issuer.registry_auth())
+    )
+
+
+@pytest.fixture
+def ns(request: pytest.FixtureRequest) -> str:
+    """A repository prefix unique to this test, valid as a repository path."""
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
+    suffix = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:6]
+    return f"t-{name}-{suffix}"
+
+
+CREDS = (USER, PASSWORD)

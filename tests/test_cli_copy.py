@@ -1,0 +1,127 @@
+"""``mirrorbot copy`` as users run it: a real process, real registries, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from mirrorbot.copier import signature_tags
+from mirrorbot.demo.corpus import ImageFactory
+from mirrorbot.demo.registry import LocalRegistry
+from mirrorbot.demo.seed import Seeder
+from tests.conftest import CREDS
+from tests.support import skopeo
+
+
+def mirrorbot(
+    *args: str, env: dict[str, str] | None = None, home: Path
+) -> subprocess.CompletedProcess[str]:
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("MIRRORBOT_")}
+    environment = {
+        **inherited,
+        "HOME": str(home),
+        "DOCKER_CONFIG": str(home / ".docker"),
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "mirrorbot", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_copy_with_signatures_and_credentials_from_env(
+    source_registry: LocalRegistry, token_registry: LocalRegistry, ns: str, tmp_path: Path
+) -> None:
+    factory = ImageFactory(ns)
+    image = factory.index("signed", attestations=True)
+    signature = factory.signature(image, f"{ns}/signed")
+    sig_tag = signature_tags(image.digest)[0]
+    with Seeder(source_registry.url) as seeder:
+        seeder.push(f"{ns}/signed", "v1", image)
+        seeder.push(f"{ns}/signed", sig_tag, signature)
+    result = mirrorbot(
+        "copy",
+        "--signatures",
+        f"{source_registry.host}/{ns}/signed:v1",
+        f"{token_registry.host}/{ns}/signed",
+        env={"MIRRORBOT_DEST_CREDS": f"{CREDS[0]}:{CREDS[1]}"},
+        home=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert image.digest in result.stdout
+    assert CREDS[1] not in result.stdout + result.stderr
+    assert skopeo.manifest_digest(f"{token_registry.host}/{ns}/signed:v1", CREDS) == image.digest
+    assert (
+        skopeo.manifest_digest(f"{token_registry.host}/{ns}/signed:{sig_tag}", CREDS)
+        == signature.digest
+    )
+
+    again = mirrorbot(
+        "copy",
+        "--json",
+        f"{source_registry.host}/{ns}/signed:v1",
+        f"{token_registry.host}/{ns}/signed",
+        env={"MIRRORBOT_DEST_CREDS": f"{CREDS[0]}:{CREDS[1]}"},
+        home=tmp_path,
+    )
+    assert again.returncode == 0, again.stderr
+    [report] = json.loads(again.stdout)
+    assert report["alreadyPresent"] is True
+    assert report["digest"] == image.digest
+
+
+def test_credentials_from_docker_config(
+    source_registry: LocalRegistry, basic_registry: LocalRegistry, ns: str, tmp_path: Path
+) -> None:
+    import base64
+
+    image = ImageFactory(ns).image("via-docker-config")
+    with Seeder(source_registry.url) as seeder:
+        seeder.push(f"{ns}/app", "v1", image)
+    docker_dir = tmp_path / ".docker"
+    docker_dir.mkdir()
+    encoded = base64.b64encode(f"{CREDS[0]}:{CREDS[1]}".encode()).decode()
+    (docker_dir / "config.json").write_text(
+        json.dumps({"auths": {basic_registry.host: {"auth": encoded}}})
+    )
+    result = mirrorbot(
+        "copy",
+        f"{source_registry.host}/{ns}/app:v1",
+        f"{basic_registry.host}/{ns}/app:v1",
+        home=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert skopeo.manifest_digest(f"{basic_registry.host}/{ns}/app:v1", CREDS) == image.digest
+
+
+def test_bad_reference_is_a_usage_error(tmp_path: Path) -> None:
+    result = mirrorbot("copy", "Not/Valid:ref", "127.0.0.1:1/x:y", home=tmp_path)
+    assert result.returncode == 2
+    assert "Not/Valid" in result.stderr
+    assert "lowercase" in result.stderr
+
+
+def test_missing_image_fails_with_exit_1_and_no_secret(
+    source_registry: LocalRegistry, basic_registry: LocalRegistry, ns: str, tmp_path: Path
+) -> None:
+    result = mirrorbot(
+        "copy",
+        f"{source_registry.host}/{ns}/absent:v9",
+        f"{basic_registry.host}/{ns}/absent:v9",
+        "--dest-creds",
+        f"{CREDS[0]}:{CREDS[1]}",
+        home=tmp_path,
+    )
+    assert result.returncode == 1
+    assert f"{ns}/absent:v9" in result.stderr
+    assert "404" in result.stderr
+    assert CREDS[1] not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr

@@ -13,10 +13,13 @@ from dataclasses import dataclass
 
 __all__ = [
     "DOCKER_HUB",
+    "NAME_TOTAL_MAX",
     "InvalidReferenceError",
     "Reference",
     "is_loopback_host",
+    "normalize_registry",
     "parse_reference",
+    "split_registry",
     "validate_digest",
     "validate_repository",
     "validate_tag",
@@ -31,7 +34,7 @@ _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN_RE = re.compile(
     rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
 )
-_TAG_RE = re.compile(r"[\w][\w.-]{0,127}")
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # ASCII only: not \w
 _DIGEST_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 _SHA256_HEX_RE = re.compile(r"[a-f0-9]{64}")
 _SHA512_HEX_RE = re.compile(r"[a-f0-9]{128}")
@@ -96,7 +99,7 @@ def is_loopback_host(registry: str) -> bool:
         host = host[1:].partition("]")[0]
     elif host.count(":") == 1:
         host = host.partition(":")[0]
-    if host == "localhost":
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -166,13 +169,19 @@ def parse_reference(value: str, *, default_tag: str | None = "latest") -> Refere
     digest: str | None = None
     if "@" in remainder:
         remainder, _, digest = remainder.partition("@")
-        validate_digest(digest)
+        try:
+            validate_digest(digest)
+        except InvalidReferenceError as exc:
+            raise InvalidReferenceError(value, exc.reason) from None
     tag: str | None = None
     last_slash = remainder.rfind("/")
     colon = remainder.rfind(":")
     if colon > last_slash:
         remainder, tag = remainder[:colon], remainder[colon + 1 :]
-        validate_tag(tag)
+        try:
+            validate_tag(tag)
+        except InvalidReferenceError as exc:
+            raise InvalidReferenceError(value, exc.reason) from None
     registry, path = split_registry(remainder)
     _validate_registry(registry, value)
     if registry == DOCKER_HUB and "/" not in path:

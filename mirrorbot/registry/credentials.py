@@ -21,16 +21,20 @@ from mirrorbot.reference import DOCKER_HUB
 from mirrorbot.registry.errors import MirrorbotError
 
 __all__ = [
+    "ANONYMOUS",
+    "HELPER_TIMEOUT",
     "Credential",
     "CredentialError",
     "CredentialStore",
+    "HelperRunner",
     "docker_config_path",
     "expand_env",
     "parse_user_password",
+    "run_credential_helper",
 ]
 
 _HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
-_ENV_RE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_ENV_RE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 HELPER_TIMEOUT = 30.0
 
 
@@ -70,13 +74,15 @@ def expand_env(value: str, environ: Mapping[str, str] | None = None, *, where: s
     env = os.environ if environ is None else environ
 
     def replace(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
+        if match.group(1):
+            return "$"
+        name = match.group(2) or match.group(3)
         if name not in env:
             place = f" in {where}" if where else ""
             raise CredentialError(f"environment variable {name} is not set{place}")
         return env[name]
 
-    return _ENV_RE.sub(replace, value.replace("$$", "\0")).replace("\0", "$")
+    return _ENV_RE.sub(replace, value)
 
 
 def parse_user_password(value: str) -> Credential:
@@ -93,6 +99,14 @@ def docker_config_path(environ: Mapping[str, str] | None = None) -> Path:
     if base:
         return Path(base) / "config.json"
     return Path(env.get("HOME", str(Path.home()))) / ".docker" / "config.json"
+
+
+def _hostname(key: str) -> str:
+    """A config key as Docker compares it: no scheme, nothing after the host."""
+    for scheme in ("https://", "http://"):
+        if key.startswith(scheme):
+            key = key[len(scheme) :]
+    return key.partition("/")[0]
 
 
 def _registry_keys(registry: str) -> tuple[str, ...]:
@@ -178,7 +192,10 @@ class CredentialStore:
                     return self._from_helper(helper, keys[0])
         auths = config.get("auths")
         if isinstance(auths, dict):
-            for key in keys:
+            # Exact keys first, then any key naming the same host ("https://host/v2/").
+            hosts = {_hostname(key) for key in keys}
+            others = [key for key in auths if key not in keys and _hostname(key) in hosts]
+            for key in [*keys, *others]:
                 entry = auths.get(key)
                 if isinstance(entry, dict):
                     credential = self._from_auth_entry(entry, registry)

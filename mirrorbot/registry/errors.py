@@ -8,6 +8,7 @@ call site.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import json
 import time
@@ -19,6 +20,9 @@ from typing import Any
 import httpx
 
 __all__ = [
+    "MAX_ERROR_BODY",
+    "TEMPORARY_CODES",
+    "TEMPORARY_STATUSES",
     "BlobIntegrityError",
     "Diagnostic",
     "DigestMismatchError",
@@ -29,6 +33,7 @@ __all__ = [
     "RegistryUnreachableError",
     "UnsupportedManifestError",
     "parse_retry_after",
+    "redact_url",
     "registry_error_from_response",
 ]
 
@@ -192,12 +197,14 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not "²": str.isdigit is Unicode-wide
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # "-0000" or no zone: HTTP dates are GMT, not local time
+        when = when.replace(tzinfo=datetime.UTC)
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current)
 
@@ -236,8 +243,9 @@ async def registry_error_from_response(
         body += response.content[:MAX_ERROR_BODY]
     except httpx.ResponseNotRead:
         if not response.is_stream_consumed:
-            async for chunk in response.aiter_raw():
-                body += chunk
+            # Decoded bytes: a gzip-encoded JSON error body is still parsed.
+            async for chunk in response.aiter_bytes():
+                body += chunk[: MAX_ERROR_BODY - len(body)]
                 if len(body) >= MAX_ERROR_BODY:
                     break
         await response.aclose()

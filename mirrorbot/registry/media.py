@@ -14,24 +14,33 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mirrorbot.reference import InvalidReferenceError, validate_digest
 from mirrorbot.registry.errors import UnsupportedManifestError
 
 __all__ = [
     "ACCEPT_MANIFESTS",
+    "ATTESTATION_DIGEST_ANNOTATION",
+    "ATTESTATION_TYPE_ANNOTATION",
     "DOCKER_MANIFEST",
     "DOCKER_MANIFEST_LIST",
+    "DOCKER_SCHEMA1",
+    "DOCKER_SCHEMA1_SIGNED",
     "FOREIGN_LAYER_TYPES",
+    "IMAGE_CONFIG_TYPES",
     "IMAGE_TYPES",
     "INDEX_TYPES",
     "MAX_MANIFEST_SIZE",
     "OCI_INDEX",
     "OCI_MANIFEST",
+    "SCHEMA1_TYPES",
     "Descriptor",
     "Manifest",
     "Platform",
     "PlatformFilter",
+    "descriptors_by_digest",
     "filter_index",
     "parse_manifest",
+    "platform_of_config",
     "sha256_digest",
 ]
 
@@ -157,8 +166,18 @@ class Descriptor:
         if not isinstance(value, Mapping):
             raise UnsupportedManifestError(reference, "", "descriptor is not an object")
         digest, size = value.get("digest"), value.get("size")
-        if not isinstance(digest, str) or not isinstance(size, int) or size < 0:
+        if (
+            not isinstance(digest, str)
+            or not isinstance(size, int)
+            or isinstance(size, bool)
+            or size < 0
+        ):
             raise UnsupportedManifestError(reference, "", "descriptor without digest or size")
+        try:
+            # The digest ends up in URL paths and picks the hash that verifies content.
+            validate_digest(digest)
+        except InvalidReferenceError as exc:
+            raise UnsupportedManifestError(reference, "", f"descriptor: {exc.reason}") from None
         media_type = value.get("mediaType")
         annotations = value.get("annotations")
         urls = value.get("urls")
@@ -231,7 +250,7 @@ def _detect_media_type(
     if document.get("schemaVersion") == 1:
         return DOCKER_SCHEMA1_SIGNED
     header = (content_type or "").split(";")[0].strip()
-    if header in INDEX_TYPES | IMAGE_TYPES:
+    if header in INDEX_TYPES | IMAGE_TYPES | SCHEMA1_TYPES:
         return header
     # OCI allows mediaType to be absent: tell index from image by shape.
     if "manifests" in document:
@@ -296,20 +315,21 @@ def filter_index(index: Manifest, platforms: PlatformFilter, reference: str) -> 
             reference, index.media_type, f"no manifest for platforms {wanted}"
         )
     kept_digests = {child.digest for child in kept_images}
-    kept = {
-        child.digest
-        for child in index.children
-        if child.digest in kept_digests
+    # Decide per entry, not per digest: one image may be listed under several platforms.
+    keep = [
+        (not child.is_attestation and platforms.matches(child.platform))
         or (
             child.is_attestation
             and child.annotations.get(ATTESTATION_DIGEST_ANNOTATION) in kept_digests
         )
-    }
-    if len(kept) == len({c.digest for c in index.children}):
+        for child in index.children
+    ]
+    if all(keep):
         return index
     document = json.loads(index.raw)
+    # parse_manifest built one child per entry, in order.
     document["manifests"] = [
-        entry for entry in document["manifests"] if entry.get("digest") in kept
+        entry for entry, wanted in zip(document["manifests"], keep, strict=True) if wanted
     ]
     raw = json.dumps(document, indent=3).encode()
     return parse_manifest(raw, index.media_type, reference)
@@ -317,3 +337,20 @@ def filter_index(index: Manifest, platforms: PlatformFilter, reference: str) -> 
 
 def descriptors_by_digest(descriptors: Sequence[Descriptor]) -> dict[str, Descriptor]:
     return {d.digest: d for d in descriptors}
+
+
+IMAGE_CONFIG_TYPES = frozenset(
+    {"application/vnd.docker.container.image.v1+json", "application/vnd.oci.image.config.v1+json"}
+)
+
+
+def platform_of_config(raw: bytes) -> Platform | None:
+    """os/arch/variant from an image config blob; None for artifacts and unknowns."""
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    platform = Platform.from_json(document)
+    if platform is None or not platform.os or not platform.architecture or platform.unknown:
+        return None
+    return platform

@@ -1,0 +1,1274 @@
+"""``mirrorbot.yaml``: loaded once, validated completely, frozen.
+
+Every problem is a :class:`ConfigError` that names the file, the 1-based line
+and the key path (``namespaces[1].include[0]``), because the person fixing it
+is looking at the YAML, not at a Python traceback.
+
+How a file becomes a :class:`Config`:
+
+1. Files over 1 MiB are refused before parsing.
+2. The YAML event stream is scanned first: **aliases (``*name``) are refused**
+   (a config never needs them, and refusing them makes "billion laughs" bombs
+   impossible), and so are documents of more than :data:`MAX_NODES` nodes.
+3. ruamel.yaml's round-trip loader builds the tree, keeping line numbers.
+4. The tree becomes plain data (sequences → tuples); ``${VAR}`` / ``$VAR`` are
+   expanded in string values under ``registries:`` only (that is where secrets
+   live; a missing variable is an error naming it, never its value).
+5. Pydantic models in strict mode validate it (strict, so ``"yes"`` or ``1`` is
+   not silently a boolean); each pydantic error location is mapped back to the
+   line through the ruamel tree. Cross-field rules (strategies, duplicates,
+   name rendering and collisions) run in the :class:`Config` validator.
+
+Tag filters (``include``, ``exclude``, ``mutable``) are Python regexes with
+*full-match* semantics (``re.fullmatch``): ``latest`` matches only ``latest``,
+``v1.*`` is needed for a prefix. Patterns longer than 1000 characters and
+patterns prone to catastrophic backtracking are refused (see
+:func:`regex_hazard`). A namespace's ``include``/``exclude``/``platforms``/
+``mutable``/``signatures`` *replace* the ``defaults`` value, they do not extend it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import re
+import sys
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Final, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
+from ruamel.yaml.scalarbool import ScalarBoolean
+
+from mirrorbot.reference import (
+    DOCKER_HUB,
+    InvalidReferenceError,
+    normalize_registry,
+    parse_reference,
+    split_registry,
+    validate_repository,
+)
+from mirrorbot.registry.credentials import Credential, CredentialError, expand_env
+from mirrorbot.registry.errors import MirrorbotError
+
+__all__ = [
+    "DEFAULT_HUB_API",
+    "MAX_CONFIG_BYTES",
+    "MAX_NODES",
+    "MAX_REGEX_LENGTH",
+    "STRATEGIES",
+    "Config",
+    "ConfigError",
+    "Filters",
+    "MirrorSettings",
+    "NamespaceSettings",
+    "RegistrySettings",
+    "ResolvedNamespace",
+    "StateSettings",
+    "config_json_schema",
+    "credentials_from_config",
+    "format_key",
+    "guess_strategy",
+    "load_config",
+    "parse_config",
+    "regex_hazard",
+    "split_source",
+]
+
+MAX_CONFIG_BYTES: Final = 1024 * 1024
+MAX_NODES: Final = 100_000
+MAX_REGEX_LENGTH: Final = 1000
+DEFAULT_HUB_API: Final = "https://hub.docker.com"
+STRATEGIES: Final = ("catalog", "gcr", "dockerhub", "images")
+SCHEMA_URI: Final = "https://json-schema.org/draft/2020-12/schema"
+
+Location = tuple[str | int, ...]
+Strategy = Literal["catalog", "gcr", "dockerhub", "images"]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def format_key(location: Sequence[object]) -> str:
+    """``("namespaces", 1, "include", 0)`` → ``namespaces[1].include[0]``.
+
+    Keys that are not identifier-like (registry hosts) are quoted so the path
+    stays unambiguous: ``registries["docker.io"].password``.
+    """
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif isinstance(part, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", part):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{json.dumps(str(part))}]"
+    return text
+
+
+class ConfigError(MirrorbotError):
+    """The configuration is unusable: where (file, line, key) and why.
+
+    ``str(err)`` is ``path:line: key: message``; parts that are unknown are left out.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "",
+        line: int | None = None,
+        key: str = "",
+        location: Location = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.line = line
+        self.location: Location = tuple(location)
+        self.key = key or format_key(self.location)
+
+    def __str__(self) -> str:
+        where = self.path
+        if self.line is not None:
+            where = f"{where}:{self.line}" if where else f"line {self.line}"
+        return ": ".join(part for part in (where, self.key, self.message) if part)
+
+
+# --------------------------------------------------------------------------- value checks
+
+
+def _check_host(value: str) -> str:
+    """A registry host (``gcr.io``, ``localhost:5000``), lowercased, Hub aliases → docker.io."""
+    host = normalize_registry(value.lower())
+    registry, _ = split_registry(f"{host}/probe")
+    try:
+        parsed = parse_reference(f"{host}/probe", default_tag=None)
+    except InvalidReferenceError as exc:
+        raise ValueError(f"invalid registry host {value!r}: {exc.reason}") from None
+    if registry != host or parsed.registry != host:
+        raise ValueError(
+            f"{value!r} is not a registry host (a host has a '.', a ':port' or is 'localhost')"
+        )
+    return host
+
+
+def _looks_like_host(value: str) -> bool:
+    return "." in value or ":" in value or value == "localhost" or value.startswith("[")
+
+
+def split_source(source: str) -> tuple[str, str]:
+    """``gcr.io/google-containers`` → ``("gcr.io", "google-containers")``.
+
+    A bare host (``registry.k8s.io``) is a whole registry (path ``""``); a bare
+    name (``bitnami``) is a Docker Hub namespace, following Docker's rule for
+    the first component (:func:`mirrorbot.reference.split_registry`).
+    Raises ``ValueError`` with a readable reason.
+    """
+    if not source or source != source.strip():
+        raise ValueError("a namespace source must be non-empty and without spaces")
+    if "/" not in source and _looks_like_host(source):
+        registry, path = source, ""
+    else:
+        registry, path = split_registry(source)
+        if not path:
+            raise ValueError(f"invalid namespace source {source!r}: nothing after the '/'")
+    registry = _check_host(registry)
+    if path:
+        try:
+            validate_repository(path)
+        except InvalidReferenceError as exc:
+            raise ValueError(
+                f"invalid namespace source {source!r} (expected registry/path): {exc.reason}"
+            ) from None
+    return registry, path
+
+
+def _check_source(value: str) -> str:
+    split_source(value)
+    return value
+
+
+def _check_repository(value: str) -> str:
+    try:
+        return validate_repository(value)
+    except InvalidReferenceError as exc:
+        raise ValueError(f"invalid repository name {value!r}: {exc.reason}") from None
+
+
+def _check_mirror_namespace(value: str) -> str:
+    try:
+        return validate_repository(value)
+    except InvalidReferenceError as exc:
+        raise ValueError(f"invalid mirror namespace {value!r}: {exc.reason}") from None
+
+
+_PLATFORM_COMPONENT = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
+_PLATFORM_RE = re.compile(
+    rf"{_PLATFORM_COMPONENT}/{_PLATFORM_COMPONENT}(?:/{_PLATFORM_COMPONENT})?"
+)
+
+
+def _check_platform(value: str) -> str:
+    if _PLATFORM_RE.fullmatch(value) is None:
+        raise ValueError(
+            f"platform {value!r} is not os/arch[/variant] in lowercase (e.g. linux/arm64/v8)"
+        )
+    return value
+
+
+def _check_template(value: str) -> str:
+    from mirrorbot.naming import check_template  # naming imports this module: import late
+
+    try:
+        check_template(value)
+    except ConfigError as exc:
+        raise ValueError(exc.message) from None
+    return value
+
+
+def _check_url(value: str) -> str:
+    """An http(s) base URL without credentials, query or fragment; trailing '/' dropped."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("not an http(s) URL")  # the value is not echoed: it may hold a token
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("the URL must not contain credentials (use registries: instead)")
+    if parts.query or parts.fragment:
+        raise ValueError("a base URL has no query or fragment")
+    return value.rstrip("/")
+
+
+def _check_state_path(value: str) -> str:
+    path = PurePosixPath(value)
+    if not value or path.is_absolute() or ".." in path.parts or "\\" in value:
+        raise ValueError(f"{value!r} must be a relative folder inside the state repo, without '..'")
+    return value
+
+
+_BRANCH_BAD = re.compile(r"(?:^[-/.]|\.\.|//|@\{|[\x00-\x20~^:?*\[\\\x7f]|/$|\.lock$|\.$)")
+
+
+def _check_branch(value: str) -> str:
+    if not value or _BRANCH_BAD.search(value):
+        raise ValueError(f"{value!r} is not a valid git branch name")
+    return value
+
+
+def _check_nonempty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+# --------------------------------------------------------------------------- regexes
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One quantified piece of a regex, as far as backtracking analysis cares."""
+
+    chars: frozenset[str]  # ASCII characters this piece can consume (groups: union of content)
+    first: frozenset[str]  # characters it can start with
+    low: int  # quantifier minimum
+    high: int | None  # quantifier maximum, None = unbounded
+    possessive: bool
+    zero_width: bool
+    branches: tuple[tuple[_Part, ...], ...] | None  # groups only
+    text: str  # source text, for messages
+
+    @property
+    def variable(self) -> bool:
+        return self.high is None or self.high > self.low
+
+    @property
+    def repeated(self) -> bool:
+        return self.high is None or self.high > 1
+
+
+_ASCII: Final = tuple(chr(code) for code in range(128))
+_ALL: Final = frozenset(_ASCII)
+_QUANTIFIER = re.compile(r"\{(\d*)(?:(,)(\d*))?\}")
+_INLINE_FLAGS = re.compile(r"([a-zA-Z]*)(?:-([a-zA-Z]*))?([:)])")
+_CHARSET_FLAGS: Final = re.IGNORECASE | re.DOTALL | re.ASCII
+
+
+@lru_cache(maxsize=4096)
+def _chars(atom: str, flags: int) -> frozenset[str]:
+    """Which ASCII characters a single-character atom matches (conservative: all on doubt)."""
+    try:
+        compiled = re.compile(atom, flags & _CHARSET_FLAGS)
+    except re.error:
+        return _ALL
+    return frozenset(c for c in _ASCII if compiled.fullmatch(c))
+
+
+class _RegexScanner:
+    """A small recursive-descent reader of Python regex syntax, enough to see structure.
+
+    The pattern has already compiled, so the reader can be lenient; anything it
+    does not understand is treated as matching every character (conservative).
+    """
+
+    def __init__(self, pattern: str, flags: int) -> None:
+        self.pattern = pattern
+        self.pos = 0
+        self.flags = flags
+
+    def alternatives(self, flags: int) -> tuple[tuple[_Part, ...], ...]:
+        branches: list[tuple[_Part, ...]] = []
+        current: list[_Part] = []
+        while self.pos < len(self.pattern):
+            char = self.pattern[self.pos]
+            if char == ")":
+                break
+            if char == "|":
+                self.pos += 1
+                branches.append(tuple(current))
+                current = []
+                continue
+            part = self.part(flags)
+            if part is not None:
+                current.append(part)
+        branches.append(tuple(current))
+        return tuple(branches)
+
+    def part(self, flags: int) -> _Part | None:
+        start = self.pos
+        p = self.pattern
+        char = p[self.pos]
+        branches: tuple[tuple[_Part, ...], ...] | None = None
+        zero_width = False
+        chars: frozenset[str]
+        first: frozenset[str]
+        if char == "(":
+            self.pos += 1
+            kind: str | None = "group"
+            inner_flags = flags
+            if p.startswith("?", self.pos):
+                kind, inner_flags = self._group_kind(flags)
+                if kind is None:  # a comment or global flags: nothing to match
+                    return None
+            if kind == "backref":
+                chars = first = _ALL
+            else:
+                branches = self.alternatives(inner_flags)
+                self.pos += 1  # the closing ")"
+                zero_width = kind == "look"
+                if zero_width:
+                    chars = first = frozenset()
+                else:
+                    chars = frozenset().union(*(part.chars for b in branches for part in b))
+                    first = frozenset().union(*(_first(b) for b in branches))
+        elif char == "[":
+            end = self._class_end(self.pos)
+            chars = first = _chars(p[self.pos : end], flags)
+            self.pos = end
+        elif char == "\\":
+            end = self._escape_end(self.pos)
+            atom = p[self.pos : end]
+            self.pos = end
+            if atom[1:2] in ("A", "Z", "b", "B"):
+                chars, first, zero_width = frozenset(), frozenset(), True
+            elif atom[1:2].isdigit() and atom[1:2] != "0":
+                chars = first = _ALL  # back-reference
+            else:
+                chars = first = _chars(atom, flags)
+        elif char in "^$":
+            self.pos += 1
+            chars, first, zero_width = frozenset(), frozenset(), True
+        else:
+            self.pos += 1
+            chars = first = _chars(re.escape(char) if char != "." else ".", flags)
+        low, high, possessive = self._quantifier()
+        return _Part(chars, first, low, high, possessive, zero_width, branches, p[start : self.pos])
+
+    def _group_kind(self, flags: int) -> tuple[str | None, int]:
+        """Consume the ``?...`` after ``(``: (group | look | backref | None, flags inside)."""
+        p = self.pattern
+        self.pos += 1  # "?"
+        if p.startswith(("=", "!"), self.pos):
+            self.pos += 1
+            return "look", flags
+        if p.startswith(("<=", "<!"), self.pos):
+            self.pos += 2
+            return "look", flags
+        if p.startswith(("P<", "<"), self.pos):
+            self.pos = p.index(">", self.pos) + 1
+            return "group", flags
+        if p.startswith("P=", self.pos):
+            self.pos = p.index(")", self.pos) + 1
+            return "backref", flags
+        if p.startswith("#", self.pos):
+            self.pos = p.index(")", self.pos) + 1
+            return None, flags
+        if p.startswith((":", ">"), self.pos):
+            self.pos += 1
+            return "group", flags
+        if p.startswith("(", self.pos):  # conditional (?(1)yes|no)
+            self.pos = p.index(")", self.pos) + 1
+            return "group", flags
+        match = _INLINE_FLAGS.match(p, self.pos)
+        if match is None:
+            return "group", flags
+        self.pos = match.end()
+        if match.group(3) == ")":
+            return None, flags
+        scoped = flags
+        for letter, flag in (("i", re.IGNORECASE), ("s", re.DOTALL), ("a", re.ASCII)):
+            if letter in match.group(1):
+                scoped |= flag
+            if letter in (match.group(2) or ""):
+                scoped &= ~flag
+        return "group", scoped
+
+    def _class_end(self, pos: int) -> int:
+        p = self.pattern
+        pos += 1
+        if p.startswith("^", pos):
+            pos += 1
+        if p.startswith("]", pos):
+            pos += 1
+        while pos < len(p) and p[pos] != "]":
+            pos += 2 if p[pos] == "\\" else 1
+        return min(pos + 1, len(p))
+
+    def _escape_end(self, pos: int) -> int:
+        p = self.pattern
+        kind = p[pos + 1 : pos + 2]
+        lengths = {"x": 4, "u": 6, "U": 10}
+        if kind in lengths:
+            return min(pos + lengths[kind], len(p))
+        if kind == "N" and p.startswith("{", pos + 2):
+            return p.index("}", pos) + 1
+        if kind.isdigit():
+            end = pos + 2
+            while end < len(p) and end < pos + 4 and p[end].isdigit():
+                end += 1
+            return end
+        return min(pos + 2, len(p))
+
+    def _quantifier(self) -> tuple[int, int | None, bool]:
+        p = self.pattern
+        low: int
+        high: int | None
+        if self.pos >= len(p):
+            return 1, 1, False
+        char = p[self.pos]
+        if char == "*":
+            low, high = 0, None
+            self.pos += 1
+        elif char == "+":
+            low, high = 1, None
+            self.pos += 1
+        elif char == "?":
+            low, high = 0, 1
+            self.pos += 1
+        elif (
+            char == "{"
+            and (match := _QUANTIFIER.match(p, self.pos))
+            and (match.group(1) or match.group(3))
+        ):
+            low = int(match.group(1) or 0)
+            high = low
+            if match.group(2):  # "{m,}" is unbounded, "{m,n}" bounded
+                high = int(match.group(3)) if match.group(3) else None
+            self.pos = match.end()
+        else:
+            return 1, 1, False
+        possessive = False
+        if p.startswith("?", self.pos):
+            self.pos += 1
+        elif p.startswith("+", self.pos):
+            self.pos += 1
+            possessive = True
+        return low, high, possessive
+
+
+def _first(branch: Sequence[_Part]) -> frozenset[str]:
+    """Characters a branch can start with (through optional leading parts)."""
+    found: frozenset[str] = frozenset()
+    for part in branch:
+        if part.zero_width:
+            continue
+        found |= part.first
+        if part.low >= 1:
+            break
+    return found
+
+
+def _walk(branches: Sequence[Sequence[_Part]]) -> Iterator[_Part]:
+    for branch in branches:
+        for part in branch:
+            yield part
+            if part.branches is not None:
+                yield from _walk(part.branches)
+
+
+def _hazard_in(branches: Sequence[Sequence[_Part]]) -> str | None:
+    for part in _walk(branches):
+        if part.branches is None or not part.repeated or part.possessive or part.zero_width:
+            continue
+        inner = [
+            p for p in _walk(part.branches) if p.variable and not p.possessive and not p.zero_width
+        ]
+        if inner:
+            inner_chars = frozenset().union(*(p.chars for p in inner))
+            for branch in part.branches:
+                if not any(
+                    p.low >= 1 and not p.zero_width and p.chars and not (p.chars & inner_chars)
+                    for p in branch
+                ):
+                    return (
+                        f"the repeated group {part.text!r} contains another repetition "
+                        f"({inner[0].text!r}) with nothing in between that only one of them "
+                        "can match (like (a+)+); this can take exponential time on a "
+                        r"near-miss. Separate the repetitions, e.g. \d+(?:\.\d+)*"
+                    )
+        if len(part.branches) > 1:
+            firsts = [_first(branch) for branch in part.branches]
+            for index, chars in enumerate(firsts):
+                for other in firsts[index + 1 :]:
+                    if chars & other:
+                        return (
+                            f"the repeated group {part.text!r} has alternatives that can start "
+                            "with the same character (like (a|ab)*); this can take exponential "
+                            "time on a near-miss. Make the alternatives start differently"
+                        )
+    return None
+
+
+def regex_hazard(pattern: str, flags: int = 0) -> str | None:
+    """Why ``pattern`` risks catastrophic backtracking, or None when it looks safe.
+
+    A structural heuristic, not a proof. A group repeated more than once
+    (``*``, ``+``, ``{n,}``, ``{m,n}`` with n > 1, not possessive) is refused when
+
+    - it contains a variable-length repetition (``a+``, ``x?``, ``(..){1,3}``)
+      and one of its alternatives has no mandatory piece whose characters the
+      inner repetitions cannot match: ``(a+)+`` and ``(a*)*`` are refused,
+      ``\\d+(\\.\\d+)*`` is fine because ``.`` is not a digit; or
+    - two of its alternatives can start with the same character (``(a|a)*``,
+      ``(\\d|\\w)+``).
+
+    Character sets are computed over ASCII, which is what tags are made of.
+    """
+    scanner = _RegexScanner(pattern, flags)
+    branches = scanner.alternatives(flags)
+    return _hazard_in(branches)
+
+
+def _check_regex(value: str) -> str:
+    """A tag regex: compiles, is short, has no catastrophic-backtracking shape."""
+    if len(value) > MAX_REGEX_LENGTH:
+        raise ValueError(f"regex is {len(value)} characters long; the limit is {MAX_REGEX_LENGTH}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regex {value!r}: {exc}") from None
+    if caught:
+        raise ValueError(f"ambiguous regex {value!r}: {caught[0].message}")
+    if compiled.flags & re.VERBOSE:
+        raise ValueError(f"regex {value!r}: verbose mode (?x) is not supported")
+    hazard = regex_hazard(value, compiled.flags)
+    if hazard is not None:
+        raise ValueError(f"regex {value!r} is prone to catastrophic backtracking: {hazard}")
+    return value
+
+
+# --------------------------------------------------------------------------- models
+
+Host = Annotated[str, AfterValidator(_check_host)]
+Regex = Annotated[
+    str,
+    AfterValidator(_check_regex),
+    WithJsonSchema({"type": "string", "format": "regex", "maxLength": MAX_REGEX_LENGTH}),
+]
+Platform = Annotated[
+    str,
+    AfterValidator(_check_platform),
+    WithJsonSchema({"type": "string", "pattern": f"^{_PLATFORM_RE.pattern}$"}),
+]
+RepositoryName = Annotated[str, AfterValidator(_check_repository)]
+NameTemplate = Annotated[str, AfterValidator(_check_template)]
+Separator = Literal["_", "-", ".", "__", "/"]
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class MirrorSettings(BaseModel):
+    """Where mirrored images go and how they are named there."""
+
+    model_config = _STRICT
+
+    registry: Host = Field(default=DOCKER_HUB, description="Target registry host.")
+    namespace: Annotated[str, AfterValidator(_check_mirror_namespace)] = Field(
+        description="Target user, organisation or project (e.g. gcrxio)."
+    )
+    name: NameTemplate = Field(
+        default="{repo}",
+        description="Target repository name; placeholders {registry} {namespace} {repo}.",
+    )
+    separator: Separator = Field(
+        default="_",
+        description='Replaces every "/" left in the rendered name (Docker Hub has no nesting).',
+    )
+
+
+class StateSettings(BaseModel):
+    """Where the state JSON files are kept in git."""
+
+    model_config = _STRICT
+
+    repo: Annotated[str, AfterValidator(_check_nonempty)] = Field(
+        default=".",
+        description='Git metadata repo: "." (this repo), a path, or a clone URL.',
+    )
+    path: Annotated[str, AfterValidator(_check_state_path)] = Field(
+        default="state", description="Folder inside the state repo."
+    )
+    branch: Annotated[str, AfterValidator(_check_branch)] = Field(
+        default="main", description="Branch the state is committed to."
+    )
+
+
+class Filters(BaseModel):
+    """Tag and platform selection, the defaults every namespace inherits."""
+
+    model_config = _STRICT
+
+    include: tuple[Regex, ...] = Field(
+        default=(), description="Tag regexes (full match); empty means every tag."
+    )
+    exclude: tuple[Regex, ...] = Field(
+        default=(), description="Tag regexes (full match) never copied."
+    )
+    platforms: tuple[Platform, ...] = Field(
+        default=(), description="os/arch[/variant] to keep, e.g. linux/amd64; empty means all."
+    )
+    mutable: tuple[Regex, ...] = Field(
+        default=("latest",),
+        description="Tag regexes (full match) whose digest is re-checked every run.",
+    )
+    signatures: bool = Field(
+        default=True, description="Also copy cosign sha256-<hex>.sig/.att/.sbom tags."
+    )
+
+
+class NamespaceSettings(BaseModel):
+    """One upstream namespace to mirror; filter keys override the defaults."""
+
+    model_config = _STRICT
+
+    source: Annotated[str, AfterValidator(_check_source)] = Field(
+        description="Upstream registry/path, e.g. gcr.io/google-containers, or a bare "
+        "registry host with list: images."
+    )
+    list: Strategy | None = Field(
+        default=None,
+        description="Listing strategy; default guessed from the host (gcr.io and *.pkg.dev: "
+        "gcr, docker.io: dockerhub, else catalog; images when an images list is given).",
+    )
+    images: tuple[RepositoryName, ...] = Field(
+        default=(), description="Repositories below the source, for list: images."
+    )
+    hub_api: Annotated[str, AfterValidator(_check_url)] | None = Field(
+        default=None, description=f"Docker Hub web API base URL (default {DEFAULT_HUB_API})."
+    )
+    include: tuple[Regex, ...] | None = Field(
+        default=None, description="Overrides defaults.include."
+    )
+    exclude: tuple[Regex, ...] | None = Field(
+        default=None, description="Overrides defaults.exclude."
+    )
+    platforms: tuple[Platform, ...] | None = Field(
+        default=None, description="Overrides defaults.platforms."
+    )
+    mutable: tuple[Regex, ...] | None = Field(
+        default=None, description="Overrides defaults.mutable."
+    )
+    signatures: bool | None = Field(default=None, description="Overrides defaults.signatures.")
+    name: NameTemplate | None = Field(
+        default=None, description="Overrides mirror.name for this namespace."
+    )
+
+
+class RegistrySettings(BaseModel):
+    """Credentials and transport for one registry host; ${VAR} expands from the environment."""
+
+    model_config = _STRICT
+
+    username: str | None = Field(default=None, description="User name.")
+    password: str | None = Field(
+        default=None, repr=False, description="Password or access token (use ${VAR})."
+    )
+    identity_token: str | None = Field(
+        default=None, repr=False, description="OAuth identity (refresh) token (use ${VAR})."
+    )
+    insecure: bool = Field(
+        default=False,
+        description="Plain HTTP / unverified TLS (localhost and 127.0.0.0/8 are plain "
+        "HTTP anyway).",
+    )
+
+
+def guess_strategy(registry: str) -> Strategy:
+    """The listing strategy a host most likely needs when ``list`` is omitted."""
+    if registry == "gcr.io" or registry.endswith((".gcr.io", "-docker.pkg.dev", ".pkg.dev")):
+        return "gcr"
+    if registry == DOCKER_HUB:
+        return "dockerhub"
+    return "catalog"
+
+
+def _compile(patterns: Sequence[str]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(pattern) for pattern in patterns)
+
+
+@dataclass(frozen=True)
+class ResolvedNamespace:
+    """A namespace with defaults merged and names normalised: what the stages consume.
+
+    Regexes are compiled and used with ``fullmatch``.
+    """
+
+    source: str
+    registry: str
+    path: str
+    strategy: str
+    images: tuple[str, ...]
+    hub_api: str
+    include: tuple[re.Pattern[str], ...]
+    exclude: tuple[re.Pattern[str], ...]
+    platforms: tuple[str, ...]
+    mutable: tuple[re.Pattern[str], ...]
+    signatures: bool
+    name_template: str
+    separator: str
+    mirror_registry: str = DOCKER_HUB
+    mirror_namespace: str = ""
+
+    def tag_selected(self, tag: str) -> bool:
+        """Included (no include patterns = all) and not excluded."""
+        if self.include and not any(p.fullmatch(tag) for p in self.include):
+            return False
+        return not any(p.fullmatch(tag) for p in self.exclude)
+
+    def is_mutable(self, tag: str) -> bool:
+        """Whether the tag's digest must be re-checked every run."""
+        return any(p.fullmatch(tag) for p in self.mutable)
+
+    def upstream(self, repo: str) -> str:
+        """``registry/path/repo`` of a repository below this namespace."""
+        return "/".join(part for part in (self.registry, self.path, repo) if part)
+
+    def mirror_repository(self, repo: str) -> str:
+        """Target repository (``namespace/name``, no registry) for ``repo``."""
+        from mirrorbot.naming import mirror_repository  # naming imports this module
+
+        return mirror_repository(
+            self.name_template,
+            mirror_namespace=self.mirror_namespace,
+            source_registry=self.registry,
+            source_path=self.path,
+            repo=repo,
+            separator=self.separator,
+        )
+
+
+_SAMPLE_REPOS: Final = ("image", "team/image")
+
+
+class Config(BaseModel):
+    """The whole of ``mirrorbot.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, title="mirrorbot.yaml")
+
+    mirror: MirrorSettings = Field(description="Target registry, namespace and naming.")
+    state: StateSettings = Field(default=StateSettings(), description="Where state is kept in git.")
+    defaults: Filters = Field(default=Filters(), description="Filters every namespace inherits.")
+    namespaces: tuple[NamespaceSettings, ...] = Field(description="Upstream namespaces to mirror.")
+    registries: dict[Host, RegistrySettings] = Field(
+        default_factory=dict,
+        description="Per registry host: credentials (${VAR} expanded) and insecure.",
+    )
+
+    _source_path: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source_path(self) -> Path | None:
+        """The file this configuration was loaded from (None when parsed from text)."""
+        return self._source_path
+
+    @field_validator("registries", mode="wrap")
+    @classmethod
+    def _registry_hosts(
+        cls, value: object, handler: ValidatorFunctionWrapHandler
+    ) -> dict[str, RegistrySettings]:
+        """Normalise host keys (index.docker.io → docker.io) and refuse duplicates after that."""
+        if isinstance(value, Mapping):
+            seen: dict[str, str] = {}
+            for key in value:
+                if not isinstance(key, str):
+                    continue
+                try:
+                    host = _check_host(key)
+                except ValueError as exc:
+                    raise ConfigError(str(exc), location=("registries", key)) from None
+                if host in seen:
+                    raise ConfigError(
+                        f"{key!r} and {seen[host]!r} are the same registry",
+                        location=("registries", key),
+                    )
+                seen[host] = key
+        result: dict[str, RegistrySettings] = handler(value)
+        return result
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        _check_consistency(self)
+        return self
+
+    def namespace_plans(self) -> tuple[ResolvedNamespace, ...]:
+        """Every namespace with the defaults merged in, ready for listing and planning."""
+        return tuple(_resolve(self, ns) for ns in self.namespaces)
+
+
+def _strategy(ns: NamespaceSettings, registry: str) -> str:
+    if ns.list is not None:
+        return ns.list
+    if ns.images:
+        return "images"
+    return guess_strategy(registry)
+
+
+def _resolve(config: Config, ns: NamespaceSettings) -> ResolvedNamespace:
+    registry, path = split_source(ns.source)
+    defaults = config.defaults
+    return ResolvedNamespace(
+        source=f"{registry}/{path}" if path else registry,
+        registry=registry,
+        path=path,
+        strategy=_strategy(ns, registry),
+        images=ns.images,
+        hub_api=ns.hub_api or DEFAULT_HUB_API,
+        include=_compile(defaults.include if ns.include is None else ns.include),
+        exclude=_compile(defaults.exclude if ns.exclude is None else ns.exclude),
+        platforms=defaults.platforms if ns.platforms is None else ns.platforms,
+        mutable=_compile(defaults.mutable if ns.mutable is None else ns.mutable),
+        signatures=defaults.signatures if ns.signatures is None else ns.signatures,
+        name_template=config.mirror.name if ns.name is None else ns.name,
+        separator=config.mirror.separator,
+        mirror_registry=config.mirror.registry,
+        mirror_namespace=config.mirror.namespace,
+    )
+
+
+def _check_consistency(config: Config) -> None:
+    """Rules spanning several keys; each error points at the key to change."""
+    from mirrorbot.naming import NameCollisionError, find_collisions  # cycle: import late
+
+    mirror = config.mirror
+    if mirror.registry == DOCKER_HUB:
+        if "/" in mirror.namespace:
+            raise ConfigError(
+                "a Docker Hub namespace is one user or organisation, without '/'",
+                location=("mirror", "namespace"),
+            )
+        if mirror.separator == "/":
+            raise ConfigError(
+                'Docker Hub has no nested repositories: separator "/" cannot work there',
+                location=("mirror", "separator"),
+            )
+    if not config.namespaces:
+        raise ConfigError("at least one namespace is required", location=("namespaces",))
+    seen: dict[str, int] = {}
+    claims: list[tuple[str, str]] = []
+    where: dict[str, Location] = {}
+    for index, ns in enumerate(config.namespaces):
+        here: Location = ("namespaces", index)
+        plan = _resolve(config, ns)
+        if plan.source in seen:
+            raise ConfigError(
+                f"namespace {plan.source} is listed twice (also namespaces[{seen[plan.source]}])",
+                location=(*here, "source"),
+            )
+        seen[plan.source] = index
+        _check_strategy(ns, plan, here)
+        name_key: Location = (*here, "name") if ns.name is not None else ("mirror", "name")
+        for repo in plan.images or _SAMPLE_REPOS:
+            try:
+                target = plan.mirror_repository(repo)
+            except ConfigError as exc:
+                raise ConfigError(exc.message, location=name_key) from None
+            if plan.images:
+                upstream = plan.upstream(repo)
+                claims.append((upstream, target))
+                where.setdefault(upstream, (*here, "images", plan.images.index(repo)))
+        if len(set(plan.images)) != len(plan.images):
+            duplicate = next(i for i, r in enumerate(plan.images) if plan.images.index(r) != i)
+            raise ConfigError(
+                f"image {plan.images[duplicate]!r} is listed twice",
+                location=(*here, "images", duplicate),
+            )
+    collisions = find_collisions(claims)
+    if collisions:
+        first, second, target = collisions[0]
+        raise NameCollisionError(first, second, target, location=where[second])
+    for host, settings in config.registries.items():
+        if settings.password is not None and not settings.username:
+            raise ConfigError(
+                "a password needs a username", location=("registries", host, "password")
+            )
+
+
+def _check_strategy(ns: NamespaceSettings, plan: ResolvedNamespace, here: Location) -> None:
+    strategy = plan.strategy
+    if strategy == "images" and not plan.images:
+        key = "images" if "images" in ns.model_fields_set else "list"
+        raise ConfigError("list: images needs a non-empty images list", location=(*here, key))
+    if plan.images and strategy != "images":
+        raise ConfigError(
+            f"images is only used with list: images (this namespace lists with {strategy})",
+            location=(*here, "images"),
+        )
+    if strategy == "gcr" and not plan.path:
+        raise ConfigError(
+            "list: gcr needs a project path (e.g. gcr.io/google-containers)",
+            location=(*here, "source"),
+        )
+    if strategy == "dockerhub" and (not plan.path or "/" in plan.path):
+        raise ConfigError(
+            "list: dockerhub needs exactly one Docker Hub user or organisation "
+            "(e.g. docker.io/bitnami)",
+            location=(*here, "source"),
+        )
+
+
+def credentials_from_config(config: Config) -> dict[str, Credential]:
+    """Registry host → credential, for hosts that have any (others fall back to docker config)."""
+    found: dict[str, Credential] = {}
+    for host, settings in config.registries.items():
+        credential = Credential(
+            settings.username or "", settings.password or "", settings.identity_token or ""
+        )
+        if not credential.anonymous:
+            found[normalize_registry(host)] = credential
+    return found
+
+
+def config_json_schema() -> dict[str, object]:
+    """JSON Schema of ``mirrorbot.yaml`` (for editors and the checked-in schema file)."""
+    schema: dict[str, object] = {"$schema": SCHEMA_URI}
+    schema.update(Config.model_json_schema())
+    schema["title"] = "mirrorbot.yaml"
+    schema["description"] = (
+        "Configuration of mirrorbot: upstream namespaces mirrored into one target namespace. "
+        "Tag filters are Python regexes matched against the whole tag."
+    )
+    return schema
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a config file; ``environ`` (default ``os.environ``) feeds ``${VAR}``."""
+    name = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"file is {size} bytes; a config may be at most {MAX_CONFIG_BYTES} (1 MiB)",
+                path=name,
+            )
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config: {exc.strerror or exc}", path=name) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"file is larger than {MAX_CONFIG_BYTES} bytes (1 MiB)", path=name)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", path=name) from None
+    config = parse_config(text, filename=name, environ=environ)
+    config._source_path = path
+    return config
+
+
+def parse_config(
+    text: str, *, filename: str = "mirrorbot.yaml", environ: Mapping[str, str] | None = None
+) -> Config:
+    """Validate config text; errors name ``filename``, the line and the key."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config is larger than {MAX_CONFIG_BYTES} bytes (1 MiB)", path=filename)
+    root = _load_yaml(text, filename)
+    try:
+        data = _plain(root, ())
+        _expand_registries(data, environ)
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise _from_validation(exc, root, filename) from None
+    except ConfigError as exc:
+        if not exc.path:
+            exc.path = filename
+        if exc.line is None:
+            exc.line = _line_of(root, exc.location)
+        raise
+
+
+def _load_yaml(text: str, filename: str) -> CommentedMap:
+    """Parse YAML safely (no aliases, bounded size) into a round-trip tree with line info."""
+    yaml = YAML(typ="rt")
+    try:
+        nodes = 0
+        for event in yaml.parse(text):
+            if isinstance(event, AliasEvent):
+                raise ConfigError(
+                    f"YAML aliases (*{event.anchor}) are not supported: write the value out",
+                    path=filename,
+                    line=event.start_mark.line + 1,
+                )
+            if isinstance(event, ScalarEvent | MappingStartEvent | SequenceStartEvent):
+                nodes += 1
+                if nodes > MAX_NODES:
+                    raise ConfigError(
+                        f"more than {MAX_NODES} YAML nodes: not a plausible config",
+                        path=filename,
+                        line=event.start_mark.line + 1,
+                    )
+        root = yaml.load(text)
+    except DuplicateKeyError as exc:
+        # Its message quotes both values, which may be secrets: name the key only.
+        found = re.search(r'duplicate key "(.*?)" with value', str(exc.problem or ""))
+        what = f"duplicate key {found.group(1)!r}" if found else "duplicate key"
+        raise ConfigError(what, path=filename, line=_mark_line(exc)) from None
+    except MarkedYAMLError as exc:
+        # problem/context only: str(exc) would quote the offending line (maybe a secret).
+        reason = "; ".join(str(part) for part in (exc.context, exc.problem) if part)
+        raise ConfigError(
+            f"not valid YAML: {reason or 'syntax error'}", path=filename, line=_mark_line(exc)
+        ) from None
+    except YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {type(exc).__name__}", path=filename) from None
+    if root is None:
+        raise ConfigError(
+            "the config is empty: expected a mapping with mirror and namespaces",
+            path=filename,
+            line=1,
+        )
+    if not isinstance(root, CommentedMap):
+        raise ConfigError(
+            f"the top level must be a mapping of keys, not a {_yaml_kind(root)}",
+            path=filename,
+            line=1,
+        )
+    return root
+
+
+def _mark_line(exc: MarkedYAMLError) -> int | None:
+    mark = exc.problem_mark or exc.context_mark
+    return None if mark is None else mark.line + 1
+
+
+def _yaml_kind(value: object) -> str:
+    if isinstance(value, CommentedSeq | list):
+        return "list"
+    if isinstance(value, str):
+        return "string"
+    return type(value).__name__
+
+
+def _plain(node: object, location: Location) -> Any:
+    """The ruamel tree as plain Python: dicts, tuples, str, bool, int, float, None (dates stay)."""
+    if isinstance(node, CommentedMap):
+        result: dict[str, Any] = {}
+        for key, value in node.items():
+            if not isinstance(key, str):
+                raise ConfigError(
+                    f"key {key!r} is not a string (quote it)",
+                    location=(*location, str(key)),
+                    line=node.lc.key(key)[0] + 1,
+                )
+            result[str(key)] = _plain(value, (*location, key))
+        return result
+    if isinstance(node, CommentedSeq | list):
+        return tuple(_plain(value, (*location, index)) for index, value in enumerate(node))
+    if node is None or type(node) in (str, bool, int, float):
+        return node
+    if isinstance(node, str):  # ruamel's ScalarString subclasses
+        return str(node)
+    if isinstance(node, ScalarBoolean | bool):  # ScalarBoolean subclasses int: test it first
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, date):
+        return node  # strict validation rejects it where text is expected
+    raise ConfigError(
+        "unsupported YAML value (custom tags and binary data are not allowed)",
+        location=location,
+    )
+
+
+def _expand_registries(data: Any, environ: Mapping[str, str] | None) -> None:
+    """Expand ${VAR} in every string value under ``registries:`` (and nowhere else)."""
+    registries = data.get("registries") if isinstance(data, dict) else None
+    if not isinstance(registries, dict):
+        return
+    for host, entry in registries.items():
+        if not isinstance(entry, dict):
+            continue
+        for field, value in entry.items():
+            if isinstance(value, str):
+                try:
+                    entry[field] = expand_env(value, environ)
+                except CredentialError as exc:
+                    raise ConfigError(str(exc), location=("registries", host, field)) from None
+
+
+def _line_of(root: object, location: Location) -> int | None:
+    """1-based line of the deepest part of ``location`` present in the YAML tree."""
+    node = root
+    line = root.lc.line + 1 if isinstance(root, CommentedMap | CommentedSeq) else None
+    for part in location:
+        if isinstance(node, CommentedMap) and isinstance(part, str) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            break
+    return line
+
+
+_MODEL_AT: Final[dict[tuple[str, ...], type[BaseModel]]] = {
+    (): Config,
+    ("mirror",): MirrorSettings,
+    ("state",): StateSettings,
+    ("defaults",): Filters,
+    ("namespaces", "#"): NamespaceSettings,
+    ("registries", "*"): RegistrySettings,
+}
+
+
+def _model_at(location: Location) -> type[BaseModel] | None:
+    """The model whose keys are allowed at ``location`` (for "did you mean")."""
+    shape: list[str] = []
+    for index, part in enumerate(location):
+        if isinstance(part, int):
+            shape.append("#")
+        elif index == 1 and location[0] == "registries":
+            shape.append("*")
+        else:
+            shape.append(part)
+    return _MODEL_AT.get(tuple(shape))
+
+
+_MESSAGES: Final = {
+    "tuple_type": "expected a list",
+    "list_type": "expected a list",
+    "bool_type": "expected true or false",
+    "string_type": "expected a string (quote the value if YAML read it as something else)",
+    "dict_type": "expected a mapping of keys",
+    "model_type": "expected a mapping of keys",
+    "model_attributes_type": "expected a mapping of keys",
+    "missing": "required key is missing",
+}
+
+
+def _describe(error: ErrorDetails) -> str:
+    """A message for one pydantic error; never includes the input value."""
+    kind = error["type"]
+    location = tuple(error["loc"])
+    if kind == "extra_forbidden" and location:
+        unknown = str(location[-1])
+        model = _model_at(location[:-1])
+        allowed = sorted(model.model_fields) if model is not None else []
+        message = f"unknown key {unknown!r}"
+        close = difflib.get_close_matches(unknown, allowed, n=1)
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+        elif allowed:
+            message += f" (allowed: {', '.join(allowed)})"
+        return message
+    if kind in _MESSAGES:
+        return _MESSAGES[kind]
+    if kind == "literal_error" and "ctx" in error:
+        return f"expected one of {error['ctx'].get('expected', '')}"
+    message = error["msg"]
+    return message.removeprefix("Value error, ")
+
+
+def _from_validation(exc: ValidationError, root: CommentedMap, filename: str) -> ConfigError:
+    """The first problem in file order, located.
+
+    Missing keys come last: a misspelt key yields both "unknown key" and
+    "missing", and the unknown one (with its suggestion) is the useful one.
+    """
+    located: list[tuple[bool, int, int, Location, ErrorDetails]] = []
+    for error in exc.errors(include_input=False, include_url=False):
+        location = tuple(part for part in error["loc"] if part != "[key]")
+        line = _line_of(root, location)
+        located.append((error["type"] == "missing", line or 0, len(located), location, error))
+    _, line, _, location, error = min(located, key=lambda item: item[:3])
+    return ConfigError(_describe(error), path=filename, line=line or None, location=location)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mirrorbot.config --schema`` prints the JSON Schema; ``FILE`` validates one."""
+    parser = argparse.ArgumentParser(prog="python -m mirrorbot.config", description=__doc__)
+    parser.add_argument("--schema", action="store_true", help="print the JSON Schema")
+    parser.add_argument("file", nargs="?", type=Path, help="config file to validate")
+    args = parser.parse_args(argv)
+    if args.schema:
+        sys.stdout.write(json.dumps(config_json_schema(), indent=2, sort_keys=True) + "\n")
+        return 0
+    if args.file is None:
+        parser.error("give --schema or a config file")
+    try:
+        load_config(args.file)
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    sys.stdout.write(f"{args.file}: ok\n")
+    return 0
+
+
+if __name__ == "__main__":
+    # Run the imported module's main, not this __main__ copy: mirrorbot.naming
+    # raises mirrorbot.config.ConfigError, which a second copy would not catch.
+    from mirrorbot.config import main as _main
+
+    sys.exit(_main())

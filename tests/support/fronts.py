@@ -1,0 +1,472 @@
+"""Thin HTTP fronts for the two listing APIs that cannot run here.
+
+gcr.io's ``tags/list`` extension and the Docker Hub web API are answered from
+a *real* registry's content, computed live on every request: its catalog, its
+``tags/list``, its manifests (HEAD and GET) and, for upload times, the
+modification time of the manifest's revision link in its storage. Nothing in
+mirrorbot is patched; the client under test speaks HTTP to these fronts.
+
+- :class:`GcrFront` is a whole upstream registry host: ``GET
+  /v2/<path>/tags/list`` answers gcr-style, and every other request (``/v2/``,
+  manifests, blobs, uploads; any method) is *proxied* to the real registry:
+  status, headers and body passed through, bodies streamed both ways in 64 KiB
+  chunks, the ``Host`` header kept so the registry's own absolute URLs
+  (upload ``Location``) point back at the front. Proxying, not redirecting,
+  keeps the front transparent to anything that counts or compares hosts.
+  Request bodies need a ``Content-Length`` (chunked uploads are refused with
+  411). It reads the real registry without credentials: front an
+  unauthenticated registry.
+- :class:`HubFront` answers ``GET /v2/namespaces/{ns}/repositories`` with
+  Hub-shaped pages; tags still come from the real registry itself.
+
+Both record what they were asked (``requests``) and can be told to answer the
+next request(s) with a fault (``fail_next``), to prove retries.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+
+from mirrorbot.demo.registry import LocalRegistry
+
+__all__ = ["Fault", "GcrFront", "HubFront"]
+
+ACCEPT = ", ".join(
+    (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+CHUNK = 64 * 1024
+_TAGS_LIST = re.compile(r"^/v2/(?P<path>.+)/tags/list$")
+_HUB_REPOSITORIES = re.compile(r"^/v2/namespaces/(?P<namespace>[^/]+)/repositories/?$")
+
+
+class Fault:
+    """A canned answer for the next request: status, headers, body."""
+
+    def __init__(self, status: int, headers: Mapping[str, str] | None, body: bytes) -> None:
+        self.status = status
+        self.headers = dict(headers or {})
+        self.body = body
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, front: _Front) -> None:
+        self.front = front
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: every answer carries a length or closes
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the fronts keep their own record in ``requests``
+
+    def _dispatch(self) -> None:
+        front = self.server.front
+        front.record(self.command, self.path)
+        fault = front.take_fault()
+        if fault is not None:
+            self._drain_request_body()
+            self.reply(fault.status, fault.body, fault.headers)
+            return
+        front.handle(self)
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _dispatch
+
+    def _drain_request_body(self) -> None:
+        remaining = int(self.headers.get("Content-Length") or 0)
+        while remaining > 0:
+            chunk = self.rfile.read(min(CHUNK, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+
+    def reply(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
+        self.send_response_only(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def reply_json(self, status: int, document: Any) -> None:
+        self.reply(status, json.dumps(document).encode(), {"Content-Type": "application/json"})
+
+    def request_body(self) -> Iterator[bytes]:
+        remaining = int(self.headers.get("Content-Length") or 0)
+        while remaining > 0:
+            chunk = self.rfile.read(min(CHUNK, remaining))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+            yield chunk
+
+
+class _Front:
+    """An HTTP server on 127.0.0.1 (random port) in a thread, over one real registry."""
+
+    def __init__(self, registry: LocalRegistry) -> None:
+        self.registry = registry
+        self.requests: list[tuple[str, str]] = []
+        self._faults: deque[Fault] = deque()
+        self._lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._http = httpx.Client(base_url=registry.url, timeout=httpx.Timeout(60.0))
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "front not started"
+        return int(self._server.server_address[1])
+
+    @property
+    def host(self) -> str:
+        """Usable as a registry host in references: ``127.0.0.1:PORT``."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def start(self) -> Self:
+        self._server = _Server(self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=type(self).__name__, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- faults and records --------------------------------------------------
+
+    def fail_next(
+        self,
+        status: int,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | str = b"",
+        *,
+        times: int = 1,
+    ) -> None:
+        """Answer the next ``times`` requests with ``status`` (e.g. 429 + ``Retry-After: 0``)."""
+        data = body.encode() if isinstance(body, str) else body
+        with self._lock:
+            for _ in range(times):
+                self._faults.append(Fault(status, headers, data))
+
+    def take_fault(self) -> Fault | None:
+        with self._lock:
+            return self._faults.popleft() if self._faults else None
+
+    def record(self, method: str, path: str) -> None:
+        with self._lock:
+            self.requests.append((method, path))
+
+    def handle(self, handler: _Handler) -> None:
+        raise NotImplementedError
+
+    # -- the real registry ---------------------------------------------------
+
+    def _paged(self, path: str, key: str) -> list[str]:
+        """A listing of the real registry, following its ``Link`` headers."""
+        items: list[str] = []
+        url: httpx.URL | None = httpx.URL(path)
+        while url is not None:
+            response = self._http.get(url)
+            if response.status_code == 404:
+                return items
+            response.raise_for_status()
+            items.extend(response.json().get(key) or [])
+            following = response.links.get("next", {}).get("url")
+            url = response.request.url.join(following) if following else None
+        return items
+
+    def catalog(self) -> list[str]:
+        return self._paged("/v2/_catalog", "repositories")
+
+    def tags(self, repository: str) -> list[str]:
+        return self._paged(f"/v2/{repository}/tags/list", "tags")
+
+
+class GcrFront(_Front):
+    """A registry host whose ``tags/list`` speaks gcr.io's (or Artifact Registry's) extension.
+
+    ``numbers_as_strings``: gcr.io writes ``"timeUploadedMs": "1700000000000"``,
+    Artifact Registry ``1700000000000``. ``inject`` adds raw entries to the answer
+    for a path (``{"child": [...], "tags": [...], "manifest": {...}}``), for
+    hostile listings; it is the only content not taken from the real registry.
+    """
+
+    def __init__(
+        self,
+        registry: LocalRegistry,
+        *,
+        numbers_as_strings: bool = True,
+        inject: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(registry)
+        self.numbers_as_strings = numbers_as_strings
+        self.inject = {path: dict(extra) for path, extra in (inject or {}).items()}
+
+    @property
+    def listed(self) -> list[str]:
+        """The paths whose gcr ``tags/list`` was asked for, in order."""
+        found = []
+        for method, target in list(self.requests):
+            match = _TAGS_LIST.match(urlsplit(target).path)
+            if method == "GET" and match:
+                found.append(match["path"])
+        return found
+
+    def handle(self, handler: _Handler) -> None:
+        match = _TAGS_LIST.match(urlsplit(handler.path).path)
+        if handler.command == "GET" and match:
+            self._tags_list(handler, match["path"])
+        else:
+            self._proxy(handler)
+
+    def _number(self, value: int) -> int | str:
+        return str(value) if self.numbers_as_strings else value
+
+    def _tags_list(self, handler: _Handler, path: str) -> None:
+        repositories = self.catalog()
+        prefix = f"{path}/"
+        children = sorted(
+            {
+                name[len(prefix) :].split("/", 1)[0]
+                for name in repositories
+                if name.startswith(prefix)
+            }
+        )
+        tags = sorted(self.tags(path)) if path in repositories else []
+        by_digest: dict[str, list[str]] = {}
+        for tag in tags:
+            head = self._http.head(f"/v2/{path}/manifests/{tag}", headers={"Accept": ACCEPT})
+            head.raise_for_status()
+            by_digest.setdefault(head.headers["docker-content-digest"], []).append(tag)
+        for digest in self._revisions(path):
+            by_digest.setdefault(digest, [])  # untagged: children of indexes
+        manifest = {
+            digest: self._manifest_entry(path, digest, t) for digest, t in by_digest.items()
+        }
+        extra = self.inject.get(path, {})
+        if not (children or tags or manifest or extra):
+            handler.reply_json(
+                404,
+                {"errors": [{"code": "NAME_UNKNOWN", "message": f"repository {path} not known"}]},
+            )
+            return
+        handler.reply_json(
+            200,
+            {
+                "child": children + list(extra.get("child", [])),
+                "manifest": {**manifest, **extra.get("manifest", {})},
+                "name": path,
+                "tags": tags + list(extra.get("tags", [])),
+            },
+        )
+
+    def _revision_dir(self, path: str) -> Path:
+        return (
+            self.registry.storage
+            / "docker/registry/v2/repositories"
+            / path
+            / "_manifests/revisions/sha256"
+        )
+
+    def _revisions(self, path: str) -> list[str]:
+        directory = self._revision_dir(path)
+        if not directory.is_dir():
+            return []
+        return sorted(
+            f"sha256:{entry.name}" for entry in directory.iterdir() if (entry / "link").is_file()
+        )
+
+    def _manifest_entry(self, path: str, digest: str, tags: Sequence[str]) -> dict[str, Any]:
+        response = self._http.get(f"/v2/{path}/manifests/{digest}", headers={"Accept": ACCEPT})
+        response.raise_for_status()
+        document = response.json()
+        size = 0
+        if "layers" in document:
+            size = document["config"]["size"] + sum(layer["size"] for layer in document["layers"])
+        link = self._revision_dir(path) / digest.partition(":")[2] / "link"
+        uploaded = int(link.stat().st_mtime * 1000)
+        return {
+            "imageSizeBytes": self._number(size),
+            "layerId": "",
+            "mediaType": response.headers["content-type"],
+            "tag": sorted(tags),
+            "timeCreatedMs": self._number(0),
+            "timeUploadedMs": self._number(uploaded),
+        }
+
+    def _proxy(self, handler: _Handler) -> None:
+        if handler.headers.get("Transfer-Encoding"):
+            handler.reply(411, b"the front needs a Content-Length\n")
+            handler.close_connection = True
+            return
+        # A list, not a dict: clients repeat headers (skopeo sends one Accept per media type).
+        headers = [
+            (name, value)
+            for name, value in handler.headers.items()
+            if name.lower() not in HOP_BY_HOP and name.lower() != "content-length"
+        ]
+        length = handler.headers.get("Content-Length")
+        content: Iterator[bytes] | None = None
+        if length is not None:
+            headers.append(("Content-Length", length))
+            content = handler.request_body()
+        request = self._http.build_request(
+            handler.command, handler.path, headers=headers, content=content
+        )
+        upstream = self._http.send(request, stream=True)
+        try:
+            handler.send_response_only(upstream.status_code)
+            for name, value in upstream.headers.multi_items():
+                if name.lower() not in HOP_BY_HOP:
+                    handler.send_header(name, value)
+            has_body = handler.command != "HEAD" and upstream.status_code not in (204, 304)
+            if has_body and "content-length" not in upstream.headers:
+                handler.send_header("Connection", "close")  # length unknown: end marks the body
+                handler.close_connection = True
+            handler.end_headers()
+            if has_body:
+                for chunk in upstream.iter_raw(CHUNK):
+                    handler.wfile.write(chunk)
+        finally:
+            upstream.close()
+
+
+class HubFront(_Front):
+    """The Docker Hub web API's repository listing, over a real registry's catalog.
+
+    Lists the one-component repositories below a namespace (Hub has no
+    nesting), sorted by name, ``page_size`` (default 10, at most 100) per page
+    with an absolute ``next`` (``max_page_size`` makes pages smaller than asked,
+    to force paging). A namespace without repositories is a 404, as
+    on the Hub for one that does not exist. ``extra_names`` are appended to
+    every namespace's list (hostile listings).
+    """
+
+    def __init__(
+        self,
+        registry: LocalRegistry,
+        *,
+        extra_names: Sequence[str] = (),
+        max_page_size: int = 100,
+    ) -> None:
+        super().__init__(registry)
+        self.extra_names = list(extra_names)
+        self.max_page_size = max_page_size
+
+    def handle(self, handler: _Handler) -> None:
+        split = urlsplit(handler.path)
+        match = _HUB_REPOSITORIES.match(split.path)
+        if handler.command != "GET" or match is None:
+            handler.reply_json(404, {"message": "page not found"})
+            return
+        namespace = match["namespace"]
+        query = parse_qs(split.query)
+        try:
+            page = int(query.get("page", ["1"])[0])
+            page_size = int(query.get("page_size", ["10"])[0])
+        except ValueError:
+            handler.reply_json(400, {"message": "invalid page or page_size"})
+            return
+        if page < 1 or not 1 <= page_size <= 100:
+            handler.reply_json(400, {"message": "invalid page or page_size"})
+            return
+        page_size = min(page_size, self.max_page_size)  # serve smaller pages than asked
+        prefix = f"{namespace}/"
+        names = sorted(
+            {
+                name[len(prefix) :]
+                for name in self.catalog()
+                if name.startswith(prefix) and "/" not in name[len(prefix) :]
+            }
+        )
+        names += self.extra_names
+        start = (page - 1) * page_size
+        if not names or (start >= len(names) and page > 1):
+            handler.reply_json(404, {"message": "httperror 404: object not found"})
+            return
+        chunk = names[start : start + page_size]
+
+        def link(number: int) -> str:
+            query = urlencode({"page": number, "page_size": page_size})
+            return f"{self.url}/v2/namespaces/{namespace}/repositories?{query}"
+
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        handler.reply_json(
+            200,
+            {
+                "count": len(names),
+                "next": link(page + 1) if start + page_size < len(names) else None,
+                "previous": link(page - 1) if page > 1 else None,
+                "results": [
+                    {
+                        "name": name,
+                        "namespace": namespace,
+                        "repository_type": "image",
+                        "status": 1,
+                        "status_description": "active",
+                        "description": "",
+                        "is_private": False,
+                        "star_count": 0,
+                        "pull_count": 0,
+                        "last_updated": now,
+                        "date_registered": now,
+                        "affiliation": "",
+                        "media_types": [],
+                        "content_types": ["image"],
+                        "categories": [],
+                    }
+                    for name in chunk
+                ],
+            },
+        )

@@ -9,11 +9,12 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mirrorbot import __version__
+from mirrorbot.config import ConfigError
 from mirrorbot.copier import CopyResult
 from mirrorbot.logs import configure_logging
 from mirrorbot.reference import InvalidReferenceError, parse_reference
@@ -24,6 +25,11 @@ from mirrorbot.registry.credentials import (
 )
 from mirrorbot.registry.errors import MirrorbotError
 from mirrorbot.registry.media import PlatformFilter
+
+if TYPE_CHECKING:
+    from mirrorbot.job import JobContext
+    from mirrorbot.sync import SyncReport
+    from mirrorbot.verify import Drift
 
 __all__ = ["app", "main"]
 
@@ -184,6 +190,192 @@ def demo(
     except MirrorbotError as exc:
         raise _fail(str(exc), EXIT_FAILED) from None
     raise typer.Exit(code)
+
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="MIRRORBOT_CONFIG",
+        help="The mirrorbot.yaml to use.",
+        show_default=True,
+    ),
+]
+DEFAULT_CONFIG = Path("mirrorbot.yaml")
+
+
+def _context(config: Path) -> JobContext:
+    from mirrorbot.job import open_context
+
+    try:
+        return open_context(config)
+    except ConfigError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    except FileNotFoundError:
+        raise _fail(f"{config}: no such config file", EXIT_USAGE) from None
+    except MirrorbotError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+
+
+def _parse_shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    index, sep, count = value.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit() or not 1 <= int(index) <= int(count):
+        raise _fail(f"--shard {value!r}: expected I/N with 1 <= I <= N", EXIT_USAGE)
+    return int(index), int(count)
+
+
+def _show(report: SyncReport) -> None:
+    from mirrorbot.report import render_plain, render_rich, summarise, write_step_summary
+
+    summary = summarise(report)
+    if sys.stdout.isatty():
+        render_rich(summary)
+    else:
+        typer.echo(render_plain(summary), nl=False)
+    write_step_summary(summary)
+
+
+@app.command()
+def sync(
+    config: ConfigOption = DEFAULT_CONFIG,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")] = False,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", "-n", help="Only this upstream namespace; repeat."),
+    ] = None,
+    shard: Annotated[
+        str | None, typer.Option("--shard", help="Copy only shard I of N (I/N).")
+    ] = None,
+    no_push: Annotated[bool, typer.Option("--no-push", help="Commit, but do not push.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
+) -> None:
+    """The main job: list upstream, copy what is new or changed, record it in git."""
+    from mirrorbot.job import run_sync
+    from mirrorbot.sync import SyncOptions
+
+    configure_logging(verbose)
+    options = SyncOptions(
+        dry_run=dry_run, namespaces=tuple(namespace or ()), shard=_parse_shard(shard)
+    )
+    context = _context(config)
+    try:
+        outcome = run_sync(context, options, push=not no_push)
+    except ConfigError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    except MirrorbotError as exc:
+        raise _fail(str(exc), EXIT_FAILED) from None
+    _show(outcome.report)
+    if outcome.commit:
+        typer.echo(f"committed {outcome.commit[:12]}" + (" and pushed" if outcome.pushed else ""))
+    raise typer.Exit(outcome.report.exit_code)
+
+
+@app.command()
+def plan(
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", "-n", help="Only this upstream namespace; repeat."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
+) -> None:
+    """What sync would copy, without writing anything."""
+    from mirrorbot.job import run_sync
+    from mirrorbot.sync import SyncOptions
+
+    configure_logging(verbose)
+    context = _context(config)
+    options = SyncOptions(dry_run=True, namespaces=tuple(namespace or ()))
+    try:
+        outcome = run_sync(context, options, push=False)
+    except ConfigError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    except MirrorbotError as exc:
+        raise _fail(str(exc), EXIT_FAILED) from None
+    report = outcome.report
+    if as_json:
+        typer.echo(json.dumps(_plan_json(report), indent=2))
+    else:
+        _show(report)
+    raise typer.Exit(report.exit_code)
+
+
+def _plan_json(report: SyncReport) -> dict[str, object]:
+    return {
+        "namespaces": [
+            {
+                "source": plan.source,
+                "mirror": plan.mirror,
+                "items": [
+                    {
+                        "kind": item.kind,
+                        "image": item.image,
+                        "tag": item.tag,
+                        "source": str(item.source),
+                        "target": str(item.target),
+                        "previous": item.previous,
+                        "digest": item.upstream_digest,
+                    }
+                    for item in plan.items
+                ],
+                "unchanged": plan.unchanged,
+                "gone": [f"{image}:{tag}" for image, tag in plan.gone],
+            }
+            for plan in report.plans
+        ],
+        "errors": report.listing_errors,
+        "warnings": report.warnings,
+    }
+
+
+@app.command()
+def verify(
+    config: ConfigOption = DEFAULT_CONFIG,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
+) -> None:
+    """Check that every tag in state exists in the mirror with the recorded digest."""
+    from mirrorbot.verify import verify_states
+
+    configure_logging(verbose)
+    context = _context(config)
+    states = list(context.store.all())
+
+    async def go() -> tuple[int, list[Drift]]:
+        async with context.pool() as pool:
+            return await verify_states(states, pool)
+
+    checked, drifts = asyncio.run(go())
+    for drift in drifts:
+        typer.echo(drift.describe())
+    typer.echo(f"verified {checked} tags: {len(drifts)} drifted")
+    raise typer.Exit(EXIT_FAILED if drifts else EXIT_OK)
+
+
+@app.command()
+def find(
+    query: Annotated[
+        str, typer.Argument(help="Upstream name, mirror name or tag (name:tag narrows).")
+    ],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Search state: upstream → mirror references and the pull command."""
+    from mirrorbot.find import find as search
+
+    context = _context(config)
+    matches = search(context.store.all(), query)
+    if not matches:
+        typer.echo(f"nothing mirrored matches {query!r}")
+        raise typer.Exit(EXIT_FAILED)
+    for match in matches:
+        shown = ", ".join(match.tags[:10]) + (
+            f" (+{len(match.tags) - 10})" if len(match.tags) > 10 else ""
+        )
+        typer.echo(f"{match.upstream} → {match.mirror}  [{shown}]")
+        typer.echo(f"  {match.pull}")
 
 
 def main() -> None:

@@ -19,13 +19,21 @@ from typing import Any
 from mirrorbot.reference import Reference
 from mirrorbot.registry.client import RegistryClient
 from mirrorbot.registry.errors import MirrorbotError
-from mirrorbot.registry.media import Descriptor, Manifest, PlatformFilter, filter_index
+from mirrorbot.registry.media import (
+    IMAGE_CONFIG_TYPES,
+    Descriptor,
+    Manifest,
+    PlatformFilter,
+    filter_index,
+    platform_of_config,
+)
 from mirrorbot.registry.pool import RegistryPool
 from mirrorbot.registry.retry import retrying
 
 __all__ = ["BlobLedger", "Copier", "CopyResult", "CopyStats", "signature_tags"]
 
 SIGNATURE_SUFFIXES = (".sig", ".att", ".sbom")
+MAX_CONFIG_SIZE = 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -74,6 +82,8 @@ class BlobLedger:
     def __init__(self) -> None:
         self._holders: dict[str, set[str]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._manifests: set[tuple[str, str]] = set()
+        self._manifest_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def holders(self, digest: str) -> set[str]:
         return self._holders.get(digest, set())
@@ -84,6 +94,16 @@ class BlobLedger:
     def lock(self, digest: str) -> asyncio.Lock:
         """Serialises decisions about one blob so that it is uploaded once, then mounted."""
         return self._locks.setdefault(digest, asyncio.Lock())
+
+    def has_manifest(self, repository: str, digest: str) -> bool:
+        return (repository, digest) in self._manifests
+
+    def record_manifest(self, repository: str, digest: str) -> None:
+        self._manifests.add((repository, digest))
+
+    def manifest_lock(self, repository: str, digest: str) -> asyncio.Lock:
+        """One push of a manifest at a time: Distribution races on concurrent identical pushes."""
+        return self._manifest_locks.setdefault((repository, digest), asyncio.Lock())
 
 
 def signature_tags(digest: str) -> tuple[str, ...]:
@@ -153,13 +173,14 @@ class Copier:
                 f"{target}: a digest reference can only receive {top.digest} from {source}"
             )
         identifier = target.tag if target.tag is not None else top.digest
+        platforms_found = top.platforms() if top.is_index else await self._image_platform(job, top)
         result = CopyResult(
             source=source,
             target=Reference(target.registry, target.repository, target.tag, top.digest),
             digest=top.digest,
             media_type=top.media_type,
             size=top.size,
-            platforms=top.platforms(),
+            platforms=platforms_found,
             source_digest=manifest.digest,
             stats=job.stats,
         )
@@ -169,9 +190,28 @@ class Copier:
                 job.stats.manifests_skipped += 1
                 return replace(result, already_present=True)
         await self._copy_contents(job, top)
-        await job.target.manifest_put(target.repository, identifier, top)
+        ledger = self.ledger(job.target.registry)
+        async with ledger.manifest_lock(target.repository, top.digest):
+            await job.target.manifest_put(target.repository, identifier, top)
+            ledger.record_manifest(target.repository, top.digest)
         job.stats.manifests_pushed += 1
         return result
+
+    async def _image_platform(self, job: _Job, manifest: Manifest) -> tuple[str, ...]:
+        """The platform of a single image, from its (small) config blob; () for artifacts."""
+        config = manifest.config
+        if (
+            config is None
+            or config.media_type not in IMAGE_CONFIG_TYPES
+            or config.size > MAX_CONFIG_SIZE
+        ):
+            return ()
+        data = bytearray()
+        async with job.source.blob_open(job.source_repository, config) as chunks:
+            async for chunk in chunks:
+                data += chunk
+        platform = platform_of_config(bytes(data))
+        return (str(platform),) if platform is not None else ()
 
     async def _copy_contents(self, job: _Job, manifest: Manifest) -> None:
         """Everything a manifest points at, so that pushing it cannot fail for a missing part."""
@@ -185,17 +225,23 @@ class Copier:
             )
 
     async def _copy_child(self, job: _Job, child: Descriptor) -> None:
-        async with self._manifest_slots:
-            existing = await job.target.manifest_head(job.target_repository, child.digest)
-        if existing is not None:
-            job.stats.manifests_skipped += 1
-            return
-        async with self._manifest_slots:
-            manifest = await job.source.manifest_get(job.source_repository, child.digest)
-        await self._copy_contents(job, manifest)
-        async with self._manifest_slots:
-            await job.target.manifest_put(job.target_repository, child.digest, manifest)
-        job.stats.manifests_pushed += 1
+        ledger = self.ledger(job.target.registry)
+        async with ledger.manifest_lock(job.target_repository, child.digest):
+            if ledger.has_manifest(job.target_repository, child.digest):
+                job.stats.manifests_skipped += 1
+                return
+            async with self._manifest_slots:
+                existing = await job.target.manifest_head(job.target_repository, child.digest)
+            if existing is None:
+                async with self._manifest_slots:
+                    manifest = await job.source.manifest_get(job.source_repository, child.digest)
+                await self._copy_contents(job, manifest)
+                async with self._manifest_slots:
+                    await job.target.manifest_put(job.target_repository, child.digest, manifest)
+                job.stats.manifests_pushed += 1
+            else:
+                job.stats.manifests_skipped += 1
+            ledger.record_manifest(job.target_repository, child.digest)
 
     async def _copy_blob(self, job: _Job, blob: Descriptor) -> None:
         ledger = self.ledger(job.target.registry)

@@ -151,7 +151,7 @@ class RegistryAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        if request.url.netloc.decode("ascii") != self._netloc:
+        if not self._is_registry(request.url):
             # Not our host (a redirect target or a token realm): never attach credentials.
             yield request
             return
@@ -184,6 +184,14 @@ class RegistryAuth(httpx.Auth):
             refresh = "Authorization" in request.headers
             wanted |= _scope_atoms([fresh.params.get("scope", "")])
             self._challenge = fresh
+
+    def _is_registry(self, url: httpx.URL) -> bool:
+        """Same host and port as the registry; ``host:443`` over HTTPS is ``host``."""
+        try:
+            ours = httpx.URL(f"{url.scheme}://{self._netloc}/").netloc
+        except httpx.InvalidURL:
+            return False
+        return url.netloc == ours
 
     def _cached(self, wanted: frozenset[tuple[str, str]]) -> str | None:
         now = time.monotonic()

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -77,6 +77,12 @@ class MountResult:
 
 def api_netloc(registry: str) -> str:
     return "registry-1.docker.io" if registry == DOCKER_HUB else registry
+
+
+def _page_key(url: httpx.URL) -> str:
+    """Identity of a listing page: a Link may spell the same URL with its query reordered."""
+    query = "&".join(f"{k}={v}" for k, v in sorted(url.params.multi_items()))
+    return f"{url.host}:{url.port}{url.path}?{query}"
 
 
 def _check(response: httpx.Response, *ok: int) -> bool:
@@ -466,7 +472,7 @@ class RegistryClient:
         params: dict[str, str] | None = {"n": str(page_size)} if page_size else None
         seen: set[str] = set()
         while url is not None:
-            if str(url) in seen or len(seen) >= MAX_PAGES:
+            if _page_key(url) in seen or len(seen) >= MAX_PAGES:
                 break  # a registry that links back to a page it served: stop, do not loop forever
 
             async def attempt(
@@ -488,7 +494,8 @@ class RegistryClient:
                 if key == "tags" and error.has(ErrorCode.NAME_UNKNOWN):
                     return []
                 raise
-            seen.add(str(url))
+            # The URL actually served (absolute, with ``n``), so that a Link back to it matches.
+            seen.add(_page_key(response.request.url))
             try:
                 body = response.json()
             except ValueError:
@@ -506,3 +513,35 @@ class RegistryClient:
             url = response.request.url.join(next_link) if next_link else None
             params = None  # the Link URL carries its own query
         return items
+
+    async def get_json(
+        self, path: str, *, scopes: tuple[str, ...], reference: str
+    ) -> tuple[Any, httpx.Headers]:
+        """``GET`` one JSON document from this registry, with auth, retries and typed errors.
+
+        For listing extensions such as gcr's ``tags/list`` (``child`` and
+        ``manifest`` map). ``path`` is absolute on this registry (``/v2/…``),
+        never another host; no ``Link`` following. The document is returned
+        as parsed, untrusted: callers check its shape.
+        """
+        if not path.startswith("/") or path.startswith("//"):
+            raise ValueError(f"not a path on {self.registry}: {path!r}")
+
+        async def attempt() -> httpx.Response:
+            request = self._request(
+                "GET", path, scopes=scopes, headers={"Accept": "application/json"}
+            )
+            return await self._send(request, reference, 200)
+
+        response = await self._retrying(attempt, reference)
+        try:
+            document = response.json()
+        except ValueError:
+            raise RegistryError(
+                status=response.status_code,
+                method="GET",
+                url=redact_url(response.request.url),
+                reference=reference,
+                body_excerpt="response is not JSON",
+            ) from None
+        return document, response.headers

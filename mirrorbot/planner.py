@@ -1,0 +1,260 @@
+"""What a run must copy: the upstream listing diffed against state. Pure, no I/O.
+
+- A selected tag absent from state is **new**.
+- A tag in state is **updated** when its upstream digest is known (from the
+  listing, or from the HEAD the sync made for mutable tags) and differs from the
+  upstream digest recorded. Immutable tags are not re-checked: that is what
+  keeps a nightly no-op run cheap.
+- Tags in state but gone upstream are **reported**, never deleted.
+- cosign ``sha256-<hex>.sig/.att/.sbom`` tags are planned in a second phase,
+  once the images they sign are in state: a signature is mirrored only next to
+  the image it signs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from mirrorbot.reference import Reference
+from mirrorbot.sources.base import ListedTag, Listing
+from mirrorbot.state.store import NamespaceState
+
+__all__ = [
+    "SIGNATURE_TAG",
+    "NamespacePlan",
+    "PlanItem",
+    "TagFilter",
+    "is_signature_tag",
+    "merge_plans",
+    "plan_namespace",
+    "plan_signatures",
+    "tags_to_recheck",
+]
+
+SIGNATURE_TAG = re.compile(r"(sha256)-([0-9a-f]{64})\.(sig|att|sbom)")
+
+Kind = Literal["new", "updated"]
+TagKey = tuple[str, str]
+
+
+class TagFilter(Protocol):
+    """The part of a resolved namespace the planner needs."""
+
+    @property
+    def signatures(self) -> bool: ...
+
+    def tag_selected(self, tag: str) -> bool: ...
+
+    def is_mutable(self, tag: str) -> bool: ...
+
+
+def is_signature_tag(tag: str) -> bool:
+    return SIGNATURE_TAG.fullmatch(tag) is not None
+
+
+def signature_subject(tag: str) -> str | None:
+    match = SIGNATURE_TAG.fullmatch(tag)
+    return f"{match.group(1)}:{match.group(2)}" if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanItem:
+    kind: Kind
+    image: str
+    tag: str
+    source: Reference
+    target: Reference
+    previous: str | None = None
+    upstream_digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NamespacePlan:
+    source: str
+    mirror: str
+    items: tuple[PlanItem, ...]
+    gone: tuple[TagKey, ...] = ()
+    unchanged: int = 0
+    filtered_out: int = 0
+
+    @property
+    def new(self) -> tuple[PlanItem, ...]:
+        return tuple(item for item in self.items if item.kind == "new")
+
+    @property
+    def updated(self) -> tuple[PlanItem, ...]:
+        return tuple(item for item in self.items if item.kind == "updated")
+
+
+def _wanted(rules: TagFilter, tag: str, *, signatures_phase: bool) -> bool:
+    if is_signature_tag(tag):
+        return signatures_phase and rules.signatures
+    return not signatures_phase and rules.tag_selected(tag)
+
+
+def tags_to_recheck(
+    rules: TagFilter, listing: Listing, state: NamespaceState, *, signatures_phase: bool = False
+) -> list[TagKey]:
+    """Tags whose upstream digest must be asked for (HEAD): recorded, re-checkable, not listed with a digest."""
+    found: list[TagKey] = []
+    for repository in listing.repositories:
+        for listed in repository.tags:
+            if listed.digest is not None or not _wanted(
+                rules, listed.name, signatures_phase=signatures_phase
+            ):
+                continue
+            if state.lookup(repository.path, listed.name) is None:
+                continue
+            if signatures_phase or rules.is_mutable(listed.name):
+                found.append((repository.path, listed.name))
+    return found
+
+
+def _decide(
+    listed: ListedTag,
+    image: str,
+    state: NamespaceState,
+    head_digests: Mapping[TagKey, str | None],
+) -> tuple[Kind, str | None, str | None] | None:
+    """(kind, previous digest, upstream digest) or None when nothing is to be done."""
+    record = state.lookup(image, listed.name)
+    if record is None:
+        return ("new", None, listed.digest)
+    current = listed.digest or head_digests.get((image, listed.name))
+    if current is None or current == record.upstream_digest:
+        return None
+    return ("updated", record.digest, current)
+
+
+def _plan(
+    rules: TagFilter,
+    listing: Listing,
+    state: NamespaceState,
+    *,
+    mirror: str,
+    targets: Mapping[str, str],
+    head_digests: Mapping[TagKey, str | None],
+    signatures_phase: bool,
+    mirrored_digests: Mapping[str, set[str]] | None = None,
+) -> NamespacePlan:
+    source_registry, _, source_path = listing.source.partition("/")
+    mirror_registry = mirror.partition("/")[0]
+    items: list[PlanItem] = []
+    unchanged = filtered_out = 0
+    for repository in listing.repositories:
+        image = repository.path
+        upstream = f"{source_path}/{image}" if source_path else image
+        for listed in repository.tags:
+            if not _wanted(rules, listed.name, signatures_phase=signatures_phase):
+                if signatures_phase == is_signature_tag(listed.name):
+                    filtered_out += 1
+                continue
+            if signatures_phase:
+                subject = signature_subject(listed.name)
+                if mirrored_digests is None or subject not in mirrored_digests.get(image, set()):
+                    continue  # signs nothing we mirror
+            decision = _decide(listed, image, state, head_digests)
+            if decision is None:
+                unchanged += 1
+                continue
+            kind, previous, digest = decision
+            items.append(
+                PlanItem(
+                    kind=kind,
+                    image=image,
+                    tag=listed.name,
+                    source=Reference(source_registry, upstream, listed.name),
+                    target=Reference(mirror_registry, targets[image], listed.name),
+                    previous=previous,
+                    upstream_digest=digest,
+                )
+            )
+    gone: list[TagKey] = []
+    if not signatures_phase:
+        listed_tags = {(r.path, t.name) for r in listing.repositories for t in r.tags}
+        gone = [
+            (image, tag)
+            for image, entry in sorted(state.images.items())
+            for tag in sorted(entry.tags)
+            if (image, tag) not in listed_tags
+        ]
+    return NamespacePlan(
+        source=listing.source,
+        mirror=mirror,
+        items=tuple(items),
+        gone=tuple(gone),
+        unchanged=unchanged,
+        filtered_out=filtered_out,
+    )
+
+
+def plan_namespace(
+    rules: TagFilter,
+    listing: Listing,
+    state: NamespaceState,
+    *,
+    mirror: str,
+    targets: Mapping[str, str],
+    head_digests: Mapping[TagKey, str | None] | None = None,
+) -> NamespacePlan:
+    """Phase one: the images themselves. ``targets`` maps each image to its mirror repository."""
+    return _plan(
+        rules,
+        listing,
+        state,
+        mirror=mirror,
+        targets=targets,
+        head_digests=head_digests or {},
+        signatures_phase=False,
+    )
+
+
+def plan_signatures(
+    rules: TagFilter,
+    listing: Listing,
+    state: NamespaceState,
+    *,
+    mirror: str,
+    targets: Mapping[str, str],
+    head_digests: Mapping[TagKey, str | None] | None = None,
+) -> NamespacePlan:
+    """Phase two: cosign tags whose subject digest is now mirrored (per ``state``)."""
+    return _plan(
+        rules,
+        listing,
+        state,
+        mirror=mirror,
+        targets=targets,
+        head_digests=head_digests or {},
+        signatures_phase=True,
+        mirrored_digests=mirrored_upstream_digests(state),
+    )
+
+
+def mirrored_upstream_digests(state: NamespaceState) -> dict[str, set[str]]:
+    return {
+        image: {
+            record.upstream_digest
+            for tag, record in entry.tags.items()
+            if not is_signature_tag(tag)
+        }
+        for image, entry in state.images.items()
+    }
+
+
+def merge_plans(plans: Iterable[NamespacePlan]) -> NamespacePlan | None:
+    """One namespace's phases (images, then signatures) as one plan."""
+    phases = list(plans)
+    if not phases:
+        return None
+    return NamespacePlan(
+        source=phases[0].source,
+        mirror=phases[0].mirror,
+        items=tuple(item for phase in phases for item in phase.items),
+        gone=tuple(key for phase in phases for key in phase.gone),
+        unchanged=sum(phase.unchanged for phase in phases),
+        filtered_out=sum(phase.filtered_out for phase in phases),
+    )

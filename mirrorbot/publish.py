@@ -1,0 +1,189 @@
+"""Turn a run's verified copies into files: state JSON, a CHANGELOG section, the index page.
+
+``apply_changes`` is idempotent on any base: the sync applies a run's changes to
+the working tree, and when a push is rejected because the remote moved, the
+same changes are applied again on top of the remote's files. That is why a
+concurrent writer can never make us lose or duplicate an entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+
+from mirrorbot.planner import is_signature_tag
+from mirrorbot.state.store import NamespaceState, StateStore, TagRecord, atomic_write
+
+__all__ = [
+    "CHANGELOG_NAME",
+    "INDEX_NAME",
+    "Change",
+    "apply_changes",
+    "render_changelog_section",
+    "render_index",
+    "short_digest",
+]
+
+CHANGELOG_NAME = "CHANGELOG.md"
+INDEX_NAME = "README.md"
+CHANGELOG_HEADER = (
+    "# Changelog\n\nEvery run that mirrored something new or updated adds a section here.\n"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One tag the mirror acknowledged this run, and what state now records for it."""
+
+    kind: Literal["new", "updated"]
+    namespace: str  # state key: the upstream namespace, "gcr.io/google-containers"
+    mirror: str  # "docker.io/gcrxio"
+    image: str  # repository path below the namespace
+    tag: str
+    upstream: str  # full upstream reference with tag
+    target_repository: str  # full mirror repository, "docker.io/gcrxio/pause"
+    record: TagRecord
+    previous: str | None = None
+
+    @property
+    def mirror_reference(self) -> str:
+        return f"{self.target_repository}:{self.tag}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "mirror": self.mirror,
+            "image": self.image,
+            "tag": self.tag,
+            "upstream": self.upstream,
+            "targetRepository": self.target_repository,
+            "record": self.record.to_json(),
+            "previous": self.previous,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Change:
+        kind = value["kind"]
+        if kind not in ("new", "updated"):
+            raise ValueError(f"unknown change kind {kind!r}")
+        return cls(
+            kind=kind,
+            namespace=str(value["namespace"]),
+            mirror=str(value["mirror"]),
+            image=str(value["image"]),
+            tag=str(value["tag"]),
+            upstream=str(value["upstream"]),
+            target_repository=str(value["targetRepository"]),
+            record=TagRecord.from_json(value["record"], f"change {value['upstream']}"),
+            previous=value.get("previous"),
+        )
+
+
+def short_digest(digest: str) -> str:
+    algorithm, _, hex_part = digest.partition(":")
+    return f"{algorithm}:{hex_part[:8]}…"
+
+
+_ENVIRONMENT = jinja2.Environment(
+    loader=jinja2.PackageLoader("mirrorbot", "templates"),
+    autoescape=False,  # noqa: S701 - Markdown, not HTML; every name in it passed the reference grammar
+    keep_trailing_newline=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=False,
+)
+_ENVIRONMENT.filters["short"] = short_digest
+
+
+def format_when(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def render_changelog_section(changes: Sequence[Change], when: dt.datetime) -> str:
+    ordered = sorted(changes, key=lambda c: (c.kind != "new", c.upstream))
+    return _ENVIRONMENT.get_template("changelog_section.md.j2").render(
+        changes=ordered, when=format_when(when)
+    )
+
+
+def _pull_tag(tags: dict[str, TagRecord]) -> str:
+    """``latest`` if mirrored, else the newest image tag (signature tags are not pullable images)."""
+    if "latest" in tags:
+        return "latest"
+    images = {tag: record for tag, record in tags.items() if not is_signature_tag(tag)} or tags
+    return max(images.items(), key=lambda item: (item[1].synced, item[0]))[0]
+
+
+def _display_time(iso: str) -> str:
+    try:
+        return format_when(dt.datetime.fromisoformat(iso.replace("Z", "+00:00")))
+    except ValueError:
+        return iso
+
+
+def render_index(states: Iterable[NamespaceState]) -> str:
+    namespaces: list[dict[str, Any]] = []
+    image_count = tag_count = 0
+    last_sync = ""
+    for state in sorted(states, key=lambda s: s.source):
+        images = []
+        for name, entry in sorted(state.images.items()):
+            if not entry.tags:
+                continue
+            newest = max(record.synced for record in entry.tags.values())
+            last_sync = max(last_sync, newest)
+            images.append(
+                {
+                    "name": name,
+                    "tag_count": len(entry.tags),
+                    "last_sync": _display_time(newest),
+                    "pull": f"{entry.target}:{_pull_tag(entry.tags)}",
+                }
+            )
+            image_count += 1
+            tag_count += len(entry.tags)
+        namespaces.append({"source": state.source, "mirror": state.mirror, "images": images})
+    return _ENVIRONMENT.get_template("index.md.j2").render(
+        namespaces=namespaces,
+        image_count=image_count,
+        tag_count=tag_count,
+        last_sync=_display_time(last_sync) if last_sync else "",
+    )
+
+
+def apply_changes(store: StateStore, changes: Sequence[Change], when: dt.datetime) -> list[Path]:
+    """Record changes in state, append one CHANGELOG section, regenerate the index.
+
+    Returns the files that changed. No changes → nothing written.
+    """
+    if not changes:
+        return []
+    written: list[Path] = []
+    states: dict[str, NamespaceState] = {}
+    for change in changes:
+        if change.namespace not in states:
+            states[change.namespace] = store.load(change.namespace, change.mirror)
+        state = states[change.namespace]
+        state.mirror = change.mirror
+        state.record(change.image, change.target_repository, change.tag, change.record)
+    for state in states.values():
+        if store.save(state):
+            written.append(store.path_for(state.source))
+    changelog = store.root / CHANGELOG_NAME
+    try:
+        existing = changelog.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        existing = CHANGELOG_HEADER
+    if not existing.endswith("\n"):
+        existing += "\n"
+    atomic_write(changelog, existing + "\n" + render_changelog_section(changes, when))
+    written.append(changelog)
+    index = store.root / INDEX_NAME
+    if atomic_write(index, render_index(store.all())):
+        written.append(index)
+    return written

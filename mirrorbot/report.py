@@ -1,0 +1,178 @@
+"""The run report: a rich table on a terminal, plain text in logs, Markdown for GitHub.
+
+All three render the same figures from one :class:`Summary`, so they cannot
+disagree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mirrorbot.sync import SyncReport
+
+__all__ = ["Summary", "render_markdown", "render_plain", "summarise", "write_step_summary"]
+
+MAX_LISTED = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    namespaces: int
+    images_changed: int
+    tags_new: int
+    tags_updated: int
+    tags_unchanged: int
+    tags_gone: int
+    tags_failed: int
+    already_present: int
+    bytes_uploaded: int
+    blobs_uploaded: int
+    blobs_mounted: int
+    blobs_skipped: int
+    duration: float
+    dry_run: bool
+    failures: tuple[tuple[str, str], ...]
+    listing_errors: tuple[str, ...]
+    warnings: tuple[str, ...]
+    planned: tuple[tuple[str, str, str], ...]  # (kind, upstream, target) — for dry runs
+
+    def rows(self) -> list[tuple[str, str]]:
+        verb = "planned" if self.dry_run else "copied"
+        return [
+            ("namespaces", str(self.namespaces)),
+            (f"tags new ({verb})", str(self.tags_new)),
+            (f"tags updated ({verb})", str(self.tags_updated)),
+            ("tags unchanged", str(self.tags_unchanged)),
+            ("tags gone upstream (kept)", str(self.tags_gone)),
+            ("tags failed", str(self.tags_failed)),
+            ("images touched", str(self.images_changed)),
+            ("bytes uploaded", _size(self.bytes_uploaded)),
+            (
+                "blobs uploaded / mounted / already there",
+                f"{self.blobs_uploaded} / {self.blobs_mounted} / {self.blobs_skipped}",
+            ),
+            ("duration", f"{self.duration:.1f} s"),
+        ]
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{count} B"
+
+
+def summarise(report: SyncReport) -> Summary:
+    plans = report.plans
+    if report.dry_run:
+        new = sum(len(p.new) for p in plans)
+        updated = sum(len(p.updated) for p in plans)
+        images = {(p.source, i.image) for p in plans for i in p.items}
+    else:
+        new = sum(1 for c in report.changes if c.kind == "new")
+        updated = sum(1 for c in report.changes if c.kind == "updated")
+        images = {(c.namespace, c.image) for c in report.changes}
+    return Summary(
+        namespaces=len(report.runs),
+        images_changed=len(images),
+        tags_new=new,
+        tags_updated=updated,
+        tags_unchanged=sum(p.unchanged for p in plans),
+        tags_gone=sum(len(p.gone) for p in plans),
+        tags_failed=len(report.failures),
+        already_present=report.already_present,
+        bytes_uploaded=report.stats.bytes_uploaded,
+        blobs_uploaded=report.stats.blobs_uploaded,
+        blobs_mounted=report.stats.blobs_mounted,
+        blobs_skipped=report.stats.blobs_skipped,
+        duration=report.duration,
+        dry_run=report.dry_run,
+        failures=tuple((f.upstream, f.error) for f in report.failures),
+        listing_errors=tuple(report.listing_errors),
+        warnings=tuple(report.warnings),
+        planned=tuple((i.kind, str(i.source), str(i.target)) for p in plans for i in p.items),
+    )
+
+
+def render_plain(summary: Summary) -> str:
+    width = max(len(label) for label, _ in summary.rows())
+    lines = ["mirrorbot sync" + (" (dry run)" if summary.dry_run else "")]
+    lines += [f"  {label.ljust(width)}  {value}" for label, value in summary.rows()]
+    lines += _details(summary, bullet="  - ")
+    return "\n".join(lines) + "\n"
+
+
+def _details(summary: Summary, *, bullet: str, code: Callable[[str], str] = str) -> list[str]:
+    lines: list[str] = []
+    if summary.dry_run and summary.planned:
+        lines.append("would copy:")
+        lines += [
+            f"{bullet}{kind}: {code(up)} → {code(down)}"
+            for kind, up, down in summary.planned[:MAX_LISTED]
+        ]
+        if len(summary.planned) > MAX_LISTED:
+            lines.append(f"{bullet}… and {len(summary.planned) - MAX_LISTED} more")
+    if summary.listing_errors:
+        lines.append("listing failed:")
+        lines += [f"{bullet}{error}" for error in summary.listing_errors]
+    if summary.failures:
+        lines.append("failed:")
+        lines += [
+            f"{bullet}{code(upstream)}: {error}"
+            for upstream, error in summary.failures[:MAX_LISTED]
+        ]
+        if len(summary.failures) > MAX_LISTED:
+            lines.append(f"{bullet}… and {len(summary.failures) - MAX_LISTED} more")
+    if summary.warnings:
+        lines.append("warnings:")
+        lines += [f"{bullet}{warning}" for warning in summary.warnings[:MAX_LISTED]]
+        if len(summary.warnings) > MAX_LISTED:
+            lines.append(f"{bullet}… and {len(summary.warnings) - MAX_LISTED} more")
+    return lines
+
+
+def render_markdown(summary: Summary) -> str:
+    title = "## mirrorbot sync" + (" (dry run)" if summary.dry_run else "")
+    lines = [title, "", "| | |", "|---|---:|"]
+    lines += [f"| {label} | {value} |" for label, value in summary.rows()]
+    details = _details(summary, bullet="- ", code=lambda text: f"`{text}`")
+    if details:
+        lines.append("")
+        lines += [
+            line if line.startswith("- ") else f"\n**{line.rstrip(':')}**\n" for line in details
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def render_rich(summary: Summary) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(
+        title="mirrorbot sync" + (" (dry run)" if summary.dry_run else ""), show_header=False
+    )
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in summary.rows():
+        table.add_row(label, value)
+    console.print(table)
+    for line in _details(summary, bullet="  - "):
+        console.print(line, markup=False, highlight=False)
+
+
+def write_step_summary(summary: Summary, environ: dict[str, str] | None = None) -> Path | None:
+    """Append the Markdown report to ``$GITHUB_STEP_SUMMARY`` when running in Actions."""
+    env = os.environ if environ is None else environ
+    target = env.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return None
+    path = Path(target)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(render_markdown(summary))
+    return path

@@ -1,0 +1,264 @@
+"""State files: one JSON document per upstream namespace, diff-friendly.
+
+``<root>/<registry>/<namespace>.json`` with sorted keys, 2-space indent and a
+trailing newline, so a git diff shows one line per changed tag. Files are
+written atomically (temp file + rename): a run killed mid-write leaves the
+previous version, never half a file. A namespace covering a whole registry
+(empty path) is stored as ``<registry>/_root.json``; ``_`` cannot start a
+repository name, so it cannot collide with a real namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mirrorbot.reference import InvalidReferenceError, validate_repository, validate_tag
+from mirrorbot.registry.errors import MirrorbotError
+
+__all__ = [
+    "STATE_VERSION",
+    "ImageRecord",
+    "NamespaceState",
+    "StateError",
+    "StateStore",
+    "TagRecord",
+    "atomic_write",
+]
+
+STATE_VERSION = 1
+ROOT_NAMESPACE_FILE = "_root.json"
+
+
+class StateError(MirrorbotError):
+    """A state file that is not what mirrorbot writes: named, never silently rewritten."""
+
+
+@dataclass(frozen=True, slots=True)
+class TagRecord:
+    """A tag the mirror verifiably holds."""
+
+    digest: str
+    media_type: str
+    platforms: tuple[str, ...]
+    size: int
+    synced: str
+    # Only when a platform filter made the mirror's index differ from upstream's.
+    source_digest: str | None = None
+
+    @property
+    def upstream_digest(self) -> str:
+        return self.source_digest or self.digest
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "digest": self.digest,
+            "mediaType": self.media_type,
+            "platforms": list(self.platforms),
+            "size": self.size,
+            "synced": self.synced,
+        }
+        if self.source_digest and self.source_digest != self.digest:
+            document["sourceDigest"] = self.source_digest
+        return document
+
+    @classmethod
+    def from_json(cls, value: Any, where: str) -> TagRecord:
+        if not isinstance(value, Mapping):
+            raise StateError(f"{where}: a tag record must be an object")
+        try:
+            digest = value["digest"]
+            media_type = value.get("mediaType", "")
+            platforms = value.get("platforms", [])
+            size = value.get("size", 0)
+            synced = value.get("synced", "")
+            source_digest = value.get("sourceDigest")
+        except (KeyError, TypeError):
+            raise StateError(f"{where}: a tag record needs a digest") from None
+        if (
+            not isinstance(digest, str)
+            or not isinstance(media_type, str)
+            or not isinstance(platforms, list)
+            or not all(isinstance(p, str) for p in platforms)
+            or not isinstance(size, int)
+            or not isinstance(synced, str)
+            or not (source_digest is None or isinstance(source_digest, str))
+        ):
+            raise StateError(f"{where}: malformed tag record")
+        return cls(digest, media_type, tuple(platforms), size, synced, source_digest)
+
+
+@dataclass(slots=True)
+class ImageRecord:
+    target: str
+    tags: dict[str, TagRecord] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class NamespaceState:
+    """Everything mirrored from one upstream namespace."""
+
+    source: str
+    mirror: str
+    images: dict[str, ImageRecord] = field(default_factory=dict)
+
+    def record(self, image: str, target: str, tag: str, record: TagRecord) -> None:
+        entry = self.images.setdefault(image, ImageRecord(target))
+        entry.target = target
+        entry.tags[tag] = record
+
+    def lookup(self, image: str, tag: str) -> TagRecord | None:
+        entry = self.images.get(image)
+        return entry.tags.get(tag) if entry else None
+
+    def tag_count(self) -> int:
+        return sum(len(entry.tags) for entry in self.images.values())
+
+    def to_json(self) -> str:
+        document = {
+            "version": STATE_VERSION,
+            "source": self.source,
+            "mirror": self.mirror,
+            "images": {
+                name: {
+                    "target": entry.target,
+                    "tags": {tag: record.to_json() for tag, record in entry.tags.items()},
+                }
+                for name, entry in self.images.items()
+            },
+        }
+        return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> NamespaceState:
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            raise StateError(f"{where}: not valid JSON ({exc})") from None
+        if not isinstance(document, dict):
+            raise StateError(f"{where}: the top level must be an object")
+        version = document.get("version")
+        if version != STATE_VERSION:
+            raise StateError(f"{where}: state version {version!r} is not {STATE_VERSION}")
+        source, mirror, images = (
+            document.get("source"),
+            document.get("mirror"),
+            document.get("images", {}),
+        )
+        if (
+            not isinstance(source, str)
+            or not isinstance(mirror, str)
+            or not isinstance(images, dict)
+        ):
+            raise StateError(f"{where}: needs string source and mirror and an images object")
+        state = cls(source, mirror)
+        for name, entry in images.items():
+            _check_name(name, where)
+            if not isinstance(entry, dict) or not isinstance(entry.get("target"), str):
+                raise StateError(f"{where}: image {name!r} needs a target")
+            tags = entry.get("tags", {})
+            if not isinstance(tags, dict):
+                raise StateError(f"{where}: image {name!r} tags must be an object")
+            record = ImageRecord(entry["target"])
+            for tag, value in tags.items():
+                _check_tag(tag, where)
+                record.tags[tag] = TagRecord.from_json(value, f"{where}: {name}:{tag}")
+            state.images[name] = record
+        return state
+
+    def copy(self) -> NamespaceState:
+        return NamespaceState(
+            self.source,
+            self.mirror,
+            {name: ImageRecord(e.target, dict(e.tags)) for name, e in self.images.items()},
+        )
+
+
+def _check_name(name: str, where: str) -> None:
+    try:
+        validate_repository(name)
+    except InvalidReferenceError as exc:
+        raise StateError(f"{where}: {exc}") from None
+
+
+def _check_tag(tag: str, where: str) -> None:
+    try:
+        validate_tag(tag)
+    except InvalidReferenceError as exc:
+        raise StateError(f"{where}: {exc}") from None
+
+
+def atomic_write(path: Path, text: str) -> bool:
+    """Write if the content changed; temp file + fsync + rename. Returns whether it changed."""
+    data = text.encode("utf-8")
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return True
+
+
+class StateStore:
+    """The state folder of the metadata repository."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_for(self, source: str) -> Path:
+        registry, _, namespace = source.partition("/")
+        if not registry or "/" in registry or registry in (".", ".."):
+            raise StateError(f"cannot store state for namespace source {source!r}")
+        if namespace:
+            _check_name(namespace, source)
+            return self.root / registry / f"{namespace}.json"
+        return self.root / registry / ROOT_NAMESPACE_FILE
+
+    def load(self, source: str, mirror: str) -> NamespaceState:
+        path = self.path_for(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return NamespaceState(source, mirror)
+        state = NamespaceState.from_json(text, self.relative(path))
+        if state.source != source:
+            raise StateError(
+                f"{self.relative(path)}: records source {state.source!r}, expected {source!r}"
+            )
+        return state
+
+    def save(self, state: NamespaceState) -> bool:
+        return atomic_write(self.path_for(state.source), state.to_json())
+
+    def relative(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.root.parent))
+        except ValueError:
+            return path.name
+
+    def all(self) -> Iterator[NamespaceState]:
+        """Every state file under the root, in a stable order."""
+        if not self.root.exists():
+            return
+        for path in sorted(self.root.rglob("*.json")):
+            if path.name.startswith("."):
+                continue
+            yield NamespaceState.from_json(path.read_text(encoding="utf-8"), self.relative(path))

@@ -1,0 +1,394 @@
+"""The main job: list → plan → copy → record → publish.
+
+One failing image never aborts the run: it is retried within the run, then
+reported, and every success is still recorded. A tag enters state only from a
+:class:`CopyResult`, i.e. after the target acknowledged the manifest with that
+digest. A run that plans nothing sends no request to the target registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+import httpx
+
+from mirrorbot.config import Config, ResolvedNamespace
+from mirrorbot.copier import Copier, CopyResult, CopyStats
+from mirrorbot.naming import check_collisions, mirror_repository
+from mirrorbot.planner import (
+    NamespacePlan,
+    PlanItem,
+    merge_plans,
+    plan_namespace,
+    plan_signatures,
+    tags_to_recheck,
+)
+from mirrorbot.publish import Change
+from mirrorbot.registry.errors import (
+    BlobIntegrityError,
+    ErrorCode,
+    MirrorbotError,
+    RegistryError,
+    RegistryUnreachableError,
+)
+from mirrorbot.registry.media import PlatformFilter
+from mirrorbot.registry.pool import RegistryPool
+from mirrorbot.sources.base import Listing, make_source
+from mirrorbot.state.store import NamespaceState, StateStore, TagRecord
+
+__all__ = ["Failure", "NamespaceRun", "SyncOptions", "SyncReport", "sync_namespaces"]
+
+log = logging.getLogger("mirrorbot.sync")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOptions:
+    dry_run: bool = False
+    namespaces: tuple[str, ...] = ()
+    image_concurrency: int = 4
+    blob_concurrency: int = 8
+    listing_concurrency: int = 4
+    head_concurrency: int = 8
+    retry_rounds: int = 1
+    shard: tuple[int, int] | None = None  # (index starting at 1, count)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    upstream: str
+    target: str
+    error: str
+
+
+@dataclass(slots=True)
+class NamespaceRun:
+    """One namespace through the run: its listing, state, plans and outcome."""
+
+    namespace: ResolvedNamespace
+    mirror: str
+    listing: Listing | None = None
+    state: NamespaceState | None = None
+    targets: dict[str, str] = field(default_factory=dict)
+    plans: list[NamespacePlan] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class SyncReport:
+    runs: list[NamespaceRun] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    already_present: int = 0
+    stats: CopyStats = field(default_factory=CopyStats)
+    started: float = field(default_factory=time.monotonic)
+    duration: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def plans(self) -> list[NamespacePlan]:
+        """One plan per namespace (its image and signature phases merged)."""
+        merged = (merge_plans(run.plans) for run in self.runs)
+        return [plan for plan in merged if plan is not None]
+
+    @property
+    def listing_errors(self) -> list[str]:
+        return [f"{run.namespace.source}: {run.error}" for run in self.runs if run.error]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures or self.listing_errors else 0
+
+
+def _mirror(config: Config) -> str:
+    return f"{config.mirror.registry}/{config.mirror.namespace}"
+
+
+def in_shard(image_key: str, shard: tuple[int, int] | None) -> bool:
+    """Stable assignment of an image to one of N shards (by a hash of its upstream name)."""
+    if shard is None:
+        return True
+    index, count = shard
+    bucket = int.from_bytes(hashlib.sha256(image_key.encode()).digest()[:8], "big") % count
+    return bucket == index - 1
+
+
+async def _bounded(limit: int, jobs: Iterable[Callable[[], Awaitable[None]]]) -> None:
+    slots = asyncio.Semaphore(limit)
+
+    async def guarded(job: Callable[[], Awaitable[None]]) -> None:
+        async with slots:
+            await job()
+
+    await asyncio.gather(*(guarded(job) for job in jobs))
+
+
+class Sync:
+    """Runs the stages for a set of namespaces with one registry pool."""
+
+    def __init__(
+        self,
+        config: Config,
+        pool: RegistryPool,
+        store: StateStore,
+        options: SyncOptions,
+        *,
+        now: dt.datetime | None = None,
+        hub_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.config = config
+        self.pool = pool
+        self.store = store
+        self.options = options
+        self.now = now or dt.datetime.now(dt.UTC)
+        self.report = SyncReport(dry_run=options.dry_run)
+        self.copier = Copier(pool, blob_concurrency=options.blob_concurrency)
+        self._hub_client = hub_client
+
+    @property
+    def synced_stamp(self) -> str:
+        return self.now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def selected_namespaces(self) -> list[ResolvedNamespace]:
+        namespaces = list(self.config.namespace_plans())
+        if not self.options.namespaces:
+            return namespaces
+        wanted = set(self.options.namespaces)
+        chosen = [ns for ns in namespaces if ns.source in wanted]
+        unknown = wanted - {ns.source for ns in chosen}
+        if unknown:
+            raise MirrorbotError(f"--namespace {', '.join(sorted(unknown))}: not in the config")
+        return chosen
+
+    # -- stages -------------------------------------------------------------
+
+    async def list_all(self) -> None:
+        mirror = _mirror(self.config)
+        runs = [NamespaceRun(ns, mirror) for ns in self.selected_namespaces()]
+        self.report.runs = runs
+
+        async def list_one(run: NamespaceRun) -> None:
+            ns = run.namespace
+            source = make_source(
+                ns.strategy,
+                registry=ns.registry,
+                path=ns.path,
+                client=self.pool.client(ns.registry),
+                images=ns.images,
+                hub_api=ns.hub_api,
+                hub_client=self._hub_client,
+            )
+            try:
+                run.listing = await source.list()
+            except MirrorbotError as exc:
+                run.error = str(exc)
+                log.error("listing %s failed: %s", ns.source, exc)
+                return
+            self.report.warnings.extend(f"{ns.source}: {w}" for w in run.listing.skipped)
+
+        await _bounded(self.options.listing_concurrency, [partial(list_one, run) for run in runs])
+
+    def map_names(self) -> None:
+        """Mirror names for every listed repository; collisions are config errors (exit 2)."""
+        claims: list[tuple[str, str]] = []
+        for run in self.report.runs:
+            ns = run.namespace
+            run.state = self.store.load(ns.source, run.mirror)
+            for image, entry in run.state.images.items():
+                claims.append(
+                    (f"{ns.source}/{image}" if ns.path else f"{ns.registry}/{image}", entry.target)
+                )
+            if run.listing is None:
+                continue
+            for repository in run.listing.repositories:
+                try:
+                    name = mirror_repository(
+                        ns.name_template,
+                        mirror_namespace=self.config.mirror.namespace,
+                        source_registry=ns.registry,
+                        source_path=ns.path,
+                        repo=repository.path,
+                        separator=ns.separator,
+                    )
+                except MirrorbotError as exc:
+                    self.report.warnings.append(f"{ns.source}/{repository.path}: skipped: {exc}")
+                    continue
+                run.targets[repository.path] = name
+                upstream = (
+                    f"{ns.source}/{repository.path}"
+                    if ns.path
+                    else f"{ns.registry}/{repository.path}"
+                )
+                claims.append((upstream, f"{self.config.mirror.registry}/{name}"))
+        check_collisions(_distinct(claims))
+
+    async def recheck(
+        self, run: NamespaceRun, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], str | None]:
+        """HEAD the source for mutable tags: cheap, and not counted as a pull by Docker Hub."""
+        ns = run.namespace
+        client = self.pool.client(ns.registry)
+        found: dict[tuple[str, str], str | None] = {}
+
+        async def head(key: tuple[str, str]) -> None:
+            image, tag = key
+            repository = f"{ns.path}/{image}" if ns.path else image
+            try:
+                descriptor = await client.manifest_head(repository, tag)
+            except MirrorbotError as exc:
+                self.report.warnings.append(
+                    f"{ns.registry}/{repository}:{tag}: not re-checked: {exc}"
+                )
+                return
+            found[key] = descriptor.digest if descriptor else None
+
+        await _bounded(self.options.head_concurrency, [partial(head, key) for key in keys])
+        return found
+
+    async def plan(self, run: NamespaceRun, *, signatures: bool) -> NamespacePlan | None:
+        if run.listing is None or run.state is None:
+            return None
+        state = self._state_with_changes(run) if signatures else run.state
+        listing = self._listing_in_shard(run)
+        keys = tags_to_recheck(run.namespace, listing, state, signatures_phase=signatures)
+        heads = await self.recheck(run, keys) if keys else {}
+        planner = plan_signatures if signatures else plan_namespace
+        plan = planner(
+            run.namespace,
+            listing,
+            state,
+            mirror=run.mirror,
+            targets=run.targets,
+            head_digests=heads,
+        )
+        run.plans.append(plan)
+        return plan
+
+    def _listing_in_shard(self, run: NamespaceRun) -> Listing:
+        assert run.listing is not None
+        listing = run.listing
+        known = tuple(r for r in listing.repositories if r.path in run.targets)
+        if self.options.shard is not None:
+            known = tuple(
+                r for r in known if in_shard(f"{run.namespace.source}/{r.path}", self.options.shard)
+            )
+        return Listing(listing.source, known, listing.skipped)
+
+    def _state_with_changes(self, run: NamespaceRun) -> NamespaceState:
+        assert run.state is not None
+        state = run.state.copy()
+        for change in self.report.changes:
+            if change.namespace == run.namespace.source:
+                state.record(change.image, change.target_repository, change.tag, change.record)
+        return state
+
+    async def _copy_one(
+        self,
+        run: NamespaceRun,
+        item: PlanItem,
+        failed: list[tuple[NamespaceRun, PlanItem, MirrorbotError]],
+    ) -> None:
+        try:
+            result = await self.copier.copy(
+                item.source, item.target, platforms=PlatformFilter.parse(run.namespace.platforms)
+            )
+        except MirrorbotError as exc:
+            failed.append((run, item, exc))
+            return
+        self._record(run, item, result)
+
+    async def copy(self, work: Sequence[tuple[NamespaceRun, PlanItem]]) -> None:
+        """Copy every item; failures get ``retry_rounds`` more rounds, then are reported."""
+        pending = list(work)
+        for round_number in range(self.options.retry_rounds + 1):
+            failed: list[tuple[NamespaceRun, PlanItem, MirrorbotError]] = []
+            await _bounded(
+                self.options.image_concurrency,
+                [partial(self._copy_one, run, item, failed) for run, item in pending],
+            )
+            last_round = round_number == self.options.retry_rounds
+            retry = [] if last_round else [(r, i) for r, i, exc in failed if _worth_retrying(exc)]
+            retrying_items = {id(item) for _, item in retry}
+            for _, item, exc in failed:
+                if id(item) in retrying_items:
+                    log.warning("%s: will retry: %s", item.source, exc)
+                    continue
+                log.error("%s: %s", item.source, exc)
+                self.report.failures.append(Failure(str(item.source), str(item.target), str(exc)))
+            if not retry:
+                return
+            pending = retry
+
+    def _record(self, run: NamespaceRun, item: PlanItem, result: CopyResult) -> None:
+        if result.already_present:
+            self.report.already_present += 1
+        self.report.stats.add(result.stats)
+        self.report.changes.append(
+            Change(
+                kind=item.kind,
+                namespace=run.namespace.source,
+                mirror=run.mirror,
+                image=item.image,
+                tag=item.tag,
+                upstream=str(item.source),
+                target_repository=item.target.name,
+                record=TagRecord(
+                    digest=result.digest,
+                    media_type=result.media_type,
+                    platforms=result.platforms,
+                    size=result.size,
+                    synced=self.synced_stamp,
+                    source_digest=result.source_digest if result.filtered else None,
+                ),
+                previous=item.previous,
+            )
+        )
+
+    async def run(self) -> SyncReport:
+        await self.list_all()
+        self.map_names()
+        for signatures in (False, True):
+            work: list[tuple[NamespaceRun, PlanItem]] = []
+            for run in self.report.runs:
+                if signatures and not run.namespace.signatures:
+                    continue
+                plan = await self.plan(run, signatures=signatures)
+                if plan is not None:
+                    work.extend((run, item) for item in plan.items)
+            if not self.options.dry_run and work:
+                await self.copy(work)
+        self.report.duration = time.monotonic() - self.report.started
+        return self.report
+
+
+def _distinct(claims: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return sorted(set(claims))
+
+
+def _worth_retrying(exc: MirrorbotError) -> bool:
+    """Another round can fix outages and cut streams, not a missing image or a lying registry."""
+    if isinstance(exc, RegistryUnreachableError | BlobIntegrityError):
+        return True
+    if not isinstance(exc, RegistryError):
+        return False
+    # MANIFEST_BLOB_UNKNOWN on a push: a concurrent writer touched a child; the next round finds it.
+    return exc.temporary or exc.status in (401, 408) or exc.has(ErrorCode.MANIFEST_BLOB_UNKNOWN)
+
+
+async def sync_namespaces(
+    config: Config,
+    pool: RegistryPool,
+    store: StateStore,
+    options: SyncOptions,
+    *,
+    now: dt.datetime | None = None,
+    hub_client: httpx.AsyncClient | None = None,
+) -> SyncReport:
+    return await Sync(config, pool, store, options, now=now, hub_client=hub_client).run()

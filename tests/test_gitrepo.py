@@ -1,0 +1,197 @@
+"""The metadata repository with real git: bare remotes, concurrent pushers, a token over HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mirrorbot.publish import Change, apply_changes
+from mirrorbot.state.gitrepo import GitError, MetadataRepo
+from mirrorbot.state.store import StateStore, TagRecord
+from tests.support.git_http import GitHttpServer
+
+D1 = "sha256:" + "a" * 64
+D2 = "sha256:" + "b" * 64
+WHEN = dt.datetime(2026, 11, 23, 3, 4, tzinfo=dt.UTC)
+TOKEN = "ghp_TestTokenNeverOnDisk0123456789"
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def change(tag: str, digest: str, image: str = "pause") -> Change:
+    return Change(
+        kind="new",
+        namespace="gcr.io/google-containers",
+        mirror="docker.io/gcrxio",
+        image=image,
+        tag=tag,
+        upstream=f"gcr.io/google-containers/{image}:{tag}",
+        target_repository=f"docker.io/gcrxio/{image}",
+        record=TagRecord(
+            digest, "application/vnd.oci.image.manifest.v1+json", (), 1, "2026-11-23T03:04:00Z"
+        ),
+    )
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    """A bare repository with one commit on main, as GitHub would hold it."""
+    bare = tmp_path / "remote.git"
+    git("init", "--bare", "--initial-branch=main", str(bare), cwd=tmp_path)
+    seed = tmp_path / "seed"
+    git("clone", str(bare), str(seed), cwd=tmp_path)
+    (seed / "README.md").write_text("metadata\n")
+    git("add", "README.md", cwd=seed)
+    git("commit", "-m", "init", cwd=seed)
+    git("push", "origin", "HEAD:main", cwd=seed)
+    return bare
+
+
+def publish(repo: MetadataRepo, changes: list[Change]) -> str | None:
+    store = StateStore(repo.root / "state")
+
+    def write() -> list[Path]:
+        return apply_changes(store, changes, WHEN)
+
+    sha = repo.commit(write(), "mirror: test")
+    repo.push(write, "mirror: test")
+    return sha
+
+
+def remote_file(bare: Path, path: str) -> str:
+    return git("show", f"main:{path}", cwd=bare)
+
+
+def test_clone_commit_push(tmp_path: Path, remote: Path) -> None:
+    repo = MetadataRepo.open(
+        str(remote), branch="main", base_dir=tmp_path, clone_root=tmp_path / "clones", environ={}
+    )
+    assert publish(repo, [change("3.9", D1)]) is not None
+    assert D1 in remote_file(remote, "state/gcr.io/google-containers.json")
+    assert "pause:3.9" in remote_file(remote, "state/CHANGELOG.md")
+    # Nothing new: no commit.
+    assert repo.commit([repo.root / "state" / "CHANGELOG.md"], "noop") is None
+
+
+def test_push_rebases_when_the_remote_moved_elsewhere(tmp_path: Path, remote: Path) -> None:
+    repo = MetadataRepo.open(
+        str(remote), branch="main", base_dir=tmp_path, clone_root=tmp_path / "clones", environ={}
+    )
+    other = tmp_path / "other"
+    git("clone", str(remote), str(other), cwd=tmp_path)
+    (other / "mirrorbot.yaml").write_text("# edited by a human\n")
+    git("add", "mirrorbot.yaml", cwd=other)
+    git("commit", "-m", "config", cwd=other)
+    git("push", "origin", "HEAD:main", cwd=other)
+    publish(repo, [change("3.9", D1)])
+    log = git("log", "--format=%s", "main", cwd=remote).splitlines()
+    assert log[:2] == ["mirror: test", "config"]
+    assert "human" in remote_file(remote, "mirrorbot.yaml")
+
+
+def test_conflicting_runs_reapply_changes_without_loss_or_duplicates(
+    tmp_path: Path, remote: Path
+) -> None:
+    first = MetadataRepo.open(
+        str(remote), branch="main", base_dir=tmp_path, clone_root=tmp_path / "a", environ={}
+    )
+    second = MetadataRepo.open(
+        str(remote), branch="main", base_dir=tmp_path, clone_root=tmp_path / "b", environ={}
+    )
+    publish(first, [change("3.9", D1)])
+    # The second run started from the old remote: its CHANGELOG and state edits conflict.
+    publish(second, [change("latest", D2), change("v1", D2, image="etcd")])
+    state = remote_file(remote, "state/gcr.io/google-containers.json")
+    assert D1 in state
+    assert D2 in state
+    assert '"etcd"' in state
+    changelog = remote_file(remote, "state/CHANGELOG.md")
+    assert changelog.count("pause:3.9` →") == 1
+    assert changelog.count("pause:latest` →") == 1
+    assert changelog.count("etcd:v1` →") == 1
+    assert changelog.count("## 2026-11-23 03:04 UTC") == 2
+    index = remote_file(remote, "state/README.md")
+    assert "| `pause` | 2 |" in index
+
+
+@pytest.fixture
+def http_remote(tmp_path: Path, remote: Path) -> Iterator[tuple[GitHttpServer, str]]:
+    server = GitHttpServer(tmp_path, TOKEN).start()
+    try:
+        yield server, f"{server.url}/{remote.name}"
+    finally:
+        server.stop()
+
+
+def test_token_goes_only_in_a_header(
+    tmp_path: Path, remote: Path, http_remote: tuple[GitHttpServer, str]
+) -> None:
+    server, url = http_remote
+    repo = MetadataRepo.open(
+        url,
+        branch="main",
+        base_dir=tmp_path,
+        clone_root=tmp_path / "clones",
+        environ={"GITHUB_TOKEN": TOKEN},
+    )
+    publish(repo, [change("3.9", D1)])
+    assert D1 in remote_file(remote, "state/gcr.io/google-containers.json")
+    assert server.authorizations
+    assert all(a is not None for a in server.authorizations)
+    for path in (repo.root / ".git").rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+    assert repo.repo.remotes.origin.url == url
+
+
+def test_wrong_token_fails_with_a_redacted_message(
+    tmp_path: Path, http_remote: tuple[GitHttpServer, str]
+) -> None:
+    _, url = http_remote
+    secret = "ghp_wrong_but_still_secret_value"
+    with pytest.raises(GitError) as caught:
+        MetadataRepo.open(
+            url,
+            branch="main",
+            base_dir=tmp_path,
+            clone_root=tmp_path / "clones",
+            environ={"GITHUB_TOKEN": secret},
+        )
+    assert secret not in str(caught.value)
+
+
+def test_credentials_in_the_url_are_moved_out_of_it(
+    tmp_path: Path, remote: Path, http_remote: tuple[GitHttpServer, str]
+) -> None:
+    _, url = http_remote
+    with_userinfo = url.replace("http://", f"http://x-access-token:{TOKEN}@")
+    repo = MetadataRepo.open(
+        with_userinfo, branch="main", base_dir=tmp_path, clone_root=tmp_path / "clones", environ={}
+    )
+    assert TOKEN not in repo.repo.remotes.origin.url
+    assert TOKEN not in (repo.root / ".git" / "config").read_text()
+    publish(repo, [change("3.9", D1)])
+    assert D1 in remote_file(remote, "state/gcr.io/google-containers.json")
+
+
+def test_dot_means_the_repository_holding_the_config(tmp_path: Path, remote: Path) -> None:
+    checkout = tmp_path / "checkout"
+    git("clone", str(remote), str(checkout), cwd=tmp_path)
+    (checkout / "config").mkdir()
+    repo = MetadataRepo.open(
+        ".", branch="main", base_dir=checkout / "config", clone_root=tmp_path / "unused", environ={}
+    )
+    assert repo.root == checkout
+    assert not (tmp_path / "unused").exists()

@@ -1,0 +1,346 @@
+"""`mirrorbot sync` end to end: real registries, real git, the real command line.
+
+Upstream is the small-page registry; the mirror uses token auth with
+credentials from ``${VAR}`` in the config; state goes to a bare git remote that
+another clone pushes to behind our back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mirrorbot.demo.corpus import Image, ImageFactory, signature_tag
+from mirrorbot.demo.registry import LocalRegistry
+from mirrorbot.demo.seed import Seeder
+from tests.conftest import CREDS
+from tests.support import skopeo
+from tests.support.fronts import GcrFront, HubFront
+
+SECRET_ENV = {"MIRROR_USER": CREDS[0], "MIRROR_PASSWORD": CREDS[1]}
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+@dataclass
+class World:
+    """One test's upstream namespace, mirror namespace, config and git remote."""
+
+    tmp: Path
+    upstream: LocalRegistry
+    mirror: LocalRegistry
+    ns: str
+    remote: Path
+    config: Path
+
+    @property
+    def mirror_ns(self) -> str:
+        return f"{self.ns}-m"
+
+    def run(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        environment = {
+            k: v for k, v in os.environ.items() if not k.startswith(("MIRRORBOT_", "GITHUB_"))
+        }
+        environment.update(
+            {"HOME": str(self.tmp / "home"), "DOCKER_CONFIG": str(self.tmp / "home" / ".docker")}
+        )
+        environment.update(SECRET_ENV)
+        environment.update(env or {})
+        return subprocess.run(
+            [sys.executable, "-m", "mirrorbot", *args, "--config", str(self.config)],
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=300,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def seed(self, repository: str, tag: str, image: Image) -> None:
+        with Seeder(self.upstream.url) as seeder:
+            seeder.push(f"{self.ns}/{repository}", tag, image)
+
+    def remote_file(self, path: str) -> str:
+        return git("show", f"main:{path}", cwd=self.remote)
+
+    def state(self) -> dict[str, object]:
+        loaded: dict[str, object] = json.loads(
+            self.remote_file(f"state/{self.upstream.host}/{self.ns}.json")
+        )
+        return loaded
+
+
+def write_config(
+    world: World, *, source: str | None = None, extra_namespace: str = "", listing: str = "catalog"
+) -> None:
+    world.config.write_text(
+        f"""\
+mirror:
+  registry: {world.mirror.host}
+  namespace: {world.mirror_ns}
+state:
+  repo: {world.remote}
+  path: state
+namespaces:
+  - source: {source or f"{world.upstream.host}/{world.ns}"}
+    list: {listing}
+{extra_namespace}registries:
+  {world.mirror.host}:
+    username: ${{MIRROR_USER}}
+    password: ${{MIRROR_PASSWORD}}
+"""
+    )
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, source_registry: LocalRegistry, token_registry: LocalRegistry, ns: str
+) -> World:
+    remote = tmp_path / "metadata.git"
+    git("init", "--bare", "--initial-branch=main", str(remote), cwd=tmp_path)
+    seed = tmp_path / "seed-clone"
+    git("clone", str(remote), str(seed), cwd=tmp_path)
+    (seed / "README.md").write_text("metadata repository\n")
+    git("add", "README.md", cwd=seed)
+    git("commit", "-m", "init", cwd=seed)
+    git("push", "origin", "HEAD:main", cwd=seed)
+    result = World(
+        tmp_path, source_registry, token_registry, ns, remote, tmp_path / "mirrorbot.yaml"
+    )
+    write_config(result)
+    return result
+
+
+def corpus(ns: str) -> dict[str, dict[str, Image]]:
+    f = ImageFactory(ns)
+    base = f.layer("base", 8192)
+    pause = f.index("pause-3.9", layers=[base], attestations=True)
+    etcd = f.image("etcd-3.5", layers=[base], oci=True)
+    return {
+        "pause": {
+            "3.9": pause,
+            "latest": pause,
+            signature_tag(pause.digest): f.signature(pause, "pause"),
+        },
+        "etcd": {"3.5.9": etcd},
+        "etcd/backup": {"v1": f.image("backup-1", layers=[base])},
+    }
+
+
+def seed_all(world: World, images: dict[str, dict[str, Image]]) -> None:
+    for repository, tags in images.items():
+        for tag, image in tags.items():
+            world.seed(repository, tag, image)
+
+
+def test_cold_noop_and_incremental_runs(world: World) -> None:
+    images = corpus(world.ns)
+    seed_all(world, images)
+
+    cold = world.run("sync")
+    assert cold.returncode == 0, cold.stdout + cold.stderr
+    state = world.state()
+    assert state["source"] == f"{world.upstream.host}/{world.ns}"
+    recorded = {
+        (name, tag): record["digest"]
+        for name, entry in state["images"].items()  # type: ignore[attr-defined]
+        for tag, record in entry["tags"].items()
+    }
+    assert recorded == {(r, t): i.digest for r, tags in images.items() for t, i in tags.items()}
+    assert (
+        state["images"]["etcd/backup"]["target"]
+        == f"{world.mirror.host}/{world.mirror_ns}/etcd_backup"
+    )  # type: ignore[index]
+    for (repository, tag), digest in recorded.items():
+        target = f"{world.mirror.host}/{world.mirror_ns}/{repository.replace('/', '_')}:{tag}"
+        assert skopeo.manifest_digest(target, CREDS) == digest, target
+    assert CREDS[1] not in cold.stdout + cold.stderr
+    changelog = world.remote_file("state/CHANGELOG.md")
+    assert changelog.count("- new: ") == 5
+    assert "| `etcd/backup` | 1 |" in world.remote_file("state/README.md")
+    commits = git("rev-list", "--count", "main", cwd=world.remote)
+
+    # A no-op run: not one request to the mirror, no commit.
+    mark = world.mirror.log_mark()
+    noop = world.run("sync")
+    assert noop.returncode == 0, noop.stderr
+    assert world.mirror.requests(mark) == []
+    assert git("rev-list", "--count", "main", cwd=world.remote) == commits
+
+    # Someone edits the metadata repository in between (the push must rebase).
+    other = world.tmp / "other-clone"
+    git("clone", str(world.remote), str(other), cwd=world.tmp)
+    (other / "NOTES.md").write_text("edited by a human\n")
+    git("add", "NOTES.md", cwd=other)
+    git("commit", "-m", "notes", cwd=other)
+    git("push", "origin", "HEAD:main", cwd=other)
+
+    # Upstream retags latest, adds a tag and a repository.
+    f = ImageFactory(world.ns + "-2")
+    new_latest = f.index("pause-3.10")
+    world.seed("pause", "latest", new_latest)
+    world.seed("pause", "3.10", new_latest)
+    world.seed("coredns", "v1.11", f.image("coredns"))
+    mark = world.mirror.log_mark()
+    incremental = world.run("sync")
+    assert incremental.returncode == 0, incremental.stdout + incremental.stderr
+    section = world.remote_file("state/CHANGELOG.md").rsplit("\n## ", 1)[1]
+    lines = sorted(line for line in section.splitlines() if line.startswith("- "))
+    assert len(lines) == 3, section
+    assert lines[0].startswith(f"- new: `{world.upstream.host}/{world.ns}/coredns:v1.11` → ")
+    assert lines[1].startswith(f"- new: `{world.upstream.host}/{world.ns}/pause:3.10` → ")
+    assert lines[2].startswith(f"- updated: `{world.upstream.host}/{world.ns}/pause:latest` → ")
+    assert f"was {images['pause']['latest'].digest[:15]}" in lines[2]
+    state = world.state()
+    assert state["images"]["pause"]["tags"]["latest"]["digest"] == new_latest.digest  # type: ignore[index]
+    assert state["images"]["pause"]["tags"]["3.9"]["digest"] == images["pause"]["3.9"].digest  # type: ignore[index]
+    assert "edited by a human" in world.remote_file("NOTES.md")
+    # Only the new images' blobs were uploaded: none of the old repositories got a PUT.
+    puts = [
+        r.uri
+        for r in world.mirror.requests(mark)
+        if r.method == "PUT" and "/blobs/uploads/" in r.uri
+    ]
+    assert puts
+    assert all("/etcd" not in uri for uri in puts)
+
+
+def test_a_failing_image_does_not_stop_the_others(world: World) -> None:
+    f = ImageFactory(world.ns)
+    broken = f.image("broken", layer_size=4096)
+    world.seed("good", "v1", f.image("good"))
+    world.seed("broken", "v1", broken)
+    # Remove one of its blobs from the upstream registry's storage: a permanent failure.
+    own_layer = broken.blobs[-1].digest.partition(":")[2]
+    blob = (
+        world.upstream.storage
+        / "docker/registry/v2/blobs/sha256"
+        / own_layer[:2]
+        / own_layer
+        / "data"
+    )
+    blob.unlink()
+    result = world.run("sync")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{world.ns}/broken:v1" in result.stdout
+    images = world.state()["images"]
+    assert "good" in images  # type: ignore[operator]
+    assert "broken" not in images  # type: ignore[operator]
+
+
+def test_config_errors_exit_2_with_file_and_line(world: World) -> None:
+    text = world.config.read_text().replace(
+        "    list: catalog\n", "    list: catalog\n    inclde: ['v.*']\n"
+    )
+    world.config.write_text(text)
+    result = world.run("sync")
+    assert result.returncode == 2
+    assert "mirrorbot.yaml:10: namespaces[0].inclde" in result.stderr
+    assert "inclde" in result.stderr
+    assert "include" in result.stderr  # the suggestion
+
+
+def test_name_collision_across_namespaces_is_a_config_error(world: World) -> None:
+    f = ImageFactory(world.ns)
+    world.seed("a/pause", "v1", f.image("a"))
+    world.seed("b/pause", "v1", f.image("b"))
+    extra = f"  - source: {world.upstream.host}/{world.ns}/b\n    list: catalog\n"
+    write_config(world, source=f"{world.upstream.host}/{world.ns}/a", extra_namespace=extra)
+    result = world.run("sync")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{world.ns}/a/pause" in result.stderr
+    assert f"{world.ns}/b/pause" in result.stderr
+
+
+def test_verify_catches_a_tag_deleted_behind_our_back(world: World) -> None:
+    f = ImageFactory(world.ns)
+    world.seed("app", "v1", f.image("app-1"))
+    world.seed("app", "v2", f.image("app-2"))
+    assert world.run("sync").returncode == 0
+    clean = world.run("verify")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "verified 2 tags: 0 drifted" in clean.stdout
+    with Seeder(world.mirror.url, CREDS) as seeder:
+        seeder.delete_tag_target(f"{world.mirror_ns}/app", "v2")
+    drifted = world.run("verify")
+    assert drifted.returncode == 1
+    assert f"{world.mirror_ns}/app:v2: missing from the mirror" in drifted.stdout
+
+
+def test_plan_and_dry_run_write_nothing(world: World) -> None:
+    world.seed("app", "v1", ImageFactory(world.ns).image("app"))
+    mark = world.mirror.log_mark()
+    planned = world.run("plan", "--json")
+    assert planned.returncode == 0, planned.stderr
+    document = json.loads(planned.stdout)
+    [namespace] = document["namespaces"]
+    assert [(i["kind"], i["tag"]) for i in namespace["items"]] == [("new", "v1")]
+    dry = world.run("sync", "--dry-run")
+    assert dry.returncode == 0
+    assert "would copy" in dry.stdout
+    assert world.mirror.requests(mark) == []
+    assert git("rev-list", "--count", "main", cwd=world.remote).strip() == "1"
+
+
+def test_find_after_sync(world: World) -> None:
+    world.seed("tools/kubectl", "v1.29", ImageFactory(world.ns).image("kubectl"))
+    assert world.run("sync").returncode == 0
+    # find reads the state of the configured repository: point it at a fresh clone.
+    found = world.run("find", "kubectl")
+    assert found.returncode == 0, found.stderr
+    assert f"docker pull {world.mirror.host}/{world.mirror_ns}/tools_kubectl:v1.29" in found.stdout
+    assert world.run("find", "no-such-image").returncode == 1
+
+
+@pytest.fixture
+def gcr_front(source_registry: LocalRegistry) -> Iterator[GcrFront]:
+    with GcrFront(source_registry) as front:
+        yield front
+
+
+def test_sync_through_the_gcr_listing(world: World, gcr_front: GcrFront) -> None:
+    images = corpus(world.ns)
+    seed_all(world, images)
+    write_config(world, source=f"{gcr_front.host}/{world.ns}", listing="gcr")
+    first = world.run("sync")
+    assert first.returncode == 0, first.stdout + first.stderr
+    state = json.loads(world.remote_file(f"state/{gcr_front.host}/{world.ns}.json"))
+    assert (
+        state["images"]["etcd/backup"]["tags"]["v1"]["digest"] == images["etcd/backup"]["v1"].digest
+    )
+    # The gcr listing carries digests: a no-op run needs no manifest HEAD upstream either.
+    gcr_front.requests.clear()
+    again = world.run("sync")
+    assert again.returncode == 0
+    assert not [path for _, path in gcr_front.requests if "/manifests/" in path]
+
+
+def test_sync_through_the_docker_hub_listing(world: World, source_registry: LocalRegistry) -> None:
+    world.seed("alpine", "3.19", ImageFactory(world.ns).image("alpine"))
+    world.seed("busybox", "1.36", ImageFactory(world.ns).image("busybox"))
+    with HubFront(source_registry, max_page_size=1) as hub:
+        write_config(world, listing="dockerhub")
+        text = world.config.read_text().replace(
+            "    list: dockerhub\n", f"    list: dockerhub\n    hub_api: {hub.url}\n"
+        )
+        world.config.write_text(text)
+        result = world.run("sync")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert set(world.state()["images"]) == {"alpine", "busybox"}  # type: ignore[arg-type]

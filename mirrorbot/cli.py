@@ -6,6 +6,7 @@ Exit codes (contract): 0 success, 1 some images failed, 2 usage or config error.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from mirrorbot import __version__
 from mirrorbot.config import ConfigError
 from mirrorbot.copier import CopyResult
 from mirrorbot.logs import configure_logging
-from mirrorbot.reference import InvalidReferenceError, parse_reference
+from mirrorbot.reference import InvalidReferenceError, Reference, parse_reference
 from mirrorbot.registry.credentials import (
     CredentialError,
     CredentialStore,
@@ -238,6 +239,42 @@ def _show(report: SyncReport) -> None:
     write_step_summary(summary)
 
 
+def _parse_time(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail(
+            f"--run-time {value!r}: expected an ISO 8601 time such as 2026-11-23T03:04:05Z",
+            EXIT_USAGE,
+        ) from None
+    if moment.tzinfo is None:
+        raise _fail(f"--run-time {value!r}: give a time zone (Z for UTC)", EXIT_USAGE)
+    return moment
+
+
+def _parse_images(values: list[str] | None) -> tuple[Reference, ...]:
+    try:
+        return tuple(parse_reference(value, default_tag=None) for value in values or ())
+    except InvalidReferenceError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+
+
+def _read_assignments(path: Path | None) -> dict[str, int]:
+    """The ``assignments`` of a ``plan --shards N --json`` document."""
+    if path is None:
+        return {}
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        assignments = document["assignments"]
+        return {str(key): int(value) for key, value in assignments.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise _fail(
+            f"--assignments {path}: not a plan --shards document ({exc})", EXIT_USAGE
+        ) from None
+
+
 @app.command()
 def sync(
     config: ConfigOption = DEFAULT_CONFIG,
@@ -246,8 +283,27 @@ def sync(
         list[str] | None,
         typer.Option("--namespace", "-n", help="Only this upstream namespace; repeat."),
     ] = None,
+    image: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--image",
+            help="Only this upstream reference (repo or repo:tag) of a configured namespace; repeat.",
+        ),
+    ] = None,
     shard: Annotated[
         str | None, typer.Option("--shard", help="Copy only shard I of N (I/N).")
+    ] = None,
+    assignments: Annotated[
+        Path | None,
+        typer.Option("--assignments", help="The `plan --shards N --json` output to follow."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="Write this shard's fragment here instead of committing."),
+    ] = None,
+    run_time: Annotated[
+        str | None,
+        typer.Option("--run-time", help="Timestamp of the run (ISO 8601), shared by all shards."),
     ] = None,
     no_push: Annotated[bool, typer.Option("--no-push", help="Commit, but do not push.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
@@ -258,16 +314,23 @@ def sync(
 
     configure_logging(verbose)
     options = SyncOptions(
-        dry_run=dry_run, namespaces=tuple(namespace or ()), shard=_parse_shard(shard)
+        dry_run=dry_run,
+        namespaces=tuple(namespace or ()),
+        shard=_parse_shard(shard),
+        assignments=_read_assignments(assignments),
+        images=_parse_images(image),
     )
+    moment = _parse_time(run_time)
     context = _context(config)
     try:
-        outcome = run_sync(context, options, push=not no_push)
+        outcome = run_sync(context, options, push=not no_push, now=moment, output=output)
     except ConfigError as exc:
         raise _fail(str(exc), EXIT_USAGE) from None
     except MirrorbotError as exc:
         raise _fail(str(exc), EXIT_FAILED) from None
     _show(outcome.report)
+    if outcome.fragment:
+        typer.echo(f"wrote {outcome.fragment}")
     if outcome.commit:
         typer.echo(f"committed {outcome.commit[:12]}" + (" and pushed" if outcome.pushed else ""))
     raise typer.Exit(outcome.report.exit_code)
@@ -281,10 +344,19 @@ def plan(
         list[str] | None,
         typer.Option("--namespace", "-n", help="Only this upstream namespace; repeat."),
     ] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            "--shards",
+            min=1,
+            max=256,
+            help="Split the work into N shards (adds matrix and assignments).",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
 ) -> None:
     """What sync would copy, without writing anything."""
-    from mirrorbot.job import run_sync
+    from mirrorbot.job import run_sync, shard_matrix
     from mirrorbot.sync import SyncOptions
 
     configure_logging(verbose)
@@ -297,11 +369,48 @@ def plan(
     except MirrorbotError as exc:
         raise _fail(str(exc), EXIT_FAILED) from None
     report = outcome.report
+    document = _plan_json(report)
+    if shards is not None:
+        document.update(shard_matrix(report, shards))
     if as_json:
-        typer.echo(json.dumps(_plan_json(report), indent=2))
+        typer.echo(json.dumps(document, indent=2))
     else:
         _show(report)
+        if shards is not None:
+            typer.echo(f"shard loads (tags to copy): {document['loads']}")
     raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def publish(
+    directories: Annotated[
+        list[Path], typer.Argument(help="Directories holding fragment-*.json files.")
+    ],
+    config: ConfigOption = DEFAULT_CONFIG,
+    no_push: Annotated[bool, typer.Option("--no-push", help="Commit, but do not push.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
+) -> None:
+    """Merge shard fragments into state, one CHANGELOG section and the index; commit once."""
+    from mirrorbot.job import run_publish
+
+    configure_logging(verbose)
+    context = _context(config)
+    try:
+        outcome = run_publish(context, directories, push=not no_push)
+    except MirrorbotError as exc:
+        raise _fail(str(exc), EXIT_FAILED) from None
+    typer.echo(f"merged {outcome.fragments} fragments: {len(outcome.changes)} tags recorded")
+    for index in outcome.missing:
+        typer.echo(
+            f"shard {index} left no fragment: its images are picked up by the next run", err=True
+        )
+    for failure in outcome.failures:
+        typer.echo(f"failed: {failure.get('upstream')}: {failure.get('error')}", err=True)
+    for error in outcome.errors:
+        typer.echo(f"listing failed: {error}", err=True)
+    if outcome.commit:
+        typer.echo(f"committed {outcome.commit[:12]}" + (" and pushed" if outcome.pushed else ""))
+    raise typer.Exit(outcome.exit_code)
 
 
 def _plan_json(report: SyncReport) -> dict[str, object]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,11 +18,29 @@ from mirrorbot.logs import secret_filter
 from mirrorbot.publish import Change, apply_changes
 from mirrorbot.registry.credentials import CredentialStore
 from mirrorbot.registry.pool import RegistryPool
+from mirrorbot.shards import (
+    Fragment,
+    FragmentError,
+    assign,
+    merge_changes,
+    missing_shards,
+    read_fragments,
+)
 from mirrorbot.state.gitrepo import MetadataRepo
 from mirrorbot.state.store import StateStore
 from mirrorbot.sync import SyncOptions, SyncReport, sync_namespaces
 
-__all__ = ["JobContext", "commit_message", "open_context", "run_sync"]
+__all__ = [
+    "JobContext",
+    "PublishOutcome",
+    "SyncOutcome",
+    "commit_message",
+    "open_context",
+    "publish_changes",
+    "run_publish",
+    "run_sync",
+    "shard_matrix",
+]
 
 
 @dataclass(slots=True)
@@ -76,6 +94,7 @@ class SyncOutcome:
     report: SyncReport
     commit: str | None = None
     pushed: bool = False
+    fragment: Path | None = None
 
 
 def run_sync(
@@ -84,8 +103,9 @@ def run_sync(
     *,
     push: bool,
     now: dt.datetime | None = None,
-    on_report: Callable[[SyncReport], None] | None = None,
+    output: Path | None = None,
 ) -> SyncOutcome:
+    """Sync, then commit (and push) — or, with ``output``, write a shard fragment instead."""
     moment = now or dt.datetime.now(dt.UTC)
 
     async def go() -> SyncReport:
@@ -94,18 +114,94 @@ def run_sync(
 
     report = asyncio.run(go())
     outcome = SyncOutcome(report)
-    if options.dry_run or not report.changes:
+    if options.dry_run:
         return outcome
     changes = sorted(report.changes, key=lambda c: (c.namespace, c.image, c.tag))
+    if output is not None:
+        index, count = options.shard or (1, 1)
+        fragment = Fragment(
+            index=index,
+            count=count,
+            when=iso_utc(moment),
+            changes=tuple(changes),
+            failures=tuple(
+                {"upstream": f.upstream, "target": f.target, "error": f.error}
+                for f in report.failures
+            ),
+            errors=tuple(report.listing_errors),
+        )
+        outcome.fragment = fragment.write(output)
+        return outcome
+    outcome.commit, outcome.pushed = publish_changes(context, changes, moment, push=push)
+    return outcome
+
+
+def publish_changes(
+    context: JobContext, changes: list[Change], moment: dt.datetime, *, push: bool
+) -> tuple[str | None, bool]:
+    """Write state, CHANGELOG and index; commit once; push (re-applying on conflicts)."""
+    if not changes:
+        return None, False
 
     def write() -> list[Path]:
         return apply_changes(context.store, changes, moment)
 
     files = write()
     message = commit_message(changes, moment)
-    outcome.commit = context.repo.commit(files, message)
-    if push and outcome.commit and context.repo.has_remote:
-        context.repo.push(write, message)
-        outcome.pushed = True
-        outcome.commit = context.repo.head()
+    commit = context.repo.commit(files, message)
+    if not (push and commit and context.repo.has_remote):
+        return commit, False
+    context.repo.push(write, message)
+    return context.repo.head(), True
+
+
+@dataclass(slots=True)
+class PublishOutcome:
+    changes: list[Change]
+    fragments: int
+    missing: list[int]
+    failures: list[dict[str, str]]
+    errors: list[str]
+    commit: str | None = None
+    pushed: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.missing or self.failures or self.errors else 0
+
+
+def run_publish(context: JobContext, directories: list[Path], *, push: bool) -> PublishOutcome:
+    """Merge shard fragments into state, one CHANGELOG section and the index; commit once."""
+    fragments = read_fragments(directories)
+    if not fragments:
+        raise FragmentError("no fragment-*.json found in " + ", ".join(str(d) for d in directories))
+    changes = merge_changes(fragments)
+    when = min(fragment.when for fragment in fragments)
+    outcome = PublishOutcome(
+        changes=changes,
+        fragments=len(fragments),
+        missing=missing_shards(fragments),
+        failures=[failure for fragment in fragments for failure in fragment.failures],
+        errors=[error for fragment in fragments for error in fragment.errors],
+    )
+    moment = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+    outcome.commit, outcome.pushed = publish_changes(context, changes, moment, push=push)
     return outcome
+
+
+def iso_utc(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def shard_matrix(report: SyncReport, count: int) -> dict[str, object]:
+    """What ``plan --shards N --json`` adds: the Actions matrix and the image assignment."""
+    weights = report.shard_weights()
+    assignments = assign(weights, count)
+    loads = [0] * count
+    for key, shard in assignments.items():
+        loads[shard - 1] += weights[key]
+    return {
+        "matrix": {"shard": [f"{index}/{count}" for index in range(1, count + 1)]},
+        "assignments": dict(sorted(assignments.items())),
+        "loads": loads,
+    }

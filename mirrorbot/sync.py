@@ -10,27 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
 import httpx
 
-from mirrorbot.config import Config, ResolvedNamespace
+from mirrorbot.config import Config, ConfigError, ResolvedNamespace
 from mirrorbot.copier import Copier, CopyResult, CopyStats
 from mirrorbot.naming import check_collisions, mirror_repository
 from mirrorbot.planner import (
     NamespacePlan,
     PlanItem,
+    TagFilter,
     merge_plans,
     plan_namespace,
     plan_signatures,
     tags_to_recheck,
 )
 from mirrorbot.publish import Change
+from mirrorbot.reference import Reference
 from mirrorbot.registry.errors import (
     BlobIntegrityError,
     ErrorCode,
@@ -40,7 +41,8 @@ from mirrorbot.registry.errors import (
 )
 from mirrorbot.registry.media import PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
-from mirrorbot.sources.base import Listing, make_source
+from mirrorbot.shards import assign, shard_of
+from mirrorbot.sources.base import ListedRepository, ListedTag, Listing, make_source
 from mirrorbot.state.store import NamespaceState, StateStore, TagRecord
 
 __all__ = ["Failure", "NamespaceRun", "SyncOptions", "SyncReport", "sync_namespaces"]
@@ -58,6 +60,8 @@ class SyncOptions:
     head_concurrency: int = 8
     retry_rounds: int = 1
     shard: tuple[int, int] | None = None  # (index starting at 1, count)
+    assignments: Mapping[str, int] = field(default_factory=dict)  # from `plan --shards`
+    images: tuple[Reference, ...] = ()  # targeted sync: only these upstream references
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,30 @@ class NamespaceRun:
     targets: dict[str, str] = field(default_factory=dict)
     plans: list[NamespacePlan] = field(default_factory=list)
     error: str | None = None
+    requested: list[Reference] = field(default_factory=list)  # targeted sync
+
+    @property
+    def rules(self) -> TagFilter:
+        """Targeted references are always re-checked: the caller says they may have changed."""
+        return _RecheckAll(self.namespace) if self.requested else self.namespace
+
+    def image_key(self, image: str) -> str:
+        return self.namespace.upstream(image)
+
+
+@dataclass(frozen=True, slots=True)
+class _RecheckAll:
+    namespace: ResolvedNamespace
+
+    @property
+    def signatures(self) -> bool:
+        return self.namespace.signatures
+
+    def tag_selected(self, tag: str) -> bool:
+        return self.namespace.tag_selected(tag)
+
+    def is_mutable(self, tag: str) -> bool:
+        return True
 
 
 @dataclass(slots=True)
@@ -106,18 +134,19 @@ class SyncReport:
     def exit_code(self) -> int:
         return 1 if self.failures or self.listing_errors else 0
 
+    def shard_weights(self) -> dict[str, int]:
+        """Tags each image would copy (by upstream repository): what a shard spends time on."""
+        weights: dict[str, int] = {}
+        for run in self.runs:
+            for plan in run.plans:
+                for item in plan.items:
+                    key = run.image_key(item.image)
+                    weights[key] = weights.get(key, 0) + 1
+        return weights
+
 
 def _mirror(config: Config) -> str:
     return f"{config.mirror.registry}/{config.mirror.namespace}"
-
-
-def in_shard(image_key: str, shard: tuple[int, int] | None) -> bool:
-    """Stable assignment of an image to one of N shards (by a hash of its upstream name)."""
-    if shard is None:
-        return True
-    index, count = shard
-    bucket = int.from_bytes(hashlib.sha256(image_key.encode()).digest()[:8], "big") % count
-    return bucket == index - 1
 
 
 async def _bounded(limit: int, jobs: Iterable[Callable[[], Awaitable[None]]]) -> None:
@@ -151,6 +180,8 @@ class Sync:
         self.report = SyncReport(dry_run=options.dry_run)
         self.copier = Copier(pool, blob_concurrency=options.blob_concurrency)
         self._hub_client = hub_client
+        self._assignments: dict[str, int] | None = None
+        self._head_slots = asyncio.Semaphore(options.head_concurrency)
 
     @property
     def synced_stamp(self) -> str:
@@ -172,28 +203,74 @@ class Sync:
     async def list_all(self) -> None:
         mirror = _mirror(self.config)
         runs = [NamespaceRun(ns, mirror) for ns in self.selected_namespaces()]
+        if self.options.images:
+            runs = self._targeted(runs)
         self.report.runs = runs
+        await _bounded(
+            self.options.listing_concurrency, [partial(self._list_one, run) for run in runs]
+        )
 
-        async def list_one(run: NamespaceRun) -> None:
-            ns = run.namespace
-            source = make_source(
-                ns.strategy,
-                registry=ns.registry,
-                path=ns.path,
-                client=self.pool.client(ns.registry),
-                images=ns.images,
-                hub_api=ns.hub_api,
-                hub_client=self._hub_client,
-            )
-            try:
+    def _targeted(self, runs: list[NamespaceRun]) -> list[NamespaceRun]:
+        """Attach each requested reference to the namespace holding it (longest prefix)."""
+        for reference in self.options.images:
+            if reference.digest is not None and reference.tag is None:
+                raise ConfigError(
+                    f"{reference}: targeted sync mirrors tags; give the tag, not only a digest"
+                )
+            owners = [
+                run
+                for run in runs
+                if reference.name.startswith(run.namespace.upstream("") + "/")
+                or (not run.namespace.path and reference.registry == run.namespace.registry)
+            ]
+            if not owners:
+                raise ConfigError(f"{reference}: no configured namespace holds this image")
+            owner = max(owners, key=lambda run: len(run.namespace.upstream("")))
+            owner.requested.append(reference)
+        return [run for run in runs if run.requested]
+
+    async def _list_one(self, run: NamespaceRun) -> None:
+        ns = run.namespace
+        client = self.pool.client(ns.registry)
+        try:
+            if run.requested:
+                run.listing = await self._requested_listing(run)
+            else:
+                source = make_source(
+                    ns.strategy,
+                    registry=ns.registry,
+                    path=ns.path,
+                    client=client,
+                    images=ns.images,
+                    hub_api=ns.hub_api,
+                    hub_client=self._hub_client,
+                )
                 run.listing = await source.list()
-            except MirrorbotError as exc:
-                run.error = str(exc)
-                log.error("listing %s failed: %s", ns.source, exc)
-                return
-            self.report.warnings.extend(f"{ns.source}: {w}" for w in run.listing.skipped)
+        except MirrorbotError as exc:
+            run.error = str(exc)
+            log.error("listing %s failed: %s", ns.source, exc)
+            return
+        self.report.warnings.extend(f"{ns.source}: {w}" for w in run.listing.skipped)
 
-        await _bounded(self.options.listing_concurrency, [partial(list_one, run) for run in runs])
+    async def _requested_listing(self, run: NamespaceRun) -> Listing:
+        """A listing of just the requested references (a bare repository means all its tags)."""
+        ns = run.namespace
+        prefix = ns.upstream("") + "/" if ns.path else f"{ns.registry}/"
+        wanted: dict[str, set[str]] = {}
+        for reference in run.requested:
+            image = reference.name[len(prefix) :]
+            tags = wanted.setdefault(image, set())
+            if reference.tag is not None:
+                tags.add(reference.tag)
+            else:
+                found = await self.pool.client(ns.registry).tags(reference.repository)
+                tags.update(found)
+        repositories = tuple(
+            ListedRepository(image, tuple(ListedTag(tag) for tag in sorted(tags)))
+            for image, tags in sorted(wanted.items())
+            if tags
+        )
+        return Listing(ns.source, repositories, ())
 
     def map_names(self) -> None:
         """Mirror names for every listed repository; collisions are config errors (exit 2)."""
@@ -249,19 +326,24 @@ class Sync:
                 return
             found[key] = descriptor.digest if descriptor else None
 
-        await _bounded(self.options.head_concurrency, [partial(head, key) for key in keys])
+        async def guarded(key: tuple[str, str]) -> None:
+            async with self._head_slots:
+                await head(key)
+
+        await asyncio.gather(*(guarded(key) for key in keys))
         return found
 
     async def plan(self, run: NamespaceRun, *, signatures: bool) -> NamespacePlan | None:
         if run.listing is None or run.state is None:
             return None
         state = self._state_with_changes(run) if signatures else run.state
-        listing = self._listing_in_shard(run)
-        keys = tags_to_recheck(run.namespace, listing, state, signatures_phase=signatures)
+        known = tuple(r for r in run.listing.repositories if r.path in run.targets)
+        listing = Listing(run.listing.source, known, run.listing.skipped)
+        keys = tags_to_recheck(run.rules, listing, state, signatures_phase=signatures)
         heads = await self.recheck(run, keys) if keys else {}
         planner = plan_signatures if signatures else plan_namespace
         plan = planner(
-            run.namespace,
+            run.rules,
             listing,
             state,
             mirror=run.mirror,
@@ -271,15 +353,16 @@ class Sync:
         run.plans.append(plan)
         return plan
 
-    def _listing_in_shard(self, run: NamespaceRun) -> Listing:
-        assert run.listing is not None
-        listing = run.listing
-        known = tuple(r for r in listing.repositories if r.path in run.targets)
-        if self.options.shard is not None:
-            known = tuple(
-                r for r in known if in_shard(f"{run.namespace.source}/{r.path}", self.options.shard)
-            )
-        return Listing(listing.source, known, listing.skipped)
+    def _mine(self, run: NamespaceRun, item: PlanItem) -> bool:
+        if self.options.shard is None:
+            return True
+        index, count = self.options.shard
+        if self._assignments is None:
+            self._assignments = {
+                **assign(self.report.shard_weights(), count),
+                **self.options.assignments,
+            }
+        return shard_of(run.image_key(item.image), self._assignments, count) == index
 
     def _state_with_changes(self, run: NamespaceRun) -> NamespaceState:
         assert run.state is not None
@@ -355,13 +438,13 @@ class Sync:
         await self.list_all()
         self.map_names()
         for signatures in (False, True):
-            work: list[tuple[NamespaceRun, PlanItem]] = []
-            for run in self.report.runs:
-                if signatures and not run.namespace.signatures:
-                    continue
-                plan = await self.plan(run, signatures=signatures)
-                if plan is not None:
-                    work.extend((run, item) for item in plan.items)
+            eligible = [r for r in self.report.runs if r.namespace.signatures or not signatures]
+            plans = await asyncio.gather(*(self.plan(r, signatures=signatures) for r in eligible))
+            planned = [(run, plan) for run, plan in zip(eligible, plans, strict=True) if plan]
+            # Shards are assigned once every namespace is planned: weights span the whole run.
+            work = [
+                (run, item) for run, plan in planned for item in plan.items if self._mine(run, item)
+            ]
             if not self.options.dry_run and work:
                 await self.copy(work)
         self.report.duration = time.monotonic() - self.report.started

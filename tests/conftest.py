@@ -15,12 +15,16 @@ import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import bcrypt
 import pytest
 
 from mirrorbot.demo.registry import LocalRegistry
 from tests.support.token_issuer import TokenIssuer
+
+if TYPE_CHECKING:
+    from tests.support.world import World
 
 USER = "mirror"
 PASSWORD = "s3cret-Pa55word-for-tests"
@@ -87,3 +91,13 @@ def ns(request: pytest.FixtureRequest) -> str:
 
 
 CREDS = (USER, PASSWORD)
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, source_registry: LocalRegistry, token_registry: LocalRegistry, ns: str
+) -> World:
+    """Upstream (small catalog pages), a token-auth mirror, a config and a bare git remote."""
+    from tests.support.world import make_world
+
+    return make_world(tmp_path, source_registry, token_registry, ns)

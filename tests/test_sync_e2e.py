@@ -8,12 +8,7 @@ another clone pushes to behind our back.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -23,109 +18,7 @@ from mirrorbot.demo.seed import Seeder
 from tests.conftest import CREDS
 from tests.support import skopeo
 from tests.support.fronts import GcrFront, HubFront
-
-SECRET_ENV = {"MIRROR_USER": CREDS[0], "MIRROR_PASSWORD": CREDS[1]}
-
-
-def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-
-@dataclass
-class World:
-    """One test's upstream namespace, mirror namespace, config and git remote."""
-
-    tmp: Path
-    upstream: LocalRegistry
-    mirror: LocalRegistry
-    ns: str
-    remote: Path
-    config: Path
-
-    @property
-    def mirror_ns(self) -> str:
-        return f"{self.ns}-m"
-
-    def run(
-        self, *args: str, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        environment = {
-            k: v for k, v in os.environ.items() if not k.startswith(("MIRRORBOT_", "GITHUB_"))
-        }
-        environment.update(
-            {"HOME": str(self.tmp / "home"), "DOCKER_CONFIG": str(self.tmp / "home" / ".docker")}
-        )
-        environment.update(SECRET_ENV)
-        environment.update(env or {})
-        return subprocess.run(
-            [sys.executable, "-m", "mirrorbot", *args, "--config", str(self.config)],
-            capture_output=True,
-            text=True,
-            env=environment,
-            timeout=300,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-
-    def seed(self, repository: str, tag: str, image: Image) -> None:
-        with Seeder(self.upstream.url) as seeder:
-            seeder.push(f"{self.ns}/{repository}", tag, image)
-
-    def remote_file(self, path: str) -> str:
-        return git("show", f"main:{path}", cwd=self.remote)
-
-    def state(self) -> dict[str, object]:
-        loaded: dict[str, object] = json.loads(
-            self.remote_file(f"state/{self.upstream.host}/{self.ns}.json")
-        )
-        return loaded
-
-
-def write_config(
-    world: World, *, source: str | None = None, extra_namespace: str = "", listing: str = "catalog"
-) -> None:
-    world.config.write_text(
-        f"""\
-mirror:
-  registry: {world.mirror.host}
-  namespace: {world.mirror_ns}
-state:
-  repo: {world.remote}
-  path: state
-namespaces:
-  - source: {source or f"{world.upstream.host}/{world.ns}"}
-    list: {listing}
-{extra_namespace}registries:
-  {world.mirror.host}:
-    username: ${{MIRROR_USER}}
-    password: ${{MIRROR_PASSWORD}}
-"""
-    )
-
-
-@pytest.fixture
-def world(
-    tmp_path: Path, source_registry: LocalRegistry, token_registry: LocalRegistry, ns: str
-) -> World:
-    remote = tmp_path / "metadata.git"
-    git("init", "--bare", "--initial-branch=main", str(remote), cwd=tmp_path)
-    seed = tmp_path / "seed-clone"
-    git("clone", str(remote), str(seed), cwd=tmp_path)
-    (seed / "README.md").write_text("metadata repository\n")
-    git("add", "README.md", cwd=seed)
-    git("commit", "-m", "init", cwd=seed)
-    git("push", "origin", "HEAD:main", cwd=seed)
-    result = World(
-        tmp_path, source_registry, token_registry, ns, remote, tmp_path / "mirrorbot.yaml"
-    )
-    write_config(result)
-    return result
+from tests.support.world import World, git, write_config
 
 
 def corpus(ns: str) -> dict[str, dict[str, Image]]:

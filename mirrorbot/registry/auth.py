@@ -133,8 +133,11 @@ class RegistryAuth(httpx.Auth):
         *,
         registry: str = "",
         user_agent: str = "mirrorbot",
+        scheme: str | None = None,
     ) -> None:
         self._netloc = netloc
+        # When known, credentials never go out over another scheme (https registry → http URL).
+        self._scheme = scheme
         self._registry = registry or netloc
         self._credential = credential
         self._user_agent = user_agent
@@ -186,7 +189,9 @@ class RegistryAuth(httpx.Auth):
             self._challenge = fresh
 
     def _is_registry(self, url: httpx.URL) -> bool:
-        """Same host and port as the registry; ``host:443`` over HTTPS is ``host``."""
+        """Same scheme, host and port as the registry; ``host:443`` over HTTPS is ``host``."""
+        if self._scheme is not None and url.scheme != self._scheme:
+            return False
         try:
             ours = httpx.URL(f"{url.scheme}://{self._netloc}/").netloc
         except httpx.InvalidURL:

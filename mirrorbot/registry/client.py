@@ -109,7 +109,13 @@ class RegistryClient:
         self.base_url = f"{'http' if plain else 'https'}://{self.netloc}"
         self.retry = retry or RetryPolicy()
         self.counter = RequestCounter()
-        self.auth = RegistryAuth(self.netloc, credential, registry=registry, user_agent=user_agent)
+        self.auth = RegistryAuth(
+            self.netloc,
+            credential,
+            registry=registry,
+            user_agent=user_agent,
+            scheme="http" if plain else "https",
+        )
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,

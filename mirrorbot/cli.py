@@ -30,7 +30,7 @@ from mirrorbot.registry.media import PlatformFilter
 if TYPE_CHECKING:
     from mirrorbot.job import JobContext
     from mirrorbot.sync import SyncReport
-    from mirrorbot.verify import Drift
+    from mirrorbot.verify import VerifyResult
 
 __all__ = ["app", "main"]
 
@@ -444,6 +444,10 @@ def _plan_json(report: SyncReport) -> dict[str, object]:
 @app.command()
 def verify(
     config: ConfigOption = DEFAULT_CONFIG,
+    deep: Annotated[
+        bool,
+        typer.Option("--deep", help="Also re-read every manifest and blob, verifying digests."),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
 ) -> None:
     """Check that every tag in state exists in the mirror with the recorded digest."""
@@ -451,17 +455,21 @@ def verify(
 
     configure_logging(verbose)
     context = _context(config)
-    states = list(context.store.all())
+    try:
+        states = list(context.store.all())
+    except MirrorbotError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
 
-    async def go() -> tuple[int, list[Drift]]:
+    async def go() -> VerifyResult:
         async with context.pool() as pool:
-            return await verify_states(states, pool)
+            return await verify_states(states, pool, deep=deep)
 
-    checked, drifts = asyncio.run(go())
-    for drift in drifts:
+    result = asyncio.run(go())
+    for drift in result.drifts:
         typer.echo(drift.describe())
-    typer.echo(f"verified {checked} tags: {len(drifts)} drifted")
-    raise typer.Exit(EXIT_FAILED if drifts else EXIT_OK)
+    detail = f", {result.blobs} blobs ({result.bytes_read} bytes) re-read" if deep else ""
+    typer.echo(f"verified {result.tags} tags{detail}: {len(result.drifts)} drifted")
+    raise typer.Exit(EXIT_FAILED if result.drifts else EXIT_OK)
 
 
 @app.command()

@@ -85,6 +85,7 @@ __all__ = [
     "Filters",
     "MirrorSettings",
     "NamespaceSettings",
+    "NetworkSettings",
     "RegistrySettings",
     "ResolvedNamespace",
     "StateSettings",
@@ -737,6 +738,34 @@ class RegistrySettings(BaseModel):
     )
 
 
+class NetworkSettings(BaseModel):
+    """How hard and how wide a run pushes: timeouts, retries, concurrency."""
+
+    model_config = _STRICT
+
+    connect_timeout: float = Field(default=15.0, gt=0, le=300, description="Seconds to connect.")
+    read_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="Seconds without a byte before a transfer counts as stalled and is retried.",
+    )
+    retries: int = Field(default=6, ge=1, le=20, description="Attempts per request.")
+    retry_budget: int = Field(
+        default=1000,
+        ge=0,
+        description="Retries the whole run may spend; past it, failures are reported at once.",
+    )
+    circuit_breaker: int = Field(
+        default=20,
+        ge=1,
+        description="Consecutive failed operations after which a registry is declared down "
+        "for the rest of the run (one message instead of thousands).",
+    )
+    image_concurrency: int = Field(default=4, ge=1, le=64, description="Images copied at once.")
+    blob_concurrency: int = Field(default=8, ge=1, le=64, description="Blobs streamed at once.")
+
+
 def guess_strategy(registry: str) -> Strategy:
     """The listing strategy a host most likely needs when ``list`` is omitted."""
     if registry == "gcr.io" or registry.endswith((".gcr.io", "-docker.pkg.dev", ".pkg.dev")):
@@ -816,6 +845,9 @@ class Config(BaseModel):
     registries: dict[Host, RegistrySettings] = Field(
         default_factory=dict,
         description="Per registry host: credentials (${VAR} expanded) and insecure.",
+    )
+    network: NetworkSettings = Field(
+        default=NetworkSettings(), description="Timeouts, retries and concurrency."
     )
 
     _source_path: Path | None = PrivateAttr(default=None)

@@ -28,7 +28,6 @@ from mirrorbot.registry.media import (
     platform_of_config,
 )
 from mirrorbot.registry.pool import RegistryPool
-from mirrorbot.registry.retry import retrying
 
 __all__ = ["BlobLedger", "Copier", "CopyResult", "CopyStats", "signature_tags"]
 
@@ -291,12 +290,7 @@ class Copier:
                 await job.target.blob_upload_cancel(abandoned)
                 raise
 
-        await retrying(
-            attempt,
-            job.target.retry,
-            registry=job.target.registry,
-            reference=f"{job.reference} blob {blob.digest}",
-        )
+        await job.target.retrying(attempt, f"{job.reference} blob {blob.digest}")
         job.stats.blobs_uploaded += 1
         job.stats.bytes_uploaded += blob.size
 

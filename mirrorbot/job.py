@@ -10,7 +10,7 @@ import asyncio
 import datetime as dt
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mirrorbot.config import Config, credentials_from_config, load_config
@@ -18,6 +18,7 @@ from mirrorbot.logs import secret_filter
 from mirrorbot.publish import Change, apply_changes
 from mirrorbot.registry.credentials import CredentialStore
 from mirrorbot.registry.pool import RegistryPool
+from mirrorbot.registry.retry import RetryPolicy
 from mirrorbot.shards import (
     Fragment,
     FragmentError,
@@ -28,7 +29,7 @@ from mirrorbot.shards import (
 )
 from mirrorbot.state.gitrepo import MetadataRepo
 from mirrorbot.state.store import StateStore
-from mirrorbot.sync import SyncOptions, SyncReport, sync_namespaces
+from mirrorbot.sync import Sync, SyncOptions, SyncReport, stop_on_signals
 
 __all__ = [
     "JobContext",
@@ -53,7 +54,16 @@ class JobContext:
 
     def pool(self) -> RegistryPool:
         insecure = [host for host, settings in self.config.registries.items() if settings.insecure]
-        return RegistryPool(self.credentials, insecure=insecure)
+        network = self.config.network
+        return RegistryPool(
+            self.credentials,
+            insecure=insecure,
+            retry=RetryPolicy(attempts=network.retries),
+            connect_timeout=network.connect_timeout,
+            read_timeout=network.read_timeout,
+            retry_budget=network.retry_budget,
+            circuit_breaker=network.circuit_breaker,
+        )
 
 
 def clone_root(environ: Mapping[str, str]) -> Path:
@@ -108,9 +118,22 @@ def run_sync(
     """Sync, then commit (and push) — or, with ``output``, write a shard fragment instead."""
     moment = now or dt.datetime.now(dt.UTC)
 
+    network = context.config.network
+    options = replace(
+        options,
+        image_concurrency=network.image_concurrency,
+        blob_concurrency=network.blob_concurrency,
+    )
+
     async def go() -> SyncReport:
         async with context.pool() as pool:
-            return await sync_namespaces(context.config, pool, context.store, options, now=moment)
+            sync = Sync(context.config, pool, context.store, options, now=moment)
+            with stop_on_signals(sync):
+                return await sync.run()
+
+    if not options.dry_run and output is None:
+        # Uncommitted state is what a killed run left behind; the registries are the truth.
+        context.repo.discard_changes(context.store.root)
 
     report = asyncio.run(go())
     outcome = SyncOutcome(report)
@@ -141,6 +164,10 @@ def publish_changes(
 ) -> tuple[str | None, bool]:
     """Write state, CHANGELOG and index; commit once; push (re-applying on conflicts)."""
     if not changes:
+        if push and context.repo.has_remote and context.repo.unpushed():
+            # A previous run committed but was killed before its push: push it now.
+            context.repo.push(list, "")
+            return context.repo.head(), True
         return None, False
 
     def write() -> list[Path]:

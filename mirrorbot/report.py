@@ -38,6 +38,9 @@ class Summary:
     listing_errors: tuple[str, ...]
     warnings: tuple[str, ...]
     planned: tuple[tuple[str, str, str], ...]  # (kind, upstream, target) — for dry runs
+    stopped: bool = False
+    not_started: int = 0
+    abandoned: int = 0
 
     def rows(self) -> list[tuple[str, str]]:
         verb = "planned" if self.dry_run else "copied"
@@ -96,6 +99,9 @@ def summarise(report: SyncReport) -> Summary:
         listing_errors=tuple(report.listing_errors),
         warnings=tuple(report.warnings),
         planned=tuple((i.kind, str(i.source), str(i.target)) for p in plans for i in p.items),
+        stopped=report.stopped,
+        not_started=len(report.not_started),
+        abandoned=len(report.abandoned),
     )
 
 
@@ -133,6 +139,26 @@ def _details(summary: Summary, *, bullet: str, code: Callable[[str], str] = str)
         lines += [f"{bullet}{warning}" for warning in summary.warnings[:MAX_LISTED]]
         if len(summary.warnings) > MAX_LISTED:
             lines.append(f"{bullet}… and {len(summary.warnings) - MAX_LISTED} more")
+    return lines
+
+
+def _grouped_failures(
+    failures: tuple[tuple[str, str], ...], bullet: str, code: Callable[[str], str]
+) -> list[str]:
+    """One line per image, except an error shared by many (a registry down) is said once."""
+    by_error: dict[str, list[str]] = {}
+    for upstream, error in failures:
+        by_error.setdefault(error, []).append(upstream)
+    lines: list[str] = []
+    for error, upstreams in by_error.items():
+        if len(upstreams) == 1 or (len(upstreams) <= 3 and len(by_error) == len(failures)):
+            lines += [f"{bullet}{code(u)}: {error}" for u in upstreams]
+            continue
+        shown = ", ".join(code(u) for u in upstreams[:3])
+        more = f" and {len(upstreams) - 3} more" if len(upstreams) > 3 else ""
+        lines.append(f"{bullet}{len(upstreams)} images ({shown}{more}): {error}")
+    if len(lines) > MAX_LISTED:
+        lines = [*lines[:MAX_LISTED], f"{bullet}… and {len(lines) - MAX_LISTED} more"]
     return lines
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import httpx
 
@@ -41,11 +44,20 @@ from mirrorbot.registry.errors import (
 )
 from mirrorbot.registry.media import PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
+from mirrorbot.registry.retry import RegistryDownError
 from mirrorbot.shards import assign, shard_of
 from mirrorbot.sources.base import ListedRepository, ListedTag, Listing, make_source
 from mirrorbot.state.store import NamespaceState, StateStore, TagRecord
 
-__all__ = ["Failure", "NamespaceRun", "SyncOptions", "SyncReport", "sync_namespaces"]
+__all__ = [
+    "Failure",
+    "NamespaceRun",
+    "Sync",
+    "SyncOptions",
+    "SyncReport",
+    "stop_on_signals",
+    "sync_namespaces",
+]
 
 log = logging.getLogger("mirrorbot.sync")
 
@@ -119,6 +131,9 @@ class SyncReport:
     started: float = field(default_factory=time.monotonic)
     duration: float = 0.0
     dry_run: bool = False
+    stopped: bool = False  # SIGTERM: stopped early, what completed is still recorded
+    not_started: list[str] = field(default_factory=list)
+    abandoned: list[str] = field(default_factory=list)
 
     @property
     def plans(self) -> list[NamespacePlan]:
@@ -132,7 +147,7 @@ class SyncReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failures or self.listing_errors else 0
+        return 1 if self.failures or self.listing_errors or self.stopped else 0
 
     def shard_weights(self) -> dict[str, int]:
         """Tags each image would copy (by upstream repository): what a shard spends time on."""
@@ -182,6 +197,8 @@ class Sync:
         self._hub_client = hub_client
         self._assignments: dict[str, int] | None = None
         self._head_slots = asyncio.Semaphore(options.head_concurrency)
+        self.stopping = False
+        self._in_flight: set[asyncio.Task[Any]] = set()
 
     @property
     def synced_stamp(self) -> str:
@@ -378,6 +395,12 @@ class Sync:
         item: PlanItem,
         failed: list[tuple[NamespaceRun, PlanItem, MirrorbotError]],
     ) -> None:
+        if self.stopping:
+            self.report.not_started.append(str(item.source))
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
         try:
             result = await self.copier.copy(
                 item.source, item.target, platforms=PlatformFilter.parse(run.namespace.platforms)
@@ -385,7 +408,27 @@ class Sync:
         except MirrorbotError as exc:
             failed.append((run, item, exc))
             return
+        except asyncio.CancelledError:
+            # Abandoned on a second SIGTERM: nothing was recorded for it, the next run redoes it.
+            self.report.abandoned.append(str(item.source))
+            return
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
         self._record(run, item, result)
+
+    def request_stop(self) -> None:
+        """SIGTERM: first stop starting images; a second time, abandon the ones in flight."""
+        if self.stopping:
+            log.warning("second stop request: abandoning %d copies in flight", len(self._in_flight))
+            for task in list(self._in_flight):
+                task.cancel()
+            return
+        self.stopping = True
+        self.report.stopped = True
+        log.warning(
+            "stop requested: finishing %d copies in flight, starting no more", len(self._in_flight)
+        )
 
     async def copy(self, work: Sequence[tuple[NamespaceRun, PlanItem]]) -> None:
         """Copy every item; failures get ``retry_rounds`` more rounds, then are reported."""
@@ -396,14 +439,15 @@ class Sync:
                 self.options.image_concurrency,
                 [partial(self._copy_one, run, item, failed) for run, item in pending],
             )
-            last_round = round_number == self.options.retry_rounds
+            last_round = round_number == self.options.retry_rounds or self.stopping
             retry = [] if last_round else [(r, i) for r, i, exc in failed if _worth_retrying(exc)]
             retrying_items = {id(item) for _, item in retry}
             for _, item, exc in failed:
                 if id(item) in retrying_items:
                     log.warning("%s: will retry: %s", item.source, exc)
                     continue
-                log.error("%s: %s", item.source, exc)
+                if not isinstance(exc, RegistryDownError):  # the breaker said it once already
+                    log.error("%s: %s", item.source, exc)
                 self.report.failures.append(Failure(str(item.source), str(item.target), str(exc)))
             if not retry:
                 return
@@ -445,7 +489,7 @@ class Sync:
             work = [
                 (run, item) for run, plan in planned for item in plan.items if self._mine(run, item)
             ]
-            if not self.options.dry_run and work:
+            if not self.options.dry_run and work and not self.stopping:
                 await self.copy(work)
         self.report.duration = time.monotonic() - self.report.started
         return self.report
@@ -475,3 +519,21 @@ async def sync_namespaces(
     hub_client: httpx.AsyncClient | None = None,
 ) -> SyncReport:
     return await Sync(config, pool, store, options, now=now, hub_client=hub_client).run()
+
+
+@contextmanager
+def stop_on_signals(sync: Sync) -> Iterator[None]:
+    """SIGTERM (what CI sends on cancel) and SIGINT ask the run to stop cleanly."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, sync.request_stop)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue  # not the main thread, or no signals here: run without the handler
+        installed.append(signum)
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)

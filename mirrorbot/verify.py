@@ -1,17 +1,23 @@
-"""``mirrorbot verify``: does the mirror still hold every tag state claims, with that digest?"""
+"""``mirrorbot verify``: does the mirror still hold every tag state claims, with that digest?
+
+A shallow check is one ``HEAD`` per tag. ``--deep`` also fetches every
+manifest (verifying its digest) and re-reads every blob it references,
+verifying size and sha256 — what a pull would do, without keeping the bytes.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mirrorbot.reference import parse_reference
+from mirrorbot.registry.client import RegistryClient
 from mirrorbot.registry.errors import MirrorbotError
 from mirrorbot.registry.pool import RegistryPool
 from mirrorbot.state.store import NamespaceState
 
-__all__ = ["Drift", "verify_states"]
+__all__ = ["Drift", "VerifyResult", "verify_states"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,36 +29,85 @@ class Drift:
 
     def describe(self) -> str:
         if self.error:
-            return f"{self.reference}: could not check: {self.error}"
+            return f"{self.reference}: {self.error}"
         if self.found is None:
             return f"{self.reference}: missing from the mirror (state records {self.expected})"
         return f"{self.reference}: mirror has {self.found}, state records {self.expected}"
 
 
+@dataclass(slots=True)
+class VerifyResult:
+    tags: int = 0
+    blobs: int = 0
+    bytes_read: int = 0
+    drifts: list[Drift] = field(default_factory=list)
+
+
+class _Deep:
+    """Walks one repository's manifests and blobs, each blob read once per repository."""
+
+    def __init__(self, client: RegistryClient, repository: str, result: VerifyResult) -> None:
+        self.client = client
+        self.repository = repository
+        self.result = result
+        self.seen: set[str] = set()
+
+    async def walk(self, digest: str) -> None:
+        manifest = await self.client.manifest_get(self.repository, digest)
+        for child in manifest.children:
+            await self.walk(child.digest)
+        for blob in manifest.blobs:
+            if blob.digest in self.seen or (blob.is_foreign and blob.urls):
+                continue
+            self.seen.add(blob.digest)
+            async with self.client.blob_open(self.repository, blob) as chunks:
+                async for chunk in chunks:
+                    self.result.bytes_read += len(chunk)
+            self.result.blobs += 1
+
+
 async def verify_states(
-    states: Iterable[NamespaceState], pool: RegistryPool, *, concurrency: int = 16
-) -> tuple[int, list[Drift]]:
-    """HEAD every recorded tag in the mirror. Returns (tags checked, drifts)."""
+    states: Iterable[NamespaceState],
+    pool: RegistryPool,
+    *,
+    concurrency: int = 16,
+    deep: bool = False,
+) -> VerifyResult:
+    """HEAD every recorded tag in the mirror (and with ``deep``, re-read everything)."""
     slots = asyncio.Semaphore(concurrency)
-    drifts: list[Drift] = []
+    result = VerifyResult()
     checks = [
         (entry.target, tag, record.digest)
         for state in states
         for entry in state.images.values()
         for tag, record in entry.tags.items()
     ]
+    result.tags = len(checks)
+    walkers: dict[str, _Deep] = {}
 
     async def check(target: str, tag: str, expected: str) -> None:
         reference = f"{target}:{tag}"
         parsed = parse_reference(reference)
+        client = pool.client(parsed.registry)
         async with slots:
             try:
-                found = await pool.client(parsed.registry).manifest_head(parsed.repository, tag)
+                found = await client.manifest_head(parsed.repository, tag)
             except MirrorbotError as exc:
-                drifts.append(Drift(reference, expected, None, str(exc)))
+                result.drifts.append(Drift(reference, expected, None, f"could not check: {exc}"))
                 return
-        if found is None or found.digest != expected:
-            drifts.append(Drift(reference, expected, found.digest if found else None))
+            if found is None or found.digest != expected:
+                result.drifts.append(Drift(reference, expected, found.digest if found else None))
+                return
+            if not deep:
+                return
+            walker = walkers.setdefault(parsed.name, _Deep(client, parsed.repository, result))
+            try:
+                await walker.walk(expected)
+            except MirrorbotError as exc:
+                result.drifts.append(
+                    Drift(reference, expected, expected, f"content damaged: {exc}")
+                )
 
     await asyncio.gather(*(check(*item) for item in checks))
-    return len(checks), sorted(drifts, key=lambda d: d.reference)
+    result.drifts.sort(key=lambda d: d.reference)
+    return result

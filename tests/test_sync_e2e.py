@@ -237,3 +237,44 @@ def test_sync_through_the_docker_hub_listing(world: World, source_registry: Loca
         result = world.run("sync")
     assert result.returncode == 0, result.stdout + result.stderr
     assert set(world.state()["images"]) == {"alpine", "busybox"}  # type: ignore[arg-type]
+
+
+def test_verify_deep_rereads_blobs_and_catches_damage(world: World) -> None:
+    image = ImageFactory(world.ns).index("deep", attestations=True)
+    world.seed("deep", "v1", image)
+    assert world.run("sync").returncode == 0
+    deep = world.run("verify", "--deep")
+    assert deep.returncode == 0, deep.stdout + deep.stderr
+    unique = len({b.digest for b in image.blobs})
+    assert f"verified 1 tags, {unique} blobs" in deep.stdout
+    # Damage one layer in the mirror's storage: same size, different bytes.
+    layer = image.blobs[-1].digest.partition(":")[2]
+    data = world.mirror.storage / "docker/registry/v2/blobs/sha256" / layer[:2] / layer / "data"
+    damaged = bytearray(data.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    data.write_bytes(bytes(damaged))
+    assert world.run("verify").returncode == 0  # the manifest is intact: a HEAD cannot tell
+    caught = world.run("verify", "--deep")
+    assert caught.returncode == 1
+    assert f"{world.mirror_ns}/deep:v1: content damaged" in caught.stdout
+    assert layer in caught.stdout
+
+
+def test_a_killed_runs_leftovers_are_discarded_and_redone(world: World) -> None:
+    f = ImageFactory(world.ns)
+    world.seed("app", "v1", f.image("app-1"))
+    assert world.run("sync").returncode == 0
+    world.seed("app", "v2", f.image("app-2"))
+    # Simulate a run killed after writing state but before committing it: the clone is dirty.
+    clones = list((world.tmp / "home" / ".cache" / "mirrorbot" / "state-repos").iterdir())
+    [clone] = clones
+    state_file = clone / "state" / world.upstream.host / f"{world.ns}.json"
+    document = json.loads(state_file.read_text())
+    document["images"]["app"]["tags"]["v2"] = document["images"]["app"]["tags"]["v1"]
+    state_file.write_text(json.dumps(document))
+    (clone / "state" / "stray.tmp").write_text("half-written")
+    result = world.run("sync")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "- new: " in world.remote_file("state/CHANGELOG.md").rsplit("\n## ", 1)[1]
+    assert ":v2` →" in world.remote_file("state/CHANGELOG.md").rsplit("\n## ", 1)[1]
+    assert not (clone / "state" / "stray.tmp").exists()

@@ -14,7 +14,7 @@ from mirrorbot.registry.errors import (
 )
 from mirrorbot.registry.media import Descriptor, Manifest, Platform, PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
-from mirrorbot.registry.retry import RetryPolicy
+from mirrorbot.registry.retry import RegistryDownError, RetryBudget, RetryPolicy
 
 __all__ = [
     "BlobIntegrityError",
@@ -31,10 +31,12 @@ __all__ = [
     "Platform",
     "PlatformFilter",
     "RegistryClient",
+    "RegistryDownError",
     "RegistryError",
     "RegistryPool",
     "RegistryUnreachableError",
     "RequestCounter",
+    "RetryBudget",
     "RetryPolicy",
     "UnsupportedManifestError",
 ]

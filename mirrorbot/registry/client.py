@@ -41,13 +41,14 @@ from mirrorbot.registry.media import (
     Manifest,
     parse_manifest,
 )
-from mirrorbot.registry.retry import RetryPolicy, retrying
+from mirrorbot.registry.retry import CircuitBreaker, RetryBudget, RetryPolicy, retrying
 
 __all__ = ["MountResult", "RegistryClient", "RequestCounter", "api_netloc"]
 
 T = TypeVar("T")
 USER_AGENT = f"mirrorbot/{__version__}"
 CHUNK_SIZE = 1024 * 1024
+DEFAULT_TIMEOUT = httpx.Timeout(connect=15.0, read=120.0, write=120.0, pool=600.0)
 MAX_PAGES = 100_000
 
 
@@ -102,8 +103,13 @@ class RegistryClient:
         retry: RetryPolicy | None = None,
         user_agent: str = USER_AGENT,
         max_connections: int = 64,
+        timeout: httpx.Timeout | None = None,
+        budget: RetryBudget | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.registry = registry
+        self.budget = budget
+        self.breaker = breaker
         self.netloc = api_netloc(registry)
         plain = is_loopback_host(registry) or insecure
         self.base_url = f"{'http' if plain else 'https'}://{self.netloc}"
@@ -121,7 +127,7 @@ class RegistryClient:
             transport=transport,
             auth=self.auth,
             headers={"User-Agent": user_agent},
-            timeout=httpx.Timeout(connect=15.0, read=120.0, write=120.0, pool=600.0),
+            timeout=timeout or DEFAULT_TIMEOUT,
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
@@ -140,8 +146,18 @@ class RegistryClient:
 
     # -- plumbing ---------------------------------------------------------
 
-    async def _retrying(self, operation: Callable[[], Awaitable[T]], reference: str | None) -> T:
-        return await retrying(operation, self.retry, registry=self.registry, reference=reference)
+    async def retrying(self, operation: Callable[[], Awaitable[T]], reference: str | None) -> T:
+        """Run an operation against this registry under its retry policy, budget and breaker."""
+        return await retrying(
+            operation,
+            self.retry,
+            registry=self.registry,
+            reference=reference,
+            budget=self.budget,
+            breaker=self.breaker,
+        )
+
+    _retrying = retrying
 
     def _request(
         self,
@@ -265,10 +281,21 @@ class RegistryClient:
         return found
 
     async def manifest_put(self, repository: str, identifier: str, manifest: Manifest) -> str:
-        """Push the exact bytes; the registry must acknowledge the same digest."""
+        """Push the exact bytes; the registry must acknowledge the same digest.
+
+        A push whose answer was lost may still have landed: before pushing
+        again, ask the registry whether it already holds this digest there.
+        """
         reference = self._ref(repository, identifier)
+        tried = False
 
         async def attempt() -> str:
+            nonlocal tried
+            if tried:
+                landed = await self._manifest_present(repository, identifier)
+                if landed == manifest.digest:
+                    return landed
+            tried = True
             request = self._request(
                 "PUT",
                 f"/v2/{repository}/manifests/{identifier}",
@@ -285,6 +312,20 @@ class RegistryClient:
             return acknowledged
 
         return await self._retrying(attempt, reference)
+
+    async def _manifest_present(self, repository: str, identifier: str) -> str | None:
+        """One unretried HEAD: the digest under ``identifier``, or None."""
+        request = self._request(
+            "HEAD",
+            f"/v2/{repository}/manifests/{identifier}",
+            scopes=(push_scope(repository),),
+            headers={"Accept": ACCEPT_MANIFESTS},
+        )
+        response = await self._http.send(request)
+        if response.status_code != 200:
+            return None
+        digest: str | None = response.headers.get("docker-content-digest")
+        return digest
 
     async def manifest_delete(self, repository: str, digest: str) -> None:
         reference = self._ref(repository, digest)

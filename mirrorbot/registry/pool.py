@@ -8,7 +8,7 @@ import httpx
 
 from mirrorbot.registry.client import RegistryClient
 from mirrorbot.registry.credentials import CredentialStore
-from mirrorbot.registry.retry import RetryPolicy
+from mirrorbot.registry.retry import CircuitBreaker, RetryBudget, RetryPolicy
 
 __all__ = ["RegistryPool"]
 
@@ -26,10 +26,22 @@ class RegistryPool:
         retry: RetryPolicy | None = None,
         transport_factory: TransportFactory | None = None,
         max_connections: int = 64,
+        connect_timeout: float = 15.0,
+        read_timeout: float = 120.0,
+        retry_budget: int | None = None,
+        circuit_breaker: int | None = None,
     ) -> None:
         self.credentials = credentials or CredentialStore()
         self.insecure = frozenset(insecure)
         self.retry = retry or RetryPolicy()
+        # Reads and writes wait per chunk, not per transfer: a 1 GiB layer may take long,
+        # a stalled one fails after read_timeout. Waiting for a pooled connection is bounded
+        # by our own concurrency limits, so it never times out.
+        self.timeout = httpx.Timeout(
+            connect=connect_timeout, read=read_timeout, write=read_timeout, pool=None
+        )
+        self.budget = RetryBudget(retry_budget)
+        self._breaker_threshold = circuit_breaker
         self._transport_factory = transport_factory
         self._max_connections = max_connections
         self._clients: dict[str, RegistryClient] = {}
@@ -44,6 +56,9 @@ class RegistryPool:
                 transport=transport,
                 retry=self.retry,
                 max_connections=self._max_connections,
+                timeout=self.timeout,
+                budget=self.budget,
+                breaker=CircuitBreaker(registry, self._breaker_threshold),
             )
         return self._clients[registry]
 

@@ -7,6 +7,7 @@ temporary registry errors (by status or code) and network failures. A
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -14,12 +15,21 @@ from typing import TypeVar
 import httpx
 import stamina
 
-from mirrorbot.registry.errors import RegistryError, RegistryUnreachableError
+from mirrorbot.registry.errors import MirrorbotError, RegistryError, RegistryUnreachableError
 
-__all__ = ["MAX_RETRY_AFTER", "RetryPolicy", "retry_hook", "retrying"]
+__all__ = [
+    "MAX_RETRY_AFTER",
+    "CircuitBreaker",
+    "RegistryDownError",
+    "RetryBudget",
+    "RetryPolicy",
+    "retry_hook",
+    "retrying",
+]
 
 T = TypeVar("T")
 MAX_RETRY_AFTER = 120.0
+log = logging.getLogger("mirrorbot.retry")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,28 +55,125 @@ def retry_hook(exc: Exception) -> bool | float:
     )
 
 
+class RetryBudget:
+    """Retries a whole run may spend, across every registry.
+
+    A flapping network should slow a run down, not make it retry forever: once
+    the budget is spent, failures are reported at their first occurrence.
+    """
+
+    def __init__(self, total: int | None = None) -> None:
+        self.total = total
+        self.spent = 0
+        self._warned = False
+
+    def spend(self) -> bool:
+        if self.total is not None and self.spent >= self.total:
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "retry budget of %d spent: failing without retries from now on", self.total
+                )
+            return False
+        self.spent += 1
+        return True
+
+
+class RegistryDownError(MirrorbotError):
+    """A registry failed too many operations in a row; the run stops asking it."""
+
+    def __init__(self, registry: str, failures: int, last: str) -> None:
+        self.registry = registry
+        self.failures = failures
+        self.last = last
+        super().__init__(
+            f"registry {registry} is down: {failures} operations in a row failed "
+            f"(last: {last}); skipping it for the rest of this run"
+        )
+
+
+class CircuitBreaker:
+    """Per registry: after ``threshold`` consecutive transient failures, fail fast.
+
+    Any answer that proves the registry alive (success, or a definite error
+    such as 404) closes the count again.
+    """
+
+    def __init__(self, registry: str, threshold: int | None = None) -> None:
+        self.registry = registry
+        self.threshold = threshold
+        self.consecutive = 0
+        self.tripped: RegistryDownError | None = None
+
+    def check(self) -> None:
+        if self.tripped is not None:
+            raise self.tripped
+
+    def record(self, error: Exception | None) -> None:
+        if error is None or not _transient(error):
+            self.consecutive = 0
+            return
+        self.consecutive += 1
+        if (
+            self.threshold is not None
+            and self.consecutive >= self.threshold
+            and self.tripped is None
+        ):
+            self.tripped = RegistryDownError(self.registry, self.consecutive, str(error))
+            log.error("%s", self.tripped)
+
+
+def _transient(error: Exception) -> bool:
+    return isinstance(error, RegistryUnreachableError) or bool(retry_hook(error))
+
+
+def _budgeted(budget: RetryBudget | None) -> Callable[[Exception], bool | float]:
+    def hook(exc: Exception) -> bool | float:
+        verdict = retry_hook(exc)
+        if verdict is False or (budget is not None and not budget.spend()):
+            return False
+        return verdict
+
+    return hook
+
+
 async def retrying(
     operation: Callable[[], Awaitable[T]],
     policy: RetryPolicy,
     *,
     registry: str,
     reference: str | None,
+    budget: RetryBudget | None = None,
+    breaker: CircuitBreaker | None = None,
 ) -> T:
     """Run ``operation`` until it succeeds or fails for good.
 
     Network errors that outlive the policy surface as
     :class:`RegistryUnreachableError`, naming the registry and reference.
+    With a ``breaker``, a registry already declared down fails at once.
     """
+    if breaker is not None:
+        breaker.check()
     try:
         async for attempt in stamina.retry_context(
-            on=retry_hook,
+            on=_budgeted(budget),
             attempts=policy.attempts,
             timeout=policy.timeout,
             wait_initial=policy.wait_initial,
             wait_max=policy.wait_max,
         ):
             with attempt:
-                return await operation()
+                result = await operation()
+                if breaker is not None:
+                    breaker.record(None)
+                return result
     except httpx.TransportError as exc:
-        raise RegistryUnreachableError(registry, reference, exc) from exc
+        error = RegistryUnreachableError(registry, reference, exc)
+        if breaker is not None:
+            breaker.record(error)
+        raise error from exc
+    except Exception as exc:
+        if breaker is not None:
+            breaker.record(exc)
+        raise
     raise AssertionError("unreachable: stamina either returns or raises")

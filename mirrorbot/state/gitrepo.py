@@ -136,7 +136,27 @@ class MetadataRepo:
         except ValueError:
             return None
 
+    def unpushed(self) -> int:
+        """Commits on HEAD that the remote branch (as last fetched) does not have."""
+        if not self.has_remote or self.head() is None:
+            return 0
+        remote_ref = f"origin/{self.branch}"
+        if remote_ref not in [ref.name for ref in self.repo.remotes.origin.refs]:
+            return 1
+        return int(self._git("rev-list", "--count", f"{remote_ref}..HEAD").strip() or 0)
+
     # -- writing ------------------------------------------------------------
+
+    def discard_changes(self, folder: Path) -> None:
+        """Reset ``folder`` to HEAD: drop edits and files a killed run left uncommitted."""
+        if not folder.exists():
+            return
+        relative = str(folder.resolve().relative_to(self.root.resolve()))
+        if self.head() is not None:
+            tracked = self._git("ls-tree", "-r", "--name-only", "HEAD", "--", relative).strip()
+            if tracked:
+                self._git("checkout", "HEAD", "--", relative)
+        self._git("clean", "-fdq", "--", relative)
 
     def commit(self, paths: Iterable[Path], message: str) -> str | None:
         """Commit exactly ``paths``; None when they hold no change."""
@@ -240,4 +260,6 @@ def _is_bare(path: Path) -> bool:
 
 def _empty(destination: Path) -> git.Repo:
     destination.mkdir(parents=True, exist_ok=True)
+    # Our own clone: a lock left by a killed run would block every later one.
+    (destination / ".git" / "index.lock").unlink(missing_ok=True)
     return git.Repo.init(destination)

@@ -103,11 +103,11 @@ MAX_CONFIG_BYTES: Final = 1024 * 1024
 MAX_NODES: Final = 100_000
 MAX_REGEX_LENGTH: Final = 1000
 DEFAULT_HUB_API: Final = "https://hub.docker.com"
-STRATEGIES: Final = ("catalog", "gcr", "dockerhub", "images")
+STRATEGIES: Final = ("catalog", "gcr", "dockerhub", "images", "storage")
 SCHEMA_URI: Final = "https://json-schema.org/draft/2020-12/schema"
 
 Location = tuple[str | int, ...]
-Strategy = Literal["catalog", "gcr", "dockerhub", "images"]
+Strategy = Literal["catalog", "gcr", "dockerhub", "images", "storage"]
 
 
 # --------------------------------------------------------------------------- errors
@@ -701,6 +701,11 @@ class NamespaceSettings(BaseModel):
     hub_api: Annotated[str, AfterValidator(_check_url)] | None = Field(
         default=None, description=f"Docker Hub web API base URL (default {DEFAULT_HUB_API})."
     )
+    path: Annotated[str, AfterValidator(_check_nonempty)] | None = Field(
+        default=None,
+        description="For list: storage, a Distribution storage root (its rootdirectory) or a "
+        ".tar/.tar.gz of it; relative to this file. source then names the registry it was.",
+    )
     include: tuple[Regex, ...] | None = Field(
         default=None, description="Overrides defaults.include."
     )
@@ -801,6 +806,7 @@ class ResolvedNamespace:
     separator: str
     mirror_registry: str = DOCKER_HUB
     mirror_namespace: str = ""
+    storage_path: Path | None = None  # list: storage, resolved against the config's folder
 
     def tag_selected(self, tag: str) -> bool:
         """Included (no include patterns = all) and not excluded."""
@@ -918,7 +924,15 @@ def _resolve(config: Config, ns: NamespaceSettings) -> ResolvedNamespace:
         separator=config.mirror.separator,
         mirror_registry=config.mirror.registry,
         mirror_namespace=config.mirror.namespace,
+        storage_path=_storage_path(config, ns),
     )
+
+
+def _storage_path(config: Config, ns: NamespaceSettings) -> Path | None:
+    if ns.path is None:
+        return None
+    base = config.source_path.parent if config.source_path is not None else Path.cwd()
+    return base / ns.path
 
 
 def _check_consistency(config: Config) -> None:
@@ -988,6 +1002,12 @@ def _check_strategy(ns: NamespaceSettings, plan: ResolvedNamespace, here: Locati
         raise ConfigError(
             f"images is only used with list: images (this namespace lists with {strategy})",
             location=(*here, "images"),
+        )
+    if (strategy == "storage") != (ns.path is not None):
+        key = "path" if ns.path is not None else "list"
+        raise ConfigError(
+            "list: storage and path: go together (path is the storage root or its tarball)",
+            location=(*here, key),
         )
     if strategy == "gcr" and not plan.path:
         raise ConfigError(

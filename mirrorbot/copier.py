@@ -28,6 +28,7 @@ from mirrorbot.registry.media import (
     platform_of_config,
 )
 from mirrorbot.registry.pool import RegistryPool
+from mirrorbot.registry.readable import ReadableRegistry
 
 __all__ = ["BlobLedger", "Copier", "CopyResult", "CopyStats", "signature_tags"]
 
@@ -115,7 +116,7 @@ def signature_tags(digest: str) -> tuple[str, ...]:
 class _Job:
     """One copy in progress: the two ends and its own counters."""
 
-    source: RegistryClient
+    source: ReadableRegistry
     source_repository: str
     target: RegistryClient
     target_repository: str
@@ -156,7 +157,7 @@ class Copier:
         the target tag is left alone (one HEAD request).
         """
         job = _Job(
-            source=self.pool.client(source.registry),
+            source=self.pool.reader(source.registry),
             source_repository=source.repository,
             target=self.pool.client(target.registry),
             target_repository=target.repository,

@@ -11,6 +11,7 @@ import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from mirrorbot.config import Config, credentials_from_config, load_config
@@ -27,6 +28,7 @@ from mirrorbot.shards import (
     missing_shards,
     read_fragments,
 )
+from mirrorbot.sources.storage import open_storage
 from mirrorbot.state.gitrepo import MetadataRepo
 from mirrorbot.state.store import StateStore
 from mirrorbot.sync import Sync, SyncOptions, SyncReport, stop_on_signals
@@ -55,7 +57,7 @@ class JobContext:
     def pool(self) -> RegistryPool:
         insecure = [host for host, settings in self.config.registries.items() if settings.insecure]
         network = self.config.network
-        return RegistryPool(
+        pool = RegistryPool(
             self.credentials,
             insecure=insecure,
             retry=RetryPolicy(attempts=network.retries),
@@ -64,6 +66,13 @@ class JobContext:
             retry_budget=network.retry_budget,
             circuit_breaker=network.circuit_breaker,
         )
+        for namespace in self.config.namespace_plans():
+            if namespace.strategy == "storage" and namespace.storage_path is not None:
+                pool.register(
+                    namespace.registry,
+                    partial(open_storage, namespace.registry, namespace.storage_path),
+                )
+        return pool
 
 
 def clone_root(environ: Mapping[str, str]) -> Path:

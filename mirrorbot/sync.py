@@ -248,8 +248,8 @@ class Sync:
 
     async def _list_one(self, run: NamespaceRun) -> None:
         ns = run.namespace
-        client = self.pool.client(ns.registry)
         try:
+            client = self.pool.reader(ns.registry)
             if run.requested:
                 run.listing = await self._requested_listing(run)
             else:
@@ -280,7 +280,7 @@ class Sync:
             if reference.tag is not None:
                 tags.add(reference.tag)
             else:
-                found = await self.pool.client(ns.registry).tags(reference.repository)
+                found = await self.pool.reader(ns.registry).tags(reference.repository)
                 tags.update(found)
         repositories = tuple(
             ListedRepository(image, tuple(ListedTag(tag) for tag in sorted(tags)))
@@ -328,7 +328,7 @@ class Sync:
     ) -> dict[tuple[str, str], str | None]:
         """HEAD the source for mutable tags: cheap, and not counted as a pull by Docker Hub."""
         ns = run.namespace
-        client = self.pool.client(ns.registry)
+        client = self.pool.reader(ns.registry)
         found: dict[tuple[str, str], str | None] = {}
 
         async def head(key: tuple[str, str]) -> None:

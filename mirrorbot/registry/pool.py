@@ -8,6 +8,7 @@ import httpx
 
 from mirrorbot.registry.client import RegistryClient
 from mirrorbot.registry.credentials import CredentialStore
+from mirrorbot.registry.readable import ReadableRegistry
 from mirrorbot.registry.retry import CircuitBreaker, RetryBudget, RetryPolicy
 
 __all__ = ["RegistryPool"]
@@ -45,6 +46,20 @@ class RegistryPool:
         self._transport_factory = transport_factory
         self._max_connections = max_connections
         self._clients: dict[str, RegistryClient] = {}
+        self._readers: dict[str, ReadableRegistry] = {}
+        self._reader_factories: dict[str, Callable[[], ReadableRegistry]] = {}
+
+    def register(self, registry: str, factory: Callable[[], ReadableRegistry]) -> None:
+        """Serve reads of ``registry`` from something else (a storage directory), opened on first use."""
+        self._reader_factories[registry] = factory
+
+    def reader(self, registry: str) -> ReadableRegistry:
+        """What to read ``registry`` with: a registered reader, else its network client."""
+        if registry in self._reader_factories:
+            if registry not in self._readers:
+                self._readers[registry] = self._reader_factories[registry]()
+            return self._readers[registry]
+        return self.client(registry)
 
     def client(self, registry: str) -> RegistryClient:
         if registry not in self._clients:
@@ -75,4 +90,7 @@ class RegistryPool:
     async def aclose(self) -> None:
         for client in self._clients.values():
             await client.aclose()
+        for reader in self._readers.values():
+            await reader.aclose()
         self._clients.clear()
+        self._readers.clear()

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Sequence
 import httpx
 
 from mirrorbot.reference import InvalidReferenceError, validate_repository, validate_tag
-from mirrorbot.registry.client import RegistryClient
 from mirrorbot.registry.errors import MirrorbotError
+from mirrorbot.registry.readable import ReadableRegistry
 from mirrorbot.sources.base import ListedRepository, ListedTag, Listing
 
 log = logging.getLogger("mirrorbot.sources")
@@ -78,7 +78,7 @@ def checked_tags(
 
 
 async def list_tags(
-    client: RegistryClient,
+    client: ReadableRegistry,
     namespace: str,
     repositories: Sequence[str],
     *,

@@ -20,7 +20,7 @@ from mirrorbot.reference import validate_repository
 from mirrorbot.registry.errors import MirrorbotError
 
 if TYPE_CHECKING:
-    from mirrorbot.registry.client import RegistryClient
+    from mirrorbot.registry.readable import ReadableRegistry
 
 __all__ = [
     "STRATEGIES",
@@ -32,7 +32,7 @@ __all__ = [
     "make_source",
 ]
 
-STRATEGIES = ("catalog", "gcr", "dockerhub", "images")
+STRATEGIES = ("catalog", "gcr", "dockerhub", "images", "storage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ def make_source(
     *,
     registry: str,
     path: str,
-    client: RegistryClient,
+    client: ReadableRegistry,
     images: Sequence[str] = (),
     hub_api: str = "https://hub.docker.com",
     concurrency: int = 8,
@@ -97,6 +97,7 @@ def make_source(
     for an unknown strategy, an invalid path or a concurrency below 1.
     """
     # Imported here: the strategy modules import this one.
+    from mirrorbot.registry.client import RegistryClient
     from mirrorbot.sources.catalog import CatalogSource
     from mirrorbot.sources.dockerhub import DockerHubSource
     from mirrorbot.sources.gcr import GcrSource
@@ -107,11 +108,16 @@ def make_source(
         validate_repository(path)
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, not {concurrency}")
-    if strategy == "catalog":
+    if strategy in ("gcr", "dockerhub") and not isinstance(client, RegistryClient):
+        raise ValueError(f"list: {strategy} needs a registry reachable over HTTP")
+    if strategy in ("catalog", "storage"):
+        # A storage directory is listed like a catalog: its reader answers the same calls.
         return CatalogSource(registry=registry, path=path, client=client, concurrency=concurrency)
     if strategy == "gcr":
+        assert isinstance(client, RegistryClient)
         return GcrSource(registry=registry, path=path, client=client, concurrency=concurrency)
     if strategy == "dockerhub":
+        assert isinstance(client, RegistryClient)
         return DockerHubSource(
             registry=registry,
             path=path,

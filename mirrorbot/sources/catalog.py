@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mirrorbot.registry.client import RegistryClient
 from mirrorbot.registry.errors import MirrorbotError
+from mirrorbot.registry.readable import ReadableRegistry
 from mirrorbot.sources._listing import (
     CATALOG_PAGE_SIZE,
     Warnings,
@@ -20,7 +20,7 @@ class CatalogSource:
     """Every repository under ``path/`` (all of them for ``path == ""``), prefix stripped."""
 
     def __init__(
-        self, *, registry: str, path: str, client: RegistryClient, concurrency: int = 8
+        self, *, registry: str, path: str, client: ReadableRegistry, concurrency: int = 8
     ) -> None:
         self.registry = registry
         self.path = path.strip("/")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mirrorbot.registry.client import RegistryClient
+from mirrorbot.registry.readable import ReadableRegistry
 from mirrorbot.sources._listing import Warnings, assemble, checked_repository, list_tags
 from mirrorbot.sources.base import Listing, source_name
 
@@ -23,7 +23,7 @@ class ImagesSource:
         *,
         registry: str,
         path: str,
-        client: RegistryClient,
+        client: ReadableRegistry,
         images: Sequence[str],
         concurrency: int = 8,
     ) -> None:

@@ -495,6 +495,82 @@ def find(
         typer.echo(f"  {match.pull}")
 
 
+@app.command()
+def notify(
+    config: ConfigOption = DEFAULT_CONFIG,
+    listen: Annotated[
+        str, typer.Option("--listen", help="HOST:PORT to serve on.")
+    ] = "127.0.0.1:8088",
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            "--registry",
+            help="The notifying registry as the config names it (default: from each event).",
+        ),
+    ] = None,
+    quiet: Annotated[
+        float, typer.Option("--quiet", min=0.0, help="Seconds without events before a batch syncs.")
+    ] = 3.0,
+    dispatch: Annotated[
+        str | None,
+        typer.Option(
+            "--dispatch", help="OWNER/REPO: send a repository_dispatch instead of syncing here."
+        ),
+    ] = None,
+    github_api: Annotated[
+        str, typer.Option("--github-api", help="GitHub API base URL.")
+    ] = "https://api.github.com",
+    no_push: Annotated[bool, typer.Option("--no-push", help="Commit, but do not push.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
+) -> None:
+    """Mirror on push: receive registry notifications and sync what was pushed.
+
+    The shared secret comes from $MIRRORBOT_NOTIFY_SECRET and must arrive as
+    `Authorization: Bearer <secret>` (see the README for the registry side).
+    """
+    import os
+
+    import uvicorn
+
+    from mirrorbot.job import run_sync
+    from mirrorbot.notify import NotifyApp, github_dispatcher
+    from mirrorbot.sync import SyncOptions
+
+    redactor = configure_logging(verbose)
+    secret = os.environ.get("MIRRORBOT_NOTIFY_SECRET", "")
+    if not secret:
+        raise _fail("set MIRRORBOT_NOTIFY_SECRET to the secret the registry sends", EXIT_USAGE)
+    redactor.add([secret])
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise _fail(f"--listen {listen!r}: expected HOST:PORT", EXIT_USAGE)
+    context = _context(config)
+    if dispatch is not None:
+        token = os.environ.get("GITHUB_TOKEN", "")
+        if not token:
+            raise _fail("--dispatch needs GITHUB_TOKEN", EXIT_USAGE)
+        redactor.add([token])
+        runner = github_dispatcher(github_api, dispatch, token)
+    else:
+
+        async def runner(references: tuple[Reference, ...]) -> None:
+            outcome = await asyncio.to_thread(
+                run_sync, context, SyncOptions(images=references), push=not no_push
+            )
+            typer.echo(
+                f"synced {len(references)} pushed references: "
+                f"{len(outcome.report.changes)} recorded, {len(outcome.report.failures)} failed"
+            )
+
+    app_instance = NotifyApp(
+        context.config.namespace_plans(), secret, runner, registry=registry, quiet=quiet
+    )
+    typer.echo(f"listening on http://{host}:{port_text}/events")
+    uvicorn.run(
+        app_instance.app, host=host, port=int(port_text), log_level="info" if verbose else "warning"
+    )
+
+
 def main() -> None:
     try:
         app()

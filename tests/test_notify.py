@@ -1,0 +1,244 @@
+"""Mirror on push: a real registry's notifications reach `mirrorbot notify`, which syncs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mirrorbot.config import parse_config
+from mirrorbot.demo.corpus import ImageFactory
+from mirrorbot.demo.registry import LocalRegistry, free_port
+from mirrorbot.notify import NotifyApp, references_from_envelope
+from mirrorbot.reference import Reference
+from tests.conftest import CREDS
+from tests.support import skopeo
+from tests.support.world import SECRET_ENV, World, make_world
+
+SECRET = "notify-shared-secret-0123456789"
+INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+def namespaces(text: str = "") -> tuple:  # type: ignore[type-arg]
+    config = parse_config(
+        f"""
+mirror: {{registry: mirror.example, namespace: m}}
+namespaces:
+  - source: registry.internal:5000/team
+    exclude: ['.*-rc\\d*']
+  - source: registry.internal:5000/team/special
+{text}"""
+    )
+    return config.namespace_plans()
+
+
+def event(
+    repository: str, tag: str | None, media_type: str = INDEX, action: str = "push"
+) -> dict[str, object]:
+    target: dict[str, object] = {
+        "mediaType": media_type,
+        "digest": "sha256:" + "a" * 64,
+        "repository": repository,
+        "url": f"http://registry.internal:5000/v2/{repository}/manifests/sha256:{'a' * 64}",
+    }
+    if tag is not None:
+        target["tag"] = tag
+    return {"action": action, "target": target, "request": {"host": "registry.internal:5000"}}
+
+
+def test_envelope_filtering() -> None:
+    envelope = {
+        "events": [
+            event("team/app", "v1"),
+            event("team/app", None),  # an index's child: untagged, follows the tagged push
+            event("team/app", "v2", media_type="application/vnd.docker.image.rootfs.diff.tar.gzip"),
+            event("team/app", "v1", action="pull"),
+            event("team/app", "v3-rc1"),  # excluded by the namespace's filters
+            event("other/app", "v1"),  # not a configured namespace
+            event("team/special/tool", "1.0"),  # the longer namespace owns it
+            event("team/UPPER", "v1"),  # hostile: not a valid name
+        ]
+    }
+    found, ignored = references_from_envelope(envelope, namespaces())
+    assert [str(r) for r in found] == [
+        "registry.internal:5000/team/app:v1",
+        "registry.internal:5000/team/special/tool:1.0",
+    ]
+    assert len(ignored) == 3
+    assert references_from_envelope({"nope": 1}, namespaces())[0] == []
+
+
+async def test_the_endpoint_wants_the_secret_and_json() -> None:
+    batches: list[tuple[Reference, ...]] = []
+
+    async def runner(references: tuple[Reference, ...]) -> None:
+        batches.append(references)
+
+    app = NotifyApp(namespaces(), SECRET, runner)
+    transport = httpx.ASGITransport(app=app.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://notify") as client:
+        body = {"events": [event("team/app", "v1")]}
+        assert (await client.post("/events", json=body)).status_code == 401
+        wrong = {"Authorization": "Bearer wrong"}
+        assert (await client.post("/events", json=body, headers=wrong)).status_code == 401
+        good = {"Authorization": f"Bearer {SECRET}"}
+        assert (await client.post("/events", content=b"{oops", headers=good)).status_code == 400
+        accepted = await client.post("/events", json=body, headers=good)
+        assert accepted.status_code == 200
+        assert accepted.json()["accepted"] == ["registry.internal:5000/team/app:v1"]
+    assert app.batcher.pending == {Reference("registry.internal:5000", "team/app", "v1")}
+
+
+@pytest.fixture
+def notified_world(
+    tmp_path: Path, token_registry: LocalRegistry, ns: str
+) -> Iterator[tuple[World, int]]:
+    """An upstream registry configured to notify mirrorbot on loopback."""
+    port = free_port()
+    upstream = LocalRegistry(
+        tmp_path / "upstream",
+        name="notifying",
+        extra={
+            "notifications": {
+                "endpoints": [
+                    {
+                        "name": "mirrorbot",
+                        "url": f"http://127.0.0.1:{port}/events",
+                        "headers": {"Authorization": [f"Bearer {SECRET}"]},
+                        "timeout": "2s",
+                        "threshold": 3,
+                        "backoff": "1s",
+                    }
+                ]
+            }
+        },
+    ).start()
+    try:
+        yield make_world(tmp_path, upstream, token_registry, ns), port
+    finally:
+        upstream.stop()
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll a condition (the registry delivers notifications asynchronously)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_push_is_mirrored_within_seconds(notified_world: tuple[World, int]) -> None:
+    world, port = notified_world
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("MIRRORBOT_", "GITHUB_"))
+    }
+    environment.update(
+        {"HOME": str(world.tmp / "home"), "MIRRORBOT_NOTIFY_SECRET": SECRET, **SECRET_ENV}
+    )
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mirrorbot",
+            "notify",
+            "--config",
+            str(world.config),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--quiet",
+            "0.5",
+        ],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(lambda: _healthy(port), 30, "mirrorbot notify to listen")
+        image = ImageFactory(world.ns).index("pushed", attestations=True)
+        world.seed("pushed", "v1", image)
+        state_path = f"state/{world.upstream.host}/{world.ns}.json"
+
+        def mirrored() -> bool:
+            try:
+                state = json.loads(world.remote_file(state_path))
+            except subprocess.CalledProcessError:
+                return False
+            return "v1" in state["images"].get("pushed", {}).get("tags", {})
+
+        _wait_for(mirrored, 60, "the pushed tag in state")
+        target = f"{world.mirror.host}/{world.mirror_ns}/pushed:v1"
+        assert skopeo.manifest_digest(target, CREDS) == image.digest
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
+        assert health["batches"] == 1  # the burst of events (blobs, children, tag) became one sync
+        changelog = world.remote_file("state/CHANGELOG.md")
+        assert changelog.count(f"{world.ns}/pushed:v1` →") == 1
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert SECRET not in output
+    assert CREDS[1] not in output
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_notify_refuses_to_start_without_a_secret(world: World) -> None:
+    result = world.run("notify", "--listen", "127.0.0.1:1")
+    assert result.returncode == 2
+    assert "MIRRORBOT_NOTIFY_SECRET" in result.stderr
+
+
+async def test_dispatch_mode_sends_repository_dispatch() -> None:
+    from mirrorbot.notify import github_dispatcher
+
+    # A real HTTP API on loopback standing in for api.github.com.
+    bodies: list[tuple[str, dict[str, object], str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            bodies.append(
+                (self.path, json.loads(self.rfile.read(length)), self.headers["Authorization"])
+            )
+            self.send_response(204)
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        api = f"http://127.0.0.1:{server.server_address[1]}"
+        dispatch = github_dispatcher(api, "owner/mirror", "ghp_dispatch_token", batch=2)
+        references = tuple(Reference("gcr.io", f"ns/app{i}", "v1") for i in range(3))
+        await dispatch(references)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [path for path, _, _ in bodies] == ["/repos/owner/mirror/dispatches"] * 2
+    assert bodies[0][1] == {
+        "event_type": "mirror-images",
+        "client_payload": {"images": ["gcr.io/ns/app0:v1", "gcr.io/ns/app1:v1"]},
+    }
+    assert bodies[0][2] == "Bearer ghp_dispatch_token"

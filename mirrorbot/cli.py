@@ -275,6 +275,49 @@ def _read_assignments(path: Path | None) -> dict[str, int]:
         ) from None
 
 
+def _split_list(values: list[str] | None) -> list[str]:
+    return [item.strip() for value in values or () for item in value.split(",") if item.strip()]
+
+
+def _sync_rules(
+    config: Path,
+    images: Path,
+    auth: Path | None,
+    *,
+    default: tuple[str | None, str | None],
+    platforms: PlatformFilter,
+    force: bool,
+    proc: int,
+    retries: int,
+    dry_run: bool,
+    push: bool,
+) -> None:
+    """``sync --images``: image-syncer rule files, with mirrorbot's state and CHANGELOG."""
+    from mirrorbot.job import open_rules_context, run_rules_sync
+    from mirrorbot.rulesync import RuleOptions
+
+    registry, namespace = default
+    defaults = (registry, namespace) if registry and namespace else None
+    try:
+        context = open_rules_context(config, images, auth, default=defaults)
+        options = RuleOptions(
+            force=force,
+            platforms=platforms,
+            concurrency=proc,
+            retry_rounds=retries,
+            mutable=context.mutable,
+        )
+        outcome = run_rules_sync(context, options, push=push, dry_run=dry_run)
+    except ConfigError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    except MirrorbotError as exc:
+        raise _fail(str(exc), EXIT_FAILED) from None
+    _show(outcome.report)
+    if outcome.commit:
+        typer.echo(f"committed {outcome.commit[:12]}" + (" and pushed" if outcome.pushed else ""))
+    raise typer.Exit(outcome.report.exit_code)
+
+
 @app.command()
 def sync(
     config: ConfigOption = DEFAULT_CONFIG,
@@ -306,6 +349,52 @@ def sync(
         typer.Option("--run-time", help="Timestamp of the run (ISO 8601), shared by all shards."),
     ] = None,
     no_push: Annotated[bool, typer.Option("--no-push", help="Commit, but do not push.")] = False,
+    images_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--images", help="image-syncer rules file (YAML or JSON) instead of namespaces."
+        ),
+    ] = None,
+    auth_file: Annotated[
+        Path | None, typer.Option("--auth", help="image-syncer auth file (with --images).")
+    ] = None,
+    default_registry: Annotated[
+        str | None,
+        typer.Option(
+            "--default-registry",
+            envvar="DEFAULT_REGISTRY",
+            help="For empty image-syncer destinations.",
+        ),
+    ] = None,
+    default_namespace: Annotated[
+        str | None,
+        typer.Option(
+            "--default-namespace",
+            envvar="DEFAULT_NAMESPACE",
+            help="For empty image-syncer destinations.",
+        ),
+    ] = None,
+    os_filter: Annotated[
+        list[str] | None,
+        typer.Option("--os", help="Keep these OSes (image-syncer --os); repeat or comma-separate."),
+    ] = None,
+    arch_filter: Annotated[
+        list[str] | None,
+        typer.Option("--arch", help="Keep these architectures (image-syncer --arch)."),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Copy even what the target already holds (with --images)."),
+    ] = False,
+    proc: Annotated[
+        int, typer.Option("--proc", min=1, max=64, help="Images copied at once (with --images).")
+    ] = 5,
+    retries: Annotated[
+        int,
+        typer.Option(
+            "--retries", min=0, max=10, help="Extra rounds for failed images (with --images)."
+        ),
+    ] = 2,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
 ) -> None:
     """The main job: list upstream, copy what is new or changed, record it in git."""
@@ -313,6 +402,21 @@ def sync(
     from mirrorbot.sync import SyncOptions
 
     configure_logging(verbose)
+    if images_file is not None:
+        _sync_rules(
+            config,
+            images_file,
+            auth_file,
+            default=(default_registry, default_namespace),
+            platforms=PlatformFilter.from_lists(_split_list(os_filter), _split_list(arch_filter)),
+            force=force,
+            proc=proc,
+            retries=retries,
+            dry_run=dry_run,
+            push=not no_push,
+        )
+    if auth_file is not None:
+        raise _fail("--auth goes with --images", EXIT_USAGE)
     options = SyncOptions(
         dry_run=dry_run,
         namespaces=tuple(namespace or ()),

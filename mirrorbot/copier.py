@@ -157,9 +157,9 @@ class Copier:
         the target tag is left alone (one HEAD request).
         """
         job = _Job(
-            source=self.pool.reader(source.registry),
+            source=self.pool.reader(source.registry, source.repository),
             source_repository=source.repository,
-            target=self.pool.client(target.registry),
+            target=self.pool.client(target.registry, target.repository),
             target_repository=target.repository,
             reference=str(source),
         )

@@ -14,12 +14,20 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
-from mirrorbot.config import Config, credentials_from_config, load_config
+from mirrorbot.config import (
+    Config,
+    NetworkSettings,
+    StateSettings,
+    credentials_from_config,
+    load_config,
+)
+from mirrorbot.imagesyncer import AuthEntry, Rule, load_auth, load_rules
 from mirrorbot.logs import secret_filter
 from mirrorbot.publish import Change, apply_changes
 from mirrorbot.registry.credentials import CredentialStore
 from mirrorbot.registry.pool import RegistryPool
 from mirrorbot.registry.retry import RetryPolicy
+from mirrorbot.rulesync import RuleOptions, run_rules
 from mirrorbot.shards import (
     Fragment,
     FragmentError,
@@ -94,7 +102,10 @@ def open_context(config_path: Path, environ: Mapping[str, str] | None = None) ->
         clone_root=clone_root(env),
         environ=env,
     )
-    store = StateStore(repo.root / config.state.path)
+    store = StateStore(
+        repo.root / config.state.path,
+        default_mirror=f"{config.mirror.registry}/{config.mirror.namespace}",
+    )
     return JobContext(config, repo, store, credentials, env)
 
 
@@ -169,26 +180,127 @@ def run_sync(
 
 
 def publish_changes(
-    context: JobContext, changes: list[Change], moment: dt.datetime, *, push: bool
+    context: JobContext | RulesContext, changes: list[Change], moment: dt.datetime, *, push: bool
 ) -> tuple[str | None, bool]:
     """Write state, CHANGELOG and index; commit once; push (re-applying on conflicts)."""
+    repo, store = context.repo, context.store
     if not changes:
-        if push and context.repo.has_remote and context.repo.unpushed():
+        if push and repo.has_remote and repo.unpushed():
             # A previous run committed but was killed before its push: push it now.
-            context.repo.push(list, "")
-            return context.repo.head(), True
+            repo.push(list, "")
+            return repo.head(), True
         return None, False
 
     def write() -> list[Path]:
-        return apply_changes(context.store, changes, moment)
+        return apply_changes(store, changes, moment)
 
     files = write()
     message = commit_message(changes, moment)
-    commit = context.repo.commit(files, message)
-    if not (push and commit and context.repo.has_remote):
+    commit = repo.commit(files, message)
+    if not (push and commit and repo.has_remote):
         return commit, False
-    context.repo.push(write, message)
-    return context.repo.head(), True
+    repo.push(write, message)
+    return repo.head(), True
+
+
+@dataclass(slots=True)
+class RulesContext:
+    """image-syncer mode: rules and auth files, with or without a mirrorbot.yaml."""
+
+    rules: list[Rule]
+    repo: MetadataRepo
+    store: StateStore
+    credentials: CredentialStore
+    scoped: list[AuthEntry]
+    network: NetworkSettings
+    insecure: frozenset[str]
+    mutable: tuple[str, ...]
+
+    def pool(self) -> RegistryPool:
+        pool = RegistryPool(
+            self.credentials,
+            insecure=self.insecure,
+            retry=RetryPolicy(attempts=self.network.retries),
+            connect_timeout=self.network.connect_timeout,
+            read_timeout=self.network.read_timeout,
+            retry_budget=self.network.retry_budget,
+            circuit_breaker=self.network.circuit_breaker,
+        )
+        for entry in self.scoped:
+            pool.scope_credentials(entry.prefix, entry.credential)
+        return pool
+
+
+def open_rules_context(
+    config_path: Path,
+    images: Path,
+    auth: Path | None,
+    *,
+    default: tuple[str, str] | None,
+    environ: Mapping[str, str] | None = None,
+) -> RulesContext:
+    """State, network and credentials from mirrorbot.yaml when it exists; else defaults."""
+    env = dict(os.environ if environ is None else environ)
+    config = load_config(config_path, env) if config_path.exists() else None
+    rules = load_rules(images, default=default)
+    entries = load_auth(auth, env) if auth is not None else []
+    explicit = credentials_from_config(config) if config is not None else {}
+    scoped = []
+    for entry in entries:
+        if "/" in entry.prefix:
+            scoped.append(entry)
+        else:
+            explicit.setdefault(entry.prefix, entry.credential)
+    credentials = CredentialStore(explicit)
+    secret_filter().add(credentials.secrets())
+    secret_filter().add(s for entry in scoped for s in entry.credential.secrets())
+    insecure = {e.prefix.partition("/")[0] for e in entries if e.insecure}
+    if config is not None:
+        insecure |= {host for host, settings in config.registries.items() if settings.insecure}
+    state = config.state if config is not None else StateSettings()
+    base_dir = (config_path if config is not None else images).resolve().parent
+    repo = MetadataRepo.open(
+        state.repo, branch=state.branch, base_dir=base_dir, clone_root=clone_root(env), environ=env
+    )
+    # Rules name destination repositories, not one mirror namespace: every
+    # (namespace, destination) pair gets its own state file (see rulesync).
+    return RulesContext(
+        rules=rules,
+        repo=repo,
+        store=StateStore(repo.root / state.path, default_mirror=""),
+        credentials=credentials,
+        scoped=scoped,
+        network=config.network if config is not None else NetworkSettings(),
+        insecure=frozenset(insecure),
+        mutable=config.defaults.mutable if config is not None else ("latest",),
+    )
+
+
+def run_rules_sync(
+    context: RulesContext,
+    options: RuleOptions,
+    *,
+    push: bool,
+    dry_run: bool = False,
+    now: dt.datetime | None = None,
+) -> SyncOutcome:
+    moment = now or dt.datetime.now(dt.UTC)
+
+    async def go() -> SyncReport:
+        async with context.pool() as pool:
+            return await run_rules(
+                context.rules, pool, context.store, options, now=moment, dry_run=dry_run
+            )
+
+    if not dry_run:
+        context.repo.discard_changes(context.store.root)
+    report = asyncio.run(go())
+    outcome = SyncOutcome(report)
+    if dry_run:
+        return outcome
+    changes = sorted(report.changes, key=lambda c: (c.namespace, c.mirror, c.image, c.tag))
+    outcome.commit, outcome.pushed = publish_changes(context, changes, moment, push=push)
+    return outcome
 
 
 @dataclass(slots=True)

@@ -164,16 +164,17 @@ def apply_changes(store: StateStore, changes: Sequence[Change], when: dt.datetim
     if not changes:
         return []
     written: list[Path] = []
-    states: dict[str, NamespaceState] = {}
+    states: dict[tuple[str, str], NamespaceState] = {}
     for change in changes:
-        if change.namespace not in states:
-            states[change.namespace] = store.load(change.namespace, change.mirror)
-        state = states[change.namespace]
+        key = (change.namespace, change.mirror)
+        if key not in states:
+            states[key] = store.load(change.namespace, change.mirror)
+        state = states[key]
         state.mirror = change.mirror
         state.record(change.image, change.target_repository, change.tag, change.record)
     for state in states.values():
         if store.save(state):
-            written.append(store.path_for(state.source))
+            written.append(store.path_for(state.source, state.mirror))
     changelog = store.root / CHANGELOG_NAME
     try:
         existing = changelog.read_text(encoding="utf-8")

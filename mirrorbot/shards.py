@@ -140,8 +140,8 @@ def missing_shards(fragments: Sequence[Fragment]) -> list[int]:
 
 def merge_changes(fragments: Sequence[Fragment]) -> list[Change]:
     """All shards' changes; a tag reported twice (a re-run shard) counts once."""
-    merged: dict[tuple[str, str, str], Change] = {}
+    merged: dict[tuple[str, str, str, str], Change] = {}
     for fragment in fragments:
         for change in fragment.changes:
-            merged.setdefault((change.namespace, change.image, change.tag), change)
+            merged.setdefault((change.namespace, change.mirror, change.image, change.tag), change)
     return sorted(merged.values(), key=lambda c: (c.namespace, c.image, c.tag))

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Se
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -55,11 +55,13 @@ __all__ = [
     "Sync",
     "SyncOptions",
     "SyncReport",
+    "copy_in_rounds",
     "stop_on_signals",
     "sync_namespaces",
 ]
 
 log = logging.getLogger("mirrorbot.sync")
+W = TypeVar("W")
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,12 +391,9 @@ class Sync:
                 state.record(change.image, change.target_repository, change.tag, change.record)
         return state
 
-    async def _copy_one(
-        self,
-        run: NamespaceRun,
-        item: PlanItem,
-        failed: list[tuple[NamespaceRun, PlanItem, MirrorbotError]],
-    ) -> None:
+    async def _copy_one(self, entry: tuple[NamespaceRun, PlanItem]) -> None:
+        """Copy and record one item; a MirrorbotError propagates to the rounds."""
+        run, item = entry
         if self.stopping:
             self.report.not_started.append(str(item.source))
             return
@@ -405,9 +404,6 @@ class Sync:
             result = await self.copier.copy(
                 item.source, item.target, platforms=PlatformFilter.parse(run.namespace.platforms)
             )
-        except MirrorbotError as exc:
-            failed.append((run, item, exc))
-            return
         except asyncio.CancelledError:
             # Abandoned on a second SIGTERM: nothing was recorded for it, the next run redoes it.
             self.report.abandoned.append(str(item.source))
@@ -432,26 +428,15 @@ class Sync:
 
     async def copy(self, work: Sequence[tuple[NamespaceRun, PlanItem]]) -> None:
         """Copy every item; failures get ``retry_rounds`` more rounds, then are reported."""
-        pending = list(work)
-        for round_number in range(self.options.retry_rounds + 1):
-            failed: list[tuple[NamespaceRun, PlanItem, MirrorbotError]] = []
-            await _bounded(
-                self.options.image_concurrency,
-                [partial(self._copy_one, run, item, failed) for run, item in pending],
-            )
-            last_round = round_number == self.options.retry_rounds or self.stopping
-            retry = [] if last_round else [(r, i) for r, i, exc in failed if _worth_retrying(exc)]
-            retrying_items = {id(item) for _, item in retry}
-            for _, item, exc in failed:
-                if id(item) in retrying_items:
-                    log.warning("%s: will retry: %s", item.source, exc)
-                    continue
-                if not isinstance(exc, RegistryDownError):  # the breaker said it once already
-                    log.error("%s: %s", item.source, exc)
-                self.report.failures.append(Failure(str(item.source), str(item.target), str(exc)))
-            if not retry:
-                return
-            pending = retry
+        failures = await copy_in_rounds(
+            work,
+            self._copy_one,
+            concurrency=self.options.image_concurrency,
+            retry_rounds=self.options.retry_rounds,
+            stopping=lambda: self.stopping,
+        )
+        for (_, item), exc in failures:
+            self.report.failures.append(Failure(str(item.source), str(item.target), str(exc)))
 
     def _record(self, run: NamespaceRun, item: PlanItem, result: CopyResult) -> None:
         if result.already_present:
@@ -493,6 +478,53 @@ class Sync:
                 await self.copy(work)
         self.report.duration = time.monotonic() - self.report.started
         return self.report
+
+
+async def copy_in_rounds(
+    items: Sequence[W],
+    copy_one: Callable[[W], Awaitable[None]],
+    *,
+    concurrency: int,
+    retry_rounds: int,
+    stopping: Callable[[], bool] = lambda: False,
+) -> list[tuple[W, MirrorbotError]]:
+    """Run ``copy_one`` over items, bounded; give failures worth it more rounds.
+
+    A round retries only errors another attempt can fix (outages, cut streams);
+    a missing image or a lying registry fails at once. Returns what still failed.
+    """
+    pending = list(items)
+    final: list[tuple[W, MirrorbotError]] = []
+    for round_number in range(retry_rounds + 1):
+        failed: list[tuple[W, MirrorbotError]] = []
+
+        async def attempt(item: W, failed: list[tuple[W, MirrorbotError]] = failed) -> None:
+            try:
+                await copy_one(item)
+            except MirrorbotError as exc:
+                failed.append((item, exc))
+
+        await _bounded(concurrency, [partial(attempt, item) for item in pending])
+        last_round = round_number == retry_rounds or stopping()
+        retry = [] if last_round else [(i, e) for i, e in failed if _worth_retrying(e)]
+        for item, error in failed:
+            if retry and any(item is again for again, _ in retry):
+                log.warning("%s: will retry: %s", _describe_item(item), error)
+                continue
+            if not isinstance(error, RegistryDownError):  # the breaker said it once already
+                log.error("%s: %s", _describe_item(item), error)
+            final.append((item, error))
+        if not retry:
+            break
+        pending = [item for item, _ in retry]
+    return final
+
+
+def _describe_item(item: object) -> str:
+    source = getattr(item, "source", None)
+    if source is None and isinstance(item, tuple):
+        source = getattr(item[-1], "source", None)
+    return str(source if source is not None else item)
 
 
 def _distinct(claims: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -19,6 +19,7 @@ from mirrorbot.registry.errors import UnsupportedManifestError
 
 __all__ = [
     "ACCEPT_MANIFESTS",
+    "ANY",
     "ATTESTATION_DIGEST_ANNOTATION",
     "ATTESTATION_TYPE_ANNOTATION",
     "DOCKER_MANIFEST",
@@ -116,6 +117,7 @@ class Platform:
 
 
 _DEFAULT_VARIANTS = {"arm64": "v8"}
+ANY = "*"  # image-syncer's --os without --arch (or the reverse): any value matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,15 @@ class PlatformFilter:
     def parse(cls, values: Iterable[str]) -> PlatformFilter:
         return cls(tuple(Platform.parse(v) for v in values))
 
+    @classmethod
+    def from_lists(cls, systems: Iterable[str], architectures: Iterable[str]) -> PlatformFilter:
+        """Every (os, arch) pair (image-syncer's ``--os``/``--arch``); an empty list means any."""
+        oses = [s for s in systems if s] or [ANY]
+        arches = [a for a in architectures if a] or [ANY]
+        if oses == [ANY] and arches == [ANY]:
+            return cls()
+        return cls(tuple(Platform(o, a) for o in oses for a in arches))
+
     @property
     def everything(self) -> bool:
         return not self.wanted
@@ -142,7 +153,10 @@ class PlatformFilter:
         if platform is None:
             return False
         for want in self.wanted:
-            if (want.os, want.architecture) != (platform.os, platform.architecture):
+            if want.os not in (ANY, platform.os) or want.architecture not in (
+                ANY,
+                platform.architecture,
+            ):
                 continue
             if not want.variant:
                 return True

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 import httpx
 
 from mirrorbot.registry.client import RegistryClient
-from mirrorbot.registry.credentials import CredentialStore
+from mirrorbot.registry.credentials import Credential, CredentialStore
 from mirrorbot.registry.readable import ReadableRegistry
 from mirrorbot.registry.retry import CircuitBreaker, RetryBudget, RetryPolicy
 
@@ -46,6 +46,8 @@ class RegistryPool:
         self._transport_factory = transport_factory
         self._max_connections = max_connections
         self._clients: dict[str, RegistryClient] = {}
+        self._scoped: dict[str, Credential] = {}
+        self._breakers: dict[str, CircuitBreaker] = {}
         self._readers: dict[str, ReadableRegistry] = {}
         self._reader_factories: dict[str, Callable[[], ReadableRegistry]] = {}
 
@@ -53,29 +55,47 @@ class RegistryPool:
         """Serve reads of ``registry`` from something else (a storage directory), opened on first use."""
         self._reader_factories[registry] = factory
 
-    def reader(self, registry: str) -> ReadableRegistry:
+    def reader(self, registry: str, repository: str | None = None) -> ReadableRegistry:
         """What to read ``registry`` with: a registered reader, else its network client."""
         if registry in self._reader_factories:
             if registry not in self._readers:
                 self._readers[registry] = self._reader_factories[registry]()
             return self._readers[registry]
-        return self.client(registry)
+        return self.client(registry, repository)
 
-    def client(self, registry: str) -> RegistryClient:
-        if registry not in self._clients:
+    def scope_credentials(self, prefix: str, credential: Credential) -> None:
+        """Credentials for ``registry/namespace`` only; the longest matching prefix wins."""
+        self._scoped[prefix] = credential
+
+    def _scope(self, registry: str, repository: str | None) -> str:
+        if repository is None:
+            return registry
+        name = f"{registry}/{repository}"
+        matches = [p for p in self._scoped if name == p or name.startswith(p + "/")]
+        return max(matches, key=len, default=registry)
+
+    def client(self, registry: str, repository: str | None = None) -> RegistryClient:
+        """The client for ``registry`` (for ``repository``, when namespace credentials apply)."""
+        scope = self._scope(registry, repository)
+        if scope not in self._clients:
             transport = self._transport_factory(registry) if self._transport_factory else None
-            self._clients[registry] = RegistryClient(
+            credential = (
+                self._scoped[scope] if scope in self._scoped else self.credentials.lookup(registry)
+            )
+            self._clients[scope] = RegistryClient(
                 registry,
-                credential=self.credentials.lookup(registry),
+                credential=credential,
                 insecure=registry in self.insecure,
                 transport=transport,
                 retry=self.retry,
                 max_connections=self._max_connections,
                 timeout=self.timeout,
                 budget=self.budget,
-                breaker=CircuitBreaker(registry, self._breaker_threshold),
+                breaker=self._breakers.setdefault(
+                    registry, CircuitBreaker(registry, self._breaker_threshold)
+                ),
             )
-        return self._clients[registry]
+        return self._clients[scope]
 
     @property
     def clients(self) -> dict[str, RegistryClient]:

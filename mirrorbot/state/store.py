@@ -218,22 +218,36 @@ def atomic_write(path: Path, text: str) -> bool:
 
 
 class StateStore:
-    """The state folder of the metadata repository."""
+    """The state folder of the metadata repository.
 
-    def __init__(self, root: Path) -> None:
+    A namespace's state lives at ``<registry>/<namespace>.json``. Only when one
+    upstream namespace is mirrored to more than one place (image-syncer rules
+    with several destinations) do the other mirrors get a file of their own,
+    ``<registry>/<namespace>@<mirror>.json`` (``/`` in the mirror becomes ``+``).
+    """
+
+    def __init__(self, root: Path, default_mirror: str | None = None) -> None:
         self.root = root
+        self.default_mirror = default_mirror
 
-    def path_for(self, source: str) -> Path:
+    def path_for(self, source: str, mirror: str | None = None) -> Path:
         registry, _, namespace = source.partition("/")
         if not registry or "/" in registry or registry in (".", ".."):
             raise StateError(f"cannot store state for namespace source {source!r}")
         if namespace:
             _check_name(namespace, source)
-            return self.root / registry / f"{namespace}.json"
-        return self.root / registry / ROOT_NAMESPACE_FILE
+        stem = namespace if namespace else ROOT_NAMESPACE_FILE.removesuffix(".json")
+        if mirror is not None and self.default_mirror is not None and mirror != self.default_mirror:
+            mirror_registry, _, mirror_path = mirror.partition("/")
+            if mirror_path:
+                _check_name(mirror_path, mirror)
+            if "/" in mirror_registry or mirror_registry in ("", ".", ".."):
+                raise StateError(f"cannot store state for mirror {mirror!r}")
+            stem += "@" + mirror.replace("/", "+")
+        return self.root / registry / f"{stem}.json"
 
     def load(self, source: str, mirror: str) -> NamespaceState:
-        path = self.path_for(source)
+        path = self.path_for(source, mirror)
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -246,7 +260,7 @@ class StateStore:
         return state
 
     def save(self, state: NamespaceState) -> bool:
-        return atomic_write(self.path_for(state.source), state.to_json())
+        return atomic_write(self.path_for(state.source, state.mirror), state.to_json())
 
     def relative(self, path: Path) -> str:
         try:

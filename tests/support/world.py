@@ -42,9 +42,8 @@ class World:
     def mirror_ns(self) -> str:
         return f"{self.ns}-m"
 
-    def run(
-        self, *args: str, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
+    def environment(self, env: dict[str, str] | None = None) -> dict[str, str]:
+        """What ``mirrorbot`` runs with: this world's HOME, the mirror secrets, ``env``."""
         environment = {
             k: v for k, v in os.environ.items() if not k.startswith(("MIRRORBOT_", "GITHUB_"))
         }
@@ -53,11 +52,19 @@ class World:
         )
         environment.update(SECRET_ENV)
         environment.update(env or {})
+        return environment
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "mirrorbot", *args, "--config", str(self.config)]
+
+    def run(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "mirrorbot", *args, "--config", str(self.config)],
+            self.command(*args),
             capture_output=True,
             text=True,
-            env=environment,
+            env=self.environment(env),
             timeout=300,
             check=False,
             stdin=subprocess.DEVNULL,

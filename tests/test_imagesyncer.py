@@ -1,0 +1,236 @@
+"""image-syncer rule files: every documented form, its errors, and a real run with state."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mirrorbot.config import ConfigError
+from mirrorbot.demo.corpus import ImageFactory
+from mirrorbot.imagesyncer import credential_for, load_auth, parse_rules
+from tests.conftest import CREDS
+from tests.support import skopeo
+from tests.support.world import World, git
+
+DIGEST = "sha256:" + "1" * 64
+OTHER = "sha256:" + "2" * 64
+
+
+def rules(document: dict[str, object], **kwargs: object):  # type: ignore[no-untyped-def]
+    return parse_rules(document, **kwargs)  # type: ignore[arg-type]
+
+
+def test_every_documented_rule_form() -> None:
+    parsed = rules(
+        {
+            "quay.io/coreos/kube-rbac-proxy": "quay.io/ruohe/kube-rbac-proxy",
+            "quay.io/coreos/kube-rbac-proxy:v1.0": "quay.io/ruohe/kube-rbac-proxy",
+            "quay.io/coreos/kube-rbac-proxy:v1.0,v2.0": "quay.io/ruohe/kube-rbac-proxy",
+            f"quay.io/coreos/kube-rbac-proxy@{DIGEST}": "quay.io/ruohe/kube-rbac-proxy",
+            "quay.io/coreos/kube-rbac-proxy:v1.1": [
+                "quay.io/ruohe/kube-rbac-proxy1",
+                "quay.io/ruohe/kube-rbac-proxy2",
+            ],
+            "quay.io/coreos/kube-rbac-proxy:/a+/": "quay.io/ruohe/kube-rbac-proxy",
+            "quay.io/coreos/etcd:v3.5,v3.4": "quay.io/ruohe/etcd:stable,old",
+            "quay.io/coreos/flannel": "",
+        },
+        default=("registry.example", "mirror"),
+    )
+    assert [r.all_tags for r in parsed] == [True, False, False, False, False, False, False, True]
+    assert parsed[1].tags == ("v1.0",)
+    assert parsed[2].tags == ("v1.0", "v2.0")
+    assert parsed[3].digest == DIGEST
+    assert [str(d.repository) for d in parsed[4].destinations] == [
+        "quay.io/ruohe/kube-rbac-proxy1",
+        "quay.io/ruohe/kube-rbac-proxy2",
+    ]
+    assert parsed[5].regex is not None
+    assert parsed[5].regex.pattern == "a+"
+    assert parsed[6].destinations[0].tags == ("stable", "old")
+    assert str(parsed[7].destinations[0].repository) == "registry.example/mirror/flannel"
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({f"quay.io/a/b@{DIGEST}": f"quay.io/c/d@{OTHER}"}, "digest mismatch"),
+        ({"quay.io/a/b:v1,v2": "quay.io/c/d:x"}, "tag count mismatch: 2 source tag"),
+        ({"quay.io/a/b": "quay.io/c/d:x"}, "tag count mismatch"),
+        ({"quay.io/a/b:/x/": "quay.io/c/d:x"}, "tag count mismatch"),
+        ({"quay.io/a/b": ""}, "default registry and namespace"),
+        ({"busybox": "quay.io/c/d"}, "registry/namespace/repository"),
+        ({"quay.io/A/b": "quay.io/c/d"}, "lowercase"),
+        ({"quay.io/a/b:/(a+)+/": "quay.io/c/d"}, "tag regex"),
+        ({"quay.io/a/b:v1": 42}, "destinations are strings"),
+        ({"quay.io/a/b:bad tag": "quay.io/c/d"}, "tag"),
+        ({"quay.io/a/b:v1": "quay.io/c/d:/x/"}, "regular expression"),
+    ],
+)
+def test_rule_errors_name_the_rule(document: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        rules(document)
+    assert next(iter(document)) in str(caught.value)
+
+
+def test_auth_longest_match_and_environment(tmp_path: Path) -> None:
+    auth = tmp_path / "auth.yaml"
+    auth.write_text(
+        "quay.io:\n  username: everyone\n  password: ${QUAY_PASSWORD}\n"
+        "quay.io/coreos:\n  username: coreos\n  password: $COREOS_PASSWORD\n  insecure: true\n"
+    )
+    entries = load_auth(auth, {"QUAY_PASSWORD": "p1", "COREOS_PASSWORD": "p2"})
+    chosen = credential_for(entries, "quay.io", "coreos/etcd")
+    assert chosen is not None
+    assert chosen.credential.username == "coreos"
+    assert chosen.insecure
+    fallback = credential_for(entries, "quay.io", "other/etcd")
+    assert fallback is not None
+    assert fallback.credential.password == "p1"
+    assert credential_for(entries, "ghcr.io", "x/y") is None
+    with pytest.raises(ConfigError, match="QUAY_PASSWORD"):
+        load_auth(auth, {"COREOS_PASSWORD": "p2"})
+    auth.write_text("quay.io:\n  user: x\n")
+    with pytest.raises(ConfigError, match="unknown keys"):
+        load_auth(auth, {})
+
+
+def _run(
+    world: World, checkout: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = world.environment(env)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mirrorbot",
+            "sync",
+            "--images",
+            "images.yaml",
+            "--auth",
+            "auth.yaml",
+            "--config",
+            "no-mirrorbot.yaml",
+            *args,
+        ],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_image_syncer_files_run_with_state_and_changelog(world: World) -> None:
+    f = ImageFactory(world.ns)
+    up = world.upstream.host
+    down = world.mirror.host
+    multi = f.index("multi", ("linux/amd64", "linux/arm64"))
+    pinned = f.image("pinned")
+    world.seed("app", "v1", multi)
+    world.seed("app", "v2", f.image("app-v2"))
+    world.seed("app", "alpha1", f.image("app-alpha1"))
+    world.seed("app", "alpha2", f.image("app-alpha2"))
+    world.seed("tool", "1.0", pinned)
+    world.seed("lib", "2.0", f.image("lib"))
+    checkout = world.tmp / "checkout"
+    git("clone", str(world.remote), str(checkout), cwd=world.tmp)
+    m = world.mirror_ns
+    (checkout / "images.yaml").write_text(
+        f"""\
+{up}/{world.ns}/app:v1,v2: {down}/{m}/app
+{up}/{world.ns}/app:/alpha\\d/:
+  - {down}/{m}/app-alphas
+  - {down}/{m}-second/app-alphas
+{up}/{world.ns}/app:v1: {down}/{m}/app-stable:stable
+{up}/{world.ns}/tool@{pinned.digest}: {down}/{m}/tool
+{up}/{world.ns}/lib: ""
+"""
+    )
+    (checkout / "auth.yaml").write_text(
+        f"{down}:\n  username: ${{MIRROR_USER}}\n  password: ${{MIRROR_PASSWORD}}\n"
+    )
+    env = {"DEFAULT_REGISTRY": down, "DEFAULT_NAMESPACE": f"{m}-default"}
+    first = _run(world, checkout, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert CREDS[1] not in first.stdout + first.stderr
+    expectations = {
+        f"{m}/app:v1": multi.digest,
+        f"{m}/app-stable:stable": multi.digest,
+        f"{m}/app-alphas:alpha1": None,
+        f"{m}-second/app-alphas:alpha2": None,
+        f"{m}-default/lib:2.0": None,
+    }
+    for reference, digest in expectations.items():
+        found = skopeo.manifest_digest(f"{down}/{reference}", CREDS)
+        if digest is not None:
+            assert found == digest, reference
+    assert skopeo.manifest_digest(f"{down}/{m}/tool@{pinned.digest}", CREDS) == pinned.digest
+    # State: the upstream namespace, once per mirror namespace.
+    git("pull", "-q", cwd=checkout)
+    state_dir = checkout / "state" / up
+    files = sorted(p.name for p in state_dir.iterdir())
+    # One file per (upstream namespace, destination repository); the digest rule has no tag to record.
+    assert files == sorted(
+        f"{world.ns}@{down}+{target.replace('/', '+')}.json"
+        for target in (
+            f"{m}/app",
+            f"{m}/app-alphas",
+            f"{m}-second/app-alphas",
+            f"{m}/app-stable",
+            f"{m}-default/lib",
+        )
+    )
+    lib_state = json.loads((state_dir / f"{world.ns}@{down}+{m}-default+lib.json").read_text())
+    assert lib_state["mirror"] == f"{down}/{m}-default/lib"
+    assert lib_state["images"]["lib"]["tags"]["2.0"]["digest"]
+    changelog = (checkout / "state" / "CHANGELOG.md").read_text()
+    assert f"`{up}/{world.ns}/app:v1` → `{down}/{m}/app-stable:stable`" in changelog
+    assert changelog.count("- new: ") == 8  # v1, v2, alpha1 and alpha2 to two places, stable, lib
+    # Second run: nothing new, no commit.
+    head = git("rev-parse", "origin/main", cwd=checkout).strip()
+    second = _run(world, checkout, env=env)
+    assert second.returncode == 0, second.stderr
+    git("fetch", "-q", cwd=checkout)
+    assert git("rev-parse", "origin/main", cwd=checkout).strip() == head
+
+
+def test_os_and_arch_filters_map_to_a_platform_filter(world: World) -> None:
+    f = ImageFactory(world.ns)
+    multi = f.index("filtered", ("linux/amd64", "linux/arm64", "windows/amd64"))
+    world.seed("filtered", "v1", multi)
+    checkout = world.tmp / "checkout"
+    git("clone", str(world.remote), str(checkout), cwd=world.tmp)
+    (checkout / "images.yaml").write_text(
+        f"{world.upstream.host}/{world.ns}/filtered:v1: {world.mirror.host}/{world.mirror_ns}/filtered\n"
+    )
+    (checkout / "auth.yaml").write_text(
+        f"{world.mirror.host}:\n  username: ${{MIRROR_USER}}\n  password: ${{MIRROR_PASSWORD}}\n"
+    )
+    result = _run(world, checkout, "--os", "linux", "--arch", "arm64,amd64")
+    assert result.returncode == 0, result.stdout + result.stderr
+    raw = skopeo.inspect_raw(f"{world.mirror.host}/{world.mirror_ns}/filtered:v1", CREDS)
+    platforms = sorted(
+        f"{m['platform']['os']}/{m['platform']['architecture']}"
+        for m in json.loads(raw)["manifests"]
+    )
+    assert platforms == ["linux/amd64", "linux/arm64"]
+
+
+def test_rule_errors_exit_2(world: World) -> None:
+    checkout = world.tmp / "checkout"
+    git("clone", str(world.remote), str(checkout), cwd=world.tmp)
+    (checkout / "images.yaml").write_text(f"quay.io/a/b@{DIGEST}: quay.io/c/d@{OTHER}\n")
+    (checkout / "auth.yaml").write_text("{}\n")
+    result = _run(world, checkout)
+    assert result.returncode == 2
+    assert "digest mismatch" in result.stderr
+    assert "images.yaml" in result.stderr
+    assert os.listdir(checkout / ".git")  # untouched repository

@@ -278,3 +278,15 @@ def test_a_killed_runs_leftovers_are_discarded_and_redone(world: World) -> None:
     assert "- new: " in world.remote_file("state/CHANGELOG.md").rsplit("\n## ", 1)[1]
     assert ":v2` →" in world.remote_file("state/CHANGELOG.md").rsplit("\n## ", 1)[1]
     assert not (clone / "state" / "stray.tmp").exists()
+
+
+def test_the_run_report_goes_to_the_github_step_summary(world: World) -> None:
+    world.seed("app", "v1", ImageFactory(world.ns).image("summary"))
+    summary = world.tmp / "step-summary.md"
+    summary.write_text("previous step\n")
+    result = world.run("sync", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert result.returncode == 0, result.stderr
+    text = summary.read_text()
+    assert text.startswith("previous step\n## mirrorbot sync")  # appended, not overwritten
+    assert "| tags new (copied) | 1 |" in text
+    assert "tags new (copied)" in result.stdout  # plain text on a non-terminal stdout

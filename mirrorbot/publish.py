@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import jinja2
 
+from mirrorbot.copier import CopyResult
 from mirrorbot.planner import is_signature_tag
 from mirrorbot.state.store import NamespaceState, StateStore, TagRecord, atomic_write
 
@@ -49,6 +50,39 @@ class Change:
     target_repository: str  # full mirror repository, "docker.io/gcrxio/pause"
     record: TagRecord
     previous: str | None = None
+
+    @classmethod
+    def from_copy(
+        cls,
+        result: CopyResult,
+        *,
+        kind: Literal["new", "updated"],
+        namespace: str,
+        mirror: str,
+        image: str,
+        tag: str,
+        synced: str,
+        previous: str | None,
+    ) -> Change:
+        """What state records for a verified copy (upstream's digest too, when filtered)."""
+        return cls(
+            kind=kind,
+            namespace=namespace,
+            mirror=mirror,
+            image=image,
+            tag=tag,
+            upstream=str(result.source),
+            target_repository=result.target.name,
+            record=TagRecord(
+                digest=result.digest,
+                media_type=result.media_type,
+                platforms=result.platforms,
+                size=result.size,
+                synced=synced,
+                source_digest=result.source_digest if result.filtered else None,
+            ),
+            previous=previous,
+        )
 
     @property
     def mirror_reference(self) -> str:

@@ -27,7 +27,7 @@ from mirrorbot.reference import Reference
 from mirrorbot.registry.errors import MirrorbotError
 from mirrorbot.registry.media import PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
-from mirrorbot.state.store import NamespaceState, StateStore, TagRecord
+from mirrorbot.state.store import NamespaceState, StateStore
 from mirrorbot.sync import Failure, SyncReport, copy_in_rounds
 
 __all__ = ["RuleOptions", "RulePair", "expand_rules", "run_rules"]
@@ -193,22 +193,14 @@ def _record(
         )
         return
     report.changes.append(
-        Change(
+        Change.from_copy(
+            result,
             kind=kind,
             namespace=pair.namespace,
             mirror=pair.mirror,
             image=pair.image,
             tag=pair.target.tag,
-            upstream=str(pair.source),
-            target_repository=pair.target.name,
-            record=TagRecord(
-                digest=result.digest,
-                media_type=result.media_type,
-                platforms=result.platforms,
-                size=result.size,
-                synced=stamp,
-                source_digest=result.source_digest if result.filtered else None,
-            ),
+            synced=stamp,
             previous=previous,
         )
     )

@@ -47,7 +47,7 @@ from mirrorbot.registry.pool import RegistryPool
 from mirrorbot.registry.retry import RegistryDownError
 from mirrorbot.shards import assign, shard_of
 from mirrorbot.sources.base import ListedRepository, ListedTag, Listing, make_source
-from mirrorbot.state.store import NamespaceState, StateStore, TagRecord
+from mirrorbot.state.store import NamespaceState, StateStore
 
 __all__ = [
     "Failure",
@@ -57,7 +57,6 @@ __all__ = [
     "SyncReport",
     "copy_in_rounds",
     "stop_on_signals",
-    "sync_namespaces",
 ]
 
 log = logging.getLogger("mirrorbot.sync")
@@ -443,22 +442,14 @@ class Sync:
             self.report.already_present += 1
         self.report.stats.add(result.stats)
         self.report.changes.append(
-            Change(
+            Change.from_copy(
+                result,
                 kind=item.kind,
                 namespace=run.namespace.source,
                 mirror=run.mirror,
                 image=item.image,
                 tag=item.tag,
-                upstream=str(item.source),
-                target_repository=item.target.name,
-                record=TagRecord(
-                    digest=result.digest,
-                    media_type=result.media_type,
-                    platforms=result.platforms,
-                    size=result.size,
-                    synced=self.synced_stamp,
-                    source_digest=result.source_digest if result.filtered else None,
-                ),
+                synced=self.synced_stamp,
                 previous=item.previous,
             )
         )
@@ -539,18 +530,6 @@ def _worth_retrying(exc: MirrorbotError) -> bool:
         return False
     # MANIFEST_BLOB_UNKNOWN on a push: a concurrent writer touched a child; the next round finds it.
     return exc.temporary or exc.status in (401, 408) or exc.has(ErrorCode.MANIFEST_BLOB_UNKNOWN)
-
-
-async def sync_namespaces(
-    config: Config,
-    pool: RegistryPool,
-    store: StateStore,
-    options: SyncOptions,
-    *,
-    now: dt.datetime | None = None,
-    hub_client: httpx.AsyncClient | None = None,
-) -> SyncReport:
-    return await Sync(config, pool, store, options, now=now, hub_client=hub_client).run()
 
 
 @contextmanager

@@ -7,7 +7,6 @@ are retried one level up, by the copier, from a fresh download.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,7 +25,6 @@ from mirrorbot.registry.auth import (
 )
 from mirrorbot.registry.credentials import ANONYMOUS, Credential
 from mirrorbot.registry.errors import (
-    BlobIntegrityError,
     DigestMismatchError,
     ErrorCode,
     ManifestTooLargeError,
@@ -34,6 +32,7 @@ from mirrorbot.registry.errors import (
     redact_url,
     registry_error_from_response,
 )
+from mirrorbot.registry.integrity import verified_stream
 from mirrorbot.registry.media import (
     ACCEPT_MANIFESTS,
     MAX_MANIFEST_SIZE,
@@ -63,6 +62,9 @@ class RequestCounter:
     @property
     def total(self) -> int:
         return sum(self.requests.values())
+
+    def downloaded(self, count: int) -> None:
+        self.bytes_downloaded += count
 
     async def on_request(self, request: httpx.Request) -> None:
         self.requests[request.method] = self.requests.get(request.method, 0) + 1
@@ -384,29 +386,11 @@ class RegistryClient:
 
         response = await self._retrying(attempt, reference)
         try:
-            yield self._verified_chunks(response, descriptor, reference)
+            yield verified_stream(
+                response.aiter_raw(CHUNK_SIZE), descriptor, reference, self.counter.downloaded
+            )
         finally:
             await response.aclose()
-
-    async def _verified_chunks(
-        self, response: httpx.Response, descriptor: Descriptor, reference: str
-    ) -> AsyncIterator[bytes]:
-        algorithm, _, expected_hex = descriptor.digest.partition(":")
-        hasher = hashlib.new(algorithm)
-        received = 0
-        async for chunk in response.aiter_raw(CHUNK_SIZE):
-            received += len(chunk)
-            if received > descriptor.size:
-                raise BlobIntegrityError(reference, descriptor.digest, descriptor.size, received)
-            hasher.update(chunk)
-            self.counter.bytes_downloaded += len(chunk)
-            yield chunk
-        if received != descriptor.size:
-            raise BlobIntegrityError(reference, descriptor.digest, descriptor.size, received)
-        if hasher.hexdigest() != expected_hex:
-            raise DigestMismatchError(
-                reference, descriptor.digest, f"{algorithm}:{hasher.hexdigest()}", "blob"
-            )
 
     async def blob_mount(self, repository: str, digest: str, from_repository: str) -> MountResult:
         """Cross-repository mount. 201: linked. 202: not linked, here is an upload session."""

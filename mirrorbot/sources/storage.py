@@ -16,7 +16,6 @@ filter (no links, no absolute paths, no device files).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import shutil
 import tarfile
@@ -29,11 +28,11 @@ from typing import BinaryIO, Protocol, TypeVar
 from mirrorbot.reference import InvalidReferenceError, validate_repository, validate_tag
 from mirrorbot.registry.client import RequestCounter
 from mirrorbot.registry.errors import (
-    BlobIntegrityError,
     DigestMismatchError,
     ManifestTooLargeError,
     MirrorbotError,
 )
+from mirrorbot.registry.integrity import verified_stream
 from mirrorbot.registry.media import MAX_MANIFEST_SIZE, Descriptor, Manifest, parse_manifest
 
 __all__ = ["StorageError", "StorageRegistry", "open_storage"]
@@ -339,31 +338,20 @@ class StorageRegistry:
         except StorageError as exc:
             raise StorageError(f"{reference}: blob {exc}") from None
         try:
-            yield self._verified(handle, descriptor, reference)
+            yield verified_stream(
+                _read_chunks(handle),
+                descriptor,
+                reference,
+                self.counter.downloaded,
+                where="blob on disk",
+            )
         finally:
             handle.close()
 
-    async def _verified(
-        self, handle: _Reader, descriptor: Descriptor, reference: str
-    ) -> AsyncIterator[bytes]:
-        hasher = hashlib.sha256()
-        received = 0
-        while True:
-            chunk = await asyncio.to_thread(handle.read, CHUNK_SIZE)
-            if not chunk:
-                break
-            received += len(chunk)
-            if received > descriptor.size:
-                raise BlobIntegrityError(reference, descriptor.digest, descriptor.size, received)
-            hasher.update(chunk)
-            self.counter.bytes_downloaded += len(chunk)
-            yield chunk
-        if received != descriptor.size:
-            raise BlobIntegrityError(reference, descriptor.digest, descriptor.size, received)
-        if "sha256:" + hasher.hexdigest() != descriptor.digest:
-            raise DigestMismatchError(
-                reference, descriptor.digest, "sha256:" + hasher.hexdigest(), "blob on disk"
-            )
+
+async def _read_chunks(handle: _Reader) -> AsyncIterator[bytes]:
+    while chunk := await asyncio.to_thread(handle.read, CHUNK_SIZE):
+        yield chunk
 
 
 def open_storage(registry: str, location: Path) -> StorageRegistry:

@@ -1,0 +1,44 @@
+"""Verify a blob while it streams: size and digest, or an error at the end, never silence."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable
+
+from mirrorbot.registry.errors import BlobIntegrityError, DigestMismatchError
+from mirrorbot.registry.media import Descriptor
+
+__all__ = ["verified_stream"]
+
+
+async def verified_stream(
+    chunks: AsyncIterator[bytes],
+    descriptor: Descriptor,
+    reference: str,
+    on_bytes: Callable[[int], None] | None = None,
+    *,
+    where: str = "blob",
+) -> AsyncIterator[bytes]:
+    """Pass ``chunks`` through, hashing them; raise at the end if they are not ``descriptor``.
+
+    Anything consuming the stream (an upload) therefore fails before it can
+    complete with bad bytes: too many bytes fail at once, too few or wrong ones
+    at the end.
+    """
+    algorithm, _, expected_hex = descriptor.digest.partition(":")
+    hasher = hashlib.new(algorithm)
+    received = 0
+    async for chunk in chunks:
+        received += len(chunk)
+        if received > descriptor.size:
+            raise BlobIntegrityError(reference, descriptor.digest, descriptor.size, received)
+        hasher.update(chunk)
+        if on_bytes is not None:
+            on_bytes(len(chunk))
+        yield chunk
+    if received != descriptor.size:
+        raise BlobIntegrityError(reference, descriptor.digest, descriptor.size, received)
+    if hasher.hexdigest() != expected_hex:
+        raise DigestMismatchError(
+            reference, descriptor.digest, f"{algorithm}:{hasher.hexdigest()}", where
+        )

@@ -12,13 +12,15 @@ flight times the chunk size.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterable
+from collections.abc import AsyncIterator, Coroutine, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mirrorbot.reference import Reference
 from mirrorbot.registry.client import RegistryClient
 from mirrorbot.registry.errors import MirrorbotError
+from mirrorbot.registry.integrity import verified_stream
 from mirrorbot.registry.media import (
     IMAGE_CONFIG_TYPES,
     Descriptor,
@@ -122,6 +124,10 @@ class _Job:
     target_repository: str
     reference: str
     stats: CopyStats = field(default_factory=CopyStats)
+    # Config blobs already read (for the platform): uploaded from here, not fetched twice.
+    small_blobs: dict[str, bytes] = field(default_factory=dict)
+    # The target repository had no tags when this run first looked: nothing to HEAD for.
+    fresh_target: bool = False
 
 
 class Copier:
@@ -133,14 +139,32 @@ class Copier:
         *,
         blob_concurrency: int = 8,
         manifest_concurrency: int = 8,
+        probe_targets: bool = False,
     ) -> None:
         self.pool = pool
+        # With probe_targets, one tags/list per target repository replaces the HEADs a
+        # copy would make to find out what is already there (a sync copies many tags
+        # into each repository; a cold one finds them all empty).
+        self._probe_targets = probe_targets
+        self._target_tags: dict[tuple[str, str], set[str] | None] = {}
+        self._probe_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._blob_slots = asyncio.Semaphore(blob_concurrency)
         self._manifest_slots = asyncio.Semaphore(manifest_concurrency)
         self._ledgers: dict[str, BlobLedger] = {}
 
     def ledger(self, registry: str) -> BlobLedger:
         return self._ledgers.setdefault(registry, BlobLedger())
+
+    async def _tags_before_run(self, target: RegistryClient, repository: str) -> set[str] | None:
+        """The target repository's tags as this run first saw them; None when unknown."""
+        key = (target.registry, repository)
+        async with self._probe_locks.setdefault(key, asyncio.Lock()):
+            if key not in self._target_tags:
+                try:
+                    self._target_tags[key] = set(await target.tags(repository))
+                except MirrorbotError:
+                    self._target_tags[key] = None  # cannot list: HEAD everything as usual
+            return self._target_tags[key]
 
     async def copy(
         self,
@@ -184,7 +208,14 @@ class Copier:
             source_digest=manifest.digest,
             stats=job.stats,
         )
-        if not force:
+        known_tags = (
+            await self._tags_before_run(job.target, target.repository)
+            if self._probe_targets
+            else None
+        )
+        job.fresh_target = known_tags == set()
+        needs_head = known_tags is None or target.tag is None or target.tag in known_tags
+        if not force and needs_head:
             existing = await job.target.manifest_head(target.repository, identifier)
             if existing is not None and existing.digest == top.digest:
                 job.stats.manifests_skipped += 1
@@ -210,6 +241,7 @@ class Copier:
         async with job.source.blob_open(job.source_repository, config) as chunks:
             async for chunk in chunks:
                 data += chunk
+        job.small_blobs[config.digest] = bytes(data)
         platform = platform_of_config(bytes(data))
         return (str(platform),) if platform is not None else ()
 
@@ -230,8 +262,10 @@ class Copier:
             if ledger.has_manifest(job.target_repository, child.digest):
                 job.stats.manifests_skipped += 1
                 return
-            async with self._manifest_slots:
-                existing = await job.target.manifest_head(job.target_repository, child.digest)
+            existing = None
+            if not job.fresh_target:
+                async with self._manifest_slots:
+                    existing = await job.target.manifest_head(job.target_repository, child.digest)
             if existing is None:
                 async with self._manifest_slots:
                     manifest = await job.source.manifest_get(job.source_repository, child.digest)
@@ -267,6 +301,7 @@ class Copier:
             upload_url = mount.upload_url
         if (
             not candidates
+            and not job.fresh_target
             and await job.target.blob_head(job.target_repository, blob.digest) is not None
         ):
             job.stats.blobs_skipped += 1
@@ -282,7 +317,7 @@ class Copier:
             if session is None:
                 session = await job.target.blob_upload_start(job.target_repository)
             try:
-                async with job.source.blob_open(job.source_repository, blob) as chunks:
+                async with _source_stream(job, blob) as chunks:
                     await job.target.blob_upload(
                         job.target_repository, session, blob.digest, blob.size, chunks
                     )
@@ -294,6 +329,21 @@ class Copier:
         await job.target.retrying(attempt, f"{job.reference} blob {blob.digest}")
         job.stats.blobs_uploaded += 1
         job.stats.bytes_uploaded += blob.size
+
+
+@asynccontextmanager
+async def _source_stream(job: _Job, blob: Descriptor) -> AsyncIterator[AsyncIterator[bytes]]:
+    """The blob's bytes: from memory when this copy already read them, else from the source."""
+    cached = job.small_blobs.get(blob.digest)
+    if cached is None:
+        async with job.source.blob_open(job.source_repository, blob) as chunks:
+            yield chunks
+        return
+    yield verified_stream(_single(cached), blob, f"{job.reference} blob {blob.digest}")
+
+
+async def _single(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 async def _gather(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:

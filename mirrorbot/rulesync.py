@@ -159,7 +159,7 @@ async def run_rules(
         for pair, _, kind in work:
             report.warnings.append(f"would copy ({kind}): {pair.source} → {pair.target}")
         return report
-    copier = Copier(pool, blob_concurrency=max(2, options.concurrency))
+    copier = Copier(pool, blob_concurrency=max(2, options.concurrency), probe_targets=True)
 
     async def copy_one(entry: tuple[RulePair, str | None, Literal["new", "updated"]]) -> None:
         pair, previous, kind = entry

@@ -194,7 +194,7 @@ class Sync:
         self.options = options
         self.now = now or dt.datetime.now(dt.UTC)
         self.report = SyncReport(dry_run=options.dry_run)
-        self.copier = Copier(pool, blob_concurrency=options.blob_concurrency)
+        self.copier = Copier(pool, blob_concurrency=options.blob_concurrency, probe_targets=True)
         self._hub_client = hub_client
         self._assignments: dict[str, int] | None = None
         self._head_slots = asyncio.Semaphore(options.head_concurrency)

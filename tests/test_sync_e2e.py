@@ -290,3 +290,37 @@ def test_the_run_report_goes_to_the_github_step_summary(world: World) -> None:
     assert text.startswith("previous step\n## mirrorbot sync")  # appended, not overwritten
     assert "| tags new (copied) | 1 |" in text
     assert "tags new (copied)" in result.stdout  # plain text on a non-terminal stdout
+
+
+def test_a_no_push_commit_is_kept_and_pushed_by_the_next_run(world: World) -> None:
+    f = ImageFactory(world.ns)
+    world.seed("app", "v1", f.image("np-1"))
+    local = world.run("sync", "--no-push")
+    assert local.returncode == 0, local.stderr
+    assert "committed" in local.stdout
+    assert "pushed" not in local.stdout
+    assert git("rev-list", "--count", "main", cwd=world.remote).strip() == "1"
+    world.seed("app", "v2", f.image("np-2"))
+    again = world.run("sync", "--no-push")  # the first commit must survive this run's fresh start
+    assert again.returncode == 0, again.stderr
+    pushed = world.run("sync")  # nothing new upstream, but two commits to push
+    assert pushed.returncode == 0, pushed.stderr
+    assert git("rev-list", "--count", "main", cwd=world.remote).strip() == "3"
+    changelog = world.remote_file("state/CHANGELOG.md")
+    assert changelog.count(":v1` →") == 1
+    assert changelog.count(":v2` →") == 1
+
+
+def test_a_cold_sync_asks_the_target_nothing_it_can_know(world: World) -> None:
+    f = ImageFactory(world.ns)
+    base = f.layer("cold-base", 4096)
+    world.seed("a", "v1", f.index("cold-a", layers=[base], attestations=True))
+    world.seed("a", "v2", f.image("cold-a2", layers=[base]))
+    world.seed("b", "v1", f.image("cold-b", layers=[base]))
+    mark = world.mirror.log_mark()
+    assert world.run("sync").returncode == 0
+    logged = [r for r in world.mirror.requests(mark) if r.user_agent.startswith("mirrorbot/")]
+    heads = [r for r in logged if r.method == "HEAD"]
+    assert heads == []  # fresh repositories: one tags/list each instead of a HEAD per tag/blob
+    tag_lists = [r for r in logged if r.method == "GET" and r.uri.endswith("/tags/list")]
+    assert len(tag_lists) == 2

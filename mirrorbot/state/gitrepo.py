@@ -111,11 +111,22 @@ class MetadataRepo:
             self.repo.create_remote("origin", remote)
         self._git("fetch", "--prune", "origin")
         remote_ref = f"origin/{self.branch}"
-        if remote_ref in [ref.name for ref in self.repo.remotes.origin.refs]:
-            self._git("checkout", "-B", self.branch, remote_ref)
-            self._git("reset", "--hard", remote_ref)
-        else:
+        has_remote_branch = remote_ref in [ref.name for ref in self.repo.remotes.origin.refs]
+        has_local_branch = self.branch in [head.name for head in self.repo.heads]
+        if not has_remote_branch:
             self._git("checkout", "-B", self.branch)
+            return
+        if not has_local_branch:
+            self._git("checkout", "-B", self.branch, remote_ref)
+            return
+        # Our clone: keep commits a --no-push (or killed) run made, on top of the remote.
+        self._git("checkout", "-f", self.branch)
+        self._git("reset", "--hard", "HEAD")
+        try:
+            self._git(*self._identity(), "rebase", remote_ref)
+        except GitError:
+            self._git("rebase", "--abort", check=False)
+            self._git("reset", "--hard", remote_ref)
 
     # -- facts --------------------------------------------------------------
 

@@ -9,8 +9,10 @@ import asyncio
 import datetime as dt
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -28,7 +30,7 @@ from mirrorbot.registry.errors import MirrorbotError
 from mirrorbot.registry.media import PlatformFilter
 
 if TYPE_CHECKING:
-    from mirrorbot.job import JobContext
+    from mirrorbot.job import JobContext, SyncOutcome
     from mirrorbot.sync import SyncReport
     from mirrorbot.verify import VerifyResult
 
@@ -219,6 +221,26 @@ def _context(config: Path) -> JobContext:
         raise _fail(str(exc), EXIT_USAGE) from None
 
 
+@contextmanager
+def _exit_codes() -> Iterator[None]:
+    """Config errors are usage errors (2); every other mirrorbot error is a failed run (1)."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    except MirrorbotError as exc:
+        raise _fail(str(exc), EXIT_FAILED) from None
+
+
+def _finish(outcome: SyncOutcome) -> NoReturn:
+    _show(outcome.report)
+    if outcome.fragment:
+        typer.echo(f"wrote {outcome.fragment}")
+    if outcome.commit:
+        typer.echo(f"committed {outcome.commit[:12]}" + (" and pushed" if outcome.pushed else ""))
+    raise typer.Exit(outcome.report.exit_code)
+
+
 def _parse_shard(value: str | None) -> tuple[int, int] | None:
     if value is None:
         return None
@@ -298,7 +320,7 @@ def _sync_rules(
 
     registry, namespace = default
     defaults = (registry, namespace) if registry and namespace else None
-    try:
+    with _exit_codes():
         context = open_rules_context(config, images, auth, default=defaults)
         options = RuleOptions(
             force=force,
@@ -308,14 +330,7 @@ def _sync_rules(
             mutable=context.mutable,
         )
         outcome = run_rules_sync(context, options, push=push, dry_run=dry_run)
-    except ConfigError as exc:
-        raise _fail(str(exc), EXIT_USAGE) from None
-    except MirrorbotError as exc:
-        raise _fail(str(exc), EXIT_FAILED) from None
-    _show(outcome.report)
-    if outcome.commit:
-        typer.echo(f"committed {outcome.commit[:12]}" + (" and pushed" if outcome.pushed else ""))
-    raise typer.Exit(outcome.report.exit_code)
+    _finish(outcome)
 
 
 @app.command()
@@ -426,18 +441,9 @@ def sync(
     )
     moment = _parse_time(run_time)
     context = _context(config)
-    try:
+    with _exit_codes():
         outcome = run_sync(context, options, push=not no_push, now=moment, output=output)
-    except ConfigError as exc:
-        raise _fail(str(exc), EXIT_USAGE) from None
-    except MirrorbotError as exc:
-        raise _fail(str(exc), EXIT_FAILED) from None
-    _show(outcome.report)
-    if outcome.fragment:
-        typer.echo(f"wrote {outcome.fragment}")
-    if outcome.commit:
-        typer.echo(f"committed {outcome.commit[:12]}" + (" and pushed" if outcome.pushed else ""))
-    raise typer.Exit(outcome.report.exit_code)
+    _finish(outcome)
 
 
 @app.command()
@@ -466,12 +472,8 @@ def plan(
     configure_logging(verbose)
     context = _context(config)
     options = SyncOptions(dry_run=True, namespaces=tuple(namespace or ()))
-    try:
+    with _exit_codes():
         outcome = run_sync(context, options, push=False)
-    except ConfigError as exc:
-        raise _fail(str(exc), EXIT_USAGE) from None
-    except MirrorbotError as exc:
-        raise _fail(str(exc), EXIT_FAILED) from None
     report = outcome.report
     document = _plan_json(report)
     if shards is not None:
@@ -555,6 +557,7 @@ def verify(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
 ) -> None:
     """Check that every tag in state exists in the mirror with the recorded digest."""
+    from mirrorbot.job import run_async
     from mirrorbot.verify import verify_states
 
     configure_logging(verbose)
@@ -568,7 +571,7 @@ def verify(
         async with context.pool() as pool:
             return await verify_states(states, pool, deep=deep)
 
-    result = asyncio.run(go())
+    result = run_async(go)
     for drift in result.drifts:
         typer.echo(drift.describe())
     detail = f", {result.blobs} blobs ({result.bytes_read} bytes) re-read" if deep else ""
@@ -673,6 +676,48 @@ def notify(
     uvicorn.run(
         app_instance.app, host=host, port=int(port_text), log_level="info" if verbose else "warning"
     )
+
+
+@app.command()
+def request(
+    issue_file: Annotated[
+        Path,
+        typer.Option(
+            "--issue-file", help="The issue body: an issue-form body as GitHub renders it."
+        ),
+    ],
+    config: ConfigOption = DEFAULT_CONFIG,
+    allow: Annotated[
+        list[str] | None,
+        typer.Option("--allow", help="Also accept this upstream registry host; repeat."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check only; leave the config as it is.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
+) -> None:
+    """Check a namespace request from an issue, add it to the config, print a Markdown reply.
+
+    Exit 0 accepted, 1 rejected (the reason is in the reply), 2 usage or config error.
+    With $GITHUB_OUTPUT set, also writes accepted=, namespace=, open_pull_request= there.
+    """
+    import os
+
+    from mirrorbot.request import github_output_lines, handle_request
+
+    configure_logging(verbose)
+    try:
+        outcome = handle_request(issue_file, config, allow=allow or (), dry_run=dry_run)
+    except OSError as exc:
+        raise _fail(f"{issue_file}: {exc.strerror or exc}", EXIT_USAGE) from None
+    except MirrorbotError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    typer.echo(outcome.reply, nl=False)
+    output = os.environ.get("GITHUB_OUTPUT")
+    if output:
+        with open(output, "a", encoding="utf-8") as handle:
+            handle.write(github_output_lines(outcome))
+    raise typer.Exit(EXIT_OK if outcome.accepted else EXIT_FAILED)
 
 
 def main() -> None:

@@ -76,6 +76,7 @@ from mirrorbot.registry.errors import MirrorbotError
 
 __all__ = [
     "DEFAULT_HUB_API",
+    "DEFAULT_REQUEST_REGISTRIES",
     "MAX_CONFIG_BYTES",
     "MAX_NODES",
     "MAX_REGEX_LENGTH",
@@ -87,6 +88,7 @@ __all__ = [
     "NamespaceSettings",
     "NetworkSettings",
     "RegistrySettings",
+    "RequestSettings",
     "ResolvedNamespace",
     "StateSettings",
     "config_json_schema",
@@ -771,6 +773,36 @@ class NetworkSettings(BaseModel):
     blob_concurrency: int = Field(default=8, ge=1, le=64, description="Blobs streamed at once.")
 
 
+DEFAULT_REQUEST_REGISTRIES: Final = (
+    "gcr.io",
+    "quay.io",
+    "registry.k8s.io",
+    "ghcr.io",
+    "docker.io",
+    "public.ecr.aws",
+    "mcr.microsoft.com",
+    "k8s.gcr.io",
+)
+
+
+class RequestSettings(BaseModel):
+    """How ``mirrorbot request`` treats namespace requests opened as GitHub issues."""
+
+    model_config = _STRICT
+
+    allowed_registries: tuple[Host, ...] = Field(
+        default=DEFAULT_REQUEST_REGISTRIES,
+        description="Upstream registry hosts a request may name; others are rejected.",
+    )
+    open_pull_request: bool = Field(
+        default=False,
+        description="Open a pull request for an accepted request instead of pushing the config.",
+    )
+    label: Annotated[str, AfterValidator(_check_nonempty)] = Field(
+        default="mirror-request", description="Issue label that marks a namespace request."
+    )
+
+
 def guess_strategy(registry: str) -> Strategy:
     """The listing strategy a host most likely needs when ``list`` is omitted."""
     if registry == "gcr.io" or registry.endswith((".gcr.io", "-docker.pkg.dev", ".pkg.dev")):
@@ -854,6 +886,10 @@ class Config(BaseModel):
     )
     network: NetworkSettings = Field(
         default=NetworkSettings(), description="Timeouts, retries and concurrency."
+    )
+    requests: RequestSettings = Field(
+        default=RequestSettings(),
+        description="Namespace requests from GitHub issues (mirrorbot request).",
     )
 
     _source_path: Path | None = PrivateAttr(default=None)
@@ -1229,6 +1265,7 @@ _MODEL_AT: Final[dict[tuple[str, ...], type[BaseModel]]] = {
     ("defaults",): Filters,
     ("namespaces", "#"): NamespaceSettings,
     ("registries", "*"): RegistrySettings,
+    ("requests",): RequestSettings,
 }
 
 

@@ -237,12 +237,17 @@ class Copier:
             or config.size > MAX_CONFIG_SIZE
         ):
             return ()
-        data = bytearray()
-        async with job.source.blob_open(job.source_repository, config) as chunks:
-            async for chunk in chunks:
-                data += chunk
-        job.small_blobs[config.digest] = bytes(data)
-        platform = platform_of_config(bytes(data))
+
+        async def read() -> bytes:
+            data = bytearray()
+            async with job.source.blob_open(job.source_repository, config) as chunks:
+                async for chunk in chunks:
+                    data += chunk
+            return bytes(data)
+
+        data = await job.source.retrying(read, f"{job.reference} config {config.digest}")
+        job.small_blobs[config.digest] = data
+        platform = platform_of_config(data)
         return (str(platform),) if platform is not None else ()
 
     async def _copy_contents(self, job: _Job, manifest: Manifest) -> None:

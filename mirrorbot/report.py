@@ -126,14 +126,15 @@ def _details(summary: Summary, *, bullet: str, code: Callable[[str], str] = str)
     if summary.listing_errors:
         lines.append("listing failed:")
         lines += [f"{bullet}{error}" for error in summary.listing_errors]
+    if summary.stopped:
+        lines.append("stopped early (signal):")
+        lines.append(
+            f"{bullet}{summary.not_started} images not started, {summary.abandoned} abandoned "
+            "in flight; everything completed is recorded, the next run does the rest"
+        )
     if summary.failures:
         lines.append("failed:")
-        lines += [
-            f"{bullet}{code(upstream)}: {error}"
-            for upstream, error in summary.failures[:MAX_LISTED]
-        ]
-        if len(summary.failures) > MAX_LISTED:
-            lines.append(f"{bullet}… and {len(summary.failures) - MAX_LISTED} more")
+        lines += _grouped_failures(summary.failures, bullet, code)
     if summary.warnings:
         lines.append("warnings:")
         lines += [f"{bullet}{warning}" for warning in summary.warnings[:MAX_LISTED]]
@@ -151,7 +152,7 @@ def _grouped_failures(
         by_error.setdefault(error, []).append(upstream)
     lines: list[str] = []
     for error, upstreams in by_error.items():
-        if len(upstreams) == 1 or (len(upstreams) <= 3 and len(by_error) == len(failures)):
+        if len(upstreams) == 1:
             lines += [f"{bullet}{code(u)}: {error}" for u in upstreams]
             continue
         shown = ", ".join(code(u) for u in upstreams[:3])

@@ -494,6 +494,9 @@ async def copy_in_rounds(
                 await copy_one(item)
             except MirrorbotError as exc:
                 failed.append((item, exc))
+            except Exception as exc:
+                log.debug("unexpected failure", exc_info=True)
+                failed.append((item, UnexpectedError(f"{type(exc).__name__}: {exc}")))
 
         await _bounded(concurrency, [partial(attempt, item) for item in pending])
         last_round = round_number == retry_rounds or stopping()
@@ -509,6 +512,10 @@ async def copy_in_rounds(
             break
         pending = [item for item, _ in retry]
     return final
+
+
+class UnexpectedError(MirrorbotError):
+    """Something no handler foresaw; reported for its image, never retried."""
 
 
 def _describe_item(item: object) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from mirrorbot.reference import parse_reference
 from mirrorbot.registry.client import RegistryClient
 from mirrorbot.registry.errors import MirrorbotError
+from mirrorbot.registry.media import Descriptor
 from mirrorbot.registry.pool import RegistryPool
 from mirrorbot.state.store import NamespaceState
 
@@ -60,9 +61,17 @@ class _Deep:
             if blob.digest in self.seen or (blob.is_foreign and blob.urls):
                 continue
             self.seen.add(blob.digest)
-            async with self.client.blob_open(self.repository, blob) as chunks:
-                async for chunk in chunks:
-                    self.result.bytes_read += len(chunk)
+
+            async def read(blob: Descriptor = blob) -> int:
+                count = 0
+                async with self.client.blob_open(self.repository, blob) as chunks:
+                    async for chunk in chunks:
+                        count += len(chunk)
+                return count
+
+            self.result.bytes_read += await self.client.retrying(
+                read, f"{self.repository}@{blob.digest}"
+            )
             self.result.blobs += 1
 
 

@@ -21,6 +21,7 @@ import bcrypt
 import pytest
 
 from mirrorbot.demo.registry import LocalRegistry
+from tests.support.reliability import LEDGER, Recorder, hostile_category
 from tests.support.token_issuer import TokenIssuer
 
 if TYPE_CHECKING:
@@ -101,3 +102,35 @@ def world(
     from tests.support.world import make_world
 
     return make_world(tmp_path, source_registry, token_registry, ns)
+
+
+# -- tests/RELIABILITY.md: figures recorded by the tests that earn them ----------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "hostile(category): feeds hostile input; counted in tests/RELIABILITY.md",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("hostile")
+        category = hostile_category(item.nodeid, None if marker is None else marker.args)
+        if category is not None:
+            LEDGER.hostile_tests[item.nodeid] = category
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    LEDGER.outcome(report.nodeid, report.when, report.outcome)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    LEDGER.write_if_complete(Path(__file__).parent / "RELIABILITY.md")
+
+
+@pytest.fixture
+def reliability(request: pytest.FixtureRequest) -> Recorder:
+    """Record figures for tests/RELIABILITY.md (before asserting on them)."""
+    return Recorder(LEDGER, request.node.nodeid)

@@ -153,6 +153,7 @@ async def test_mount_202_returns_the_resolved_upload_session() -> None:
     assert len(script.requests) == 1
 
 
+@pytest.mark.hostile("registry answers (manifests, bodies, headers)")
 @pytest.mark.parametrize(
     ("status", "code"), [(401, "UNAUTHORIZED"), (403, "DENIED"), (404, "NAME_UNKNOWN")]
 )
@@ -253,6 +254,7 @@ async def test_upload_never_sends_credentials_to_another_upload_host() -> None:
     assert_single_length_put(put)
 
 
+@pytest.mark.hostile("registry answers (manifests, bodies, headers)")
 async def test_upload_acknowledging_another_digest_is_a_mismatch() -> None:
     def handle(request: httpx.Request) -> httpx.Response:
         return httpx.Response(201, headers={"Docker-Content-Digest": sha256_digest(b"other")})
@@ -462,6 +464,7 @@ async def test_manifest_by_digest_that_matches_is_returned() -> None:
     assert OCI_MANIFEST in request.headers["Accept"]
 
 
+@pytest.mark.hostile("registry answers (manifests, bodies, headers)")
 async def test_manifest_with_lying_docker_content_digest() -> None:
     body = oci_manifest()
     lie = sha256_digest(b"something else")
@@ -473,6 +476,7 @@ async def test_manifest_with_lying_docker_content_digest() -> None:
     assert caught.value.actual == sha256_digest(body)
 
 
+@pytest.mark.hostile("registry answers (manifests, bodies, headers)")
 async def test_manifest_declared_too_large() -> None:
     declared = MAX_MANIFEST_SIZE + 1
     script = Script(
@@ -485,6 +489,7 @@ async def test_manifest_declared_too_large() -> None:
     assert len(script.requests) == 1
 
 
+@pytest.mark.hostile("registry answers (manifests, bodies, headers)")
 async def test_manifest_undeclared_too_large_stops_reading() -> None:
     produced = 0
 
@@ -515,6 +520,7 @@ async def test_manifest_exactly_at_the_limit_is_accepted() -> None:
     assert manifest.size == MAX_MANIFEST_SIZE
 
 
+@pytest.mark.hostile("registry answers (manifests, bodies, headers)")
 async def test_schema1_manifest_is_unsupported() -> None:
     body = json.dumps(
         {"schemaVersion": 1, "name": "lib/app", "tag": "v1", "fsLayers": [], "history": []}
@@ -545,6 +551,7 @@ async def test_blob_stream_verified() -> None:
     assert await read_blob(BLOB, descriptor) == BLOB
 
 
+@pytest.mark.hostile("registry answers (manifests, bodies, headers)")
 async def test_blob_stream_with_wrong_bytes_raises_from_the_iterator() -> None:
     tampered = BLOB[:-1] + b"X"
     descriptor = Descriptor("application/octet-stream", BLOB_DIGEST, len(BLOB))
@@ -564,6 +571,7 @@ async def test_blob_stream_with_wrong_bytes_raises_from_the_iterator() -> None:
 
 
 @pytest.mark.parametrize("declared", [len(BLOB) - 10, len(BLOB)], ids=["short", "cut-off"])
+@pytest.mark.hostile("registry answers (manifests, bodies, headers)")
 async def test_truncated_blob_stream(declared: int) -> None:
     descriptor = Descriptor("application/octet-stream", BLOB_DIGEST, len(BLOB))
     with pytest.raises(BlobIntegrityError) as caught:
@@ -571,6 +579,7 @@ async def test_truncated_blob_stream(declared: int) -> None:
     assert (caught.value.expected_size, caught.value.actual_size) == (len(BLOB), len(BLOB) - 10)
 
 
+@pytest.mark.hostile("registry answers (manifests, bodies, headers)")
 async def test_blob_stream_with_too_many_bytes() -> None:
     descriptor = Descriptor("application/octet-stream", BLOB_DIGEST, len(BLOB))
     with pytest.raises(BlobIntegrityError) as caught:

@@ -222,6 +222,17 @@ def test_registry_settings_repr_hides_secrets() -> None:
     assert "u" in repr(settings)
 
 
+@pytest.mark.hostile("config")
+@pytest.mark.hostile("config")
+@pytest.mark.hostile("config")
+@pytest.mark.hostile("config")
+@pytest.mark.hostile("config")
+@pytest.mark.hostile("config")
+@pytest.mark.hostile("config")
+@pytest.mark.hostile("config")
+@pytest.mark.hostile("config")
+@pytest.mark.hostile("config")
+@pytest.mark.hostile("config")
 @pytest.mark.parametrize(
     ("source", "strategy", "normalised"),
     [
@@ -354,6 +365,7 @@ def test_config_built_in_python_is_validated_too() -> None:
 # --------------------------------------------------------------------------- errors
 
 
+@pytest.mark.hostile("config")
 def test_not_yaml(tmp_path: Path) -> None:
     text = """\
     mirror:
@@ -363,11 +375,13 @@ def test_not_yaml(tmp_path: Path) -> None:
     assert_error(tmp_path, text, "", "not valid YAML")
 
 
+@pytest.mark.hostile("config")
 def test_not_yaml_tab(tmp_path: Path) -> None:
     text = "mirror:\n\tnamespace: x  # <--\n"
     assert_error(tmp_path, text, "", "not valid YAML")
 
 
+@pytest.mark.hostile("config")
 def test_yaml_error_does_not_quote_the_line(tmp_path: Path) -> None:
     text = f"""\
     mirror:
@@ -379,6 +393,7 @@ def test_yaml_error_does_not_quote_the_line(tmp_path: Path) -> None:
     assert_error(tmp_path, text, "", "not valid YAML")
 
 
+@pytest.mark.hostile("config")
 def test_duplicate_key_does_not_quote_values(tmp_path: Path) -> None:
     text = f"""\
     mirror:
@@ -391,6 +406,7 @@ def test_duplicate_key_does_not_quote_values(tmp_path: Path) -> None:
     assert_error(tmp_path, text, "", "duplicate key 'password'")
 
 
+@pytest.mark.hostile("config")
 def test_multiple_documents(tmp_path: Path) -> None:
     text = MINIMAL + "---  # <--\nmirror: {}\n"
     assert_error(tmp_path, text, "", "single document")
@@ -715,6 +731,7 @@ def test_invalid_state(tmp_path: Path, key: str, value: str, fragment: str) -> N
     assert_error(tmp_path, text, f"state.{key}", fragment)
 
 
+@pytest.mark.hostile("config")
 def test_missing_environment_variable(tmp_path: Path) -> None:
     text = """\
     mirror:

@@ -56,6 +56,7 @@ def test_every_documented_rule_form() -> None:
     assert str(parsed[7].destinations[0].repository) == "registry.example/mirror/flannel"
 
 
+@pytest.mark.hostile("image-syncer rules")
 @pytest.mark.parametrize(
     ("document", "message"),
     [

@@ -110,6 +110,7 @@ def buildx_index() -> dict[str, Any]:
 # --- parsing --------------------------------------------------------------------------------
 
 
+@pytest.mark.hostile("registry answers (manifests, bodies, headers)")
 @pytest.mark.parametrize(
     ("media_type", "content_type"),
     [

@@ -55,6 +55,7 @@ def event(
     return {"action": action, "target": target, "request": {"host": "registry.internal:5000"}}
 
 
+@pytest.mark.hostile("webhook envelopes")
 def test_envelope_filtering() -> None:
     envelope = {
         "events": [
@@ -77,6 +78,7 @@ def test_envelope_filtering() -> None:
     assert references_from_envelope({"nope": 1}, namespaces())[0] == []
 
 
+@pytest.mark.hostile("webhook envelopes")
 async def test_the_endpoint_wants_the_secret_and_json() -> None:
     batches: list[tuple[Reference, ...]] = []
 

@@ -39,7 +39,9 @@ def test_ci_fails_loudly_on_an_empty_selection() -> None:
 def test_the_repositorys_own_config_is_valid() -> None:
     from mirrorbot.config import load_config
 
-    config = load_config(ROOT / "mirrorbot.yaml", {"DOCKERHUB_USERNAME": "u", "DOCKERHUB_TOKEN": "t"})
+    config = load_config(
+        ROOT / "mirrorbot.yaml", {"DOCKERHUB_USERNAME": "u", "DOCKERHUB_TOKEN": "t"}
+    )
     sources = [ns.source for ns in config.namespace_plans()]
     assert sources == ["gcr.io/google-containers", "registry.k8s.io"]
     assert config.state.repo == "."

@@ -102,6 +102,7 @@ def test_no_changes_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "state").exists()
 
 
+@pytest.mark.hostile("state files")
 def test_root_namespace_and_hostile_state_files(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "state")
     assert (
@@ -145,3 +146,24 @@ def test_state_round_trips_and_unchanged_saves_write_nothing(tmp_path: Path) -> 
     loaded = store.load("quay.io/coreos", "docker.io/gcrxio")
     assert loaded.lookup("etcd", "v3.5") == state.lookup("etcd", "v3.5")
     assert '"sourceDigest"' in path.read_text()
+
+
+def test_the_report_says_a_shared_error_once() -> None:
+    from mirrorbot.report import render_markdown, render_plain, summarise
+    from mirrorbot.sync import Failure, SyncReport
+
+    report = SyncReport()
+    down = "registry mirror.example is down: 3 operations in a row failed"
+    report.failures = [Failure(f"up.example/ns/app-{i}:v1", "t", down) for i in range(40)]
+    report.failures.append(Failure("up.example/ns/odd:v1", "t", "404 MANIFEST_UNKNOWN"))
+    report.stopped = True
+    report.not_started = ["a", "b"]
+    text = render_plain(summarise(report))
+    assert text.count("is down") == 1
+    assert (
+        "40 images (up.example/ns/app-0:v1, up.example/ns/app-1:v1, up.example/ns/app-2:v1 and 37 more)"
+        in text
+    )
+    assert "up.example/ns/odd:v1: 404 MANIFEST_UNKNOWN" in text
+    assert "2 images not started" in text
+    assert render_markdown(summarise(report)).count("is down") == 1

@@ -111,6 +111,7 @@ def test_sync_from_a_storage_directory_or_its_tarball(
     assert world.run("verify").returncode == 0
 
 
+@pytest.mark.hostile("storage directories")
 def test_a_corrupt_or_missing_blob_fails_only_its_image(
     world: World, stopped_registry: tuple[Path, dict[str, dict[str, Image]]]
 ) -> None:
@@ -135,6 +136,7 @@ def test_a_corrupt_or_missing_blob_fails_only_its_image(
         skopeo.manifest_digest(f"{world.mirror.host}/{world.mirror_ns}/tools_cli:2.0", CREDS)
 
 
+@pytest.mark.hostile("storage directories")
 def test_symlinks_and_escapes_are_refused(
     tmp_path: Path, stopped_registry: tuple[Path, dict[str, dict[str, Image]]]
 ) -> None:
@@ -165,6 +167,7 @@ def test_symlinks_and_escapes_are_refused(
         open_storage(OLD, tmp_path / "linked-root")
 
 
+@pytest.mark.hostile("storage directories")
 def test_tarball_members_leaving_the_root_are_refused(tmp_path: Path) -> None:
     archive = tmp_path / "evil.tar"
     with tarfile.open(archive, "w") as tar:

@@ -10,6 +10,7 @@ from mirrorbot.registry.errors import (
     MirrorbotError,
     RegistryError,
     RegistryUnreachableError,
+    StreamInterruptedError,
     UnsupportedManifestError,
 )
 from mirrorbot.registry.media import Descriptor, Manifest, Platform, PlatformFilter
@@ -38,5 +39,6 @@ __all__ = [
     "RequestCounter",
     "RetryBudget",
     "RetryPolicy",
+    "StreamInterruptedError",
     "UnsupportedManifestError",
 ]

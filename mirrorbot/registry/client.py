@@ -29,6 +29,7 @@ from mirrorbot.registry.errors import (
     ErrorCode,
     ManifestTooLargeError,
     RegistryError,
+    StreamInterruptedError,
     redact_url,
     registry_error_from_response,
 )
@@ -387,10 +388,23 @@ class RegistryClient:
         response = await self._retrying(attempt, reference)
         try:
             yield verified_stream(
-                response.aiter_raw(CHUNK_SIZE), descriptor, reference, self.counter.downloaded
+                self._interruptible(response.aiter_raw(CHUNK_SIZE), reference),
+                descriptor,
+                reference,
+                self.counter.downloaded,
             )
         finally:
             await response.aclose()
+
+    async def _interruptible(
+        self, chunks: AsyncIterator[bytes], reference: str
+    ) -> AsyncIterator[bytes]:
+        """Network failures mid-body become a typed, retryable error naming this registry."""
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except httpx.TransportError as exc:
+            raise StreamInterruptedError(self.registry, reference, exc) from exc
 
     async def blob_mount(self, repository: str, digest: str, from_repository: str) -> MountResult:
         """Cross-repository mount. 201: linked. 202: not linked, here is an upload session."""

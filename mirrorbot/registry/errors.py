@@ -31,6 +31,7 @@ __all__ = [
     "MirrorbotError",
     "RegistryError",
     "RegistryUnreachableError",
+    "StreamInterruptedError",
     "UnsupportedManifestError",
     "parse_retry_after",
     "redact_url",
@@ -148,6 +149,10 @@ class RegistryUnreachableError(MirrorbotError):
         self.cause = cause
         what = f"{reference}: " if reference else ""
         super().__init__(f"{what}registry {registry} unreachable: {type(cause).__name__}: {cause}")
+
+
+class StreamInterruptedError(RegistryUnreachableError):
+    """A download broke off mid-body (cut connection, stall past the read timeout)."""
 
 
 class DigestMismatchError(MirrorbotError):

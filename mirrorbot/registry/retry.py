@@ -15,7 +15,12 @@ from typing import TypeVar
 import httpx
 import stamina
 
-from mirrorbot.registry.errors import MirrorbotError, RegistryError, RegistryUnreachableError
+from mirrorbot.registry.errors import (
+    MirrorbotError,
+    RegistryError,
+    RegistryUnreachableError,
+    StreamInterruptedError,
+)
 
 __all__ = [
     "MAX_RETRY_AFTER",
@@ -44,6 +49,8 @@ class RetryPolicy:
 
 def retry_hook(exc: Exception) -> bool | float:
     """Retry what is transient; honour ``Retry-After`` as the backoff."""
+    if isinstance(exc, StreamInterruptedError):
+        return True  # a broken-off download starts again from the first byte
     if isinstance(exc, RegistryError):
         if not exc.temporary:
             return False
@@ -173,7 +180,8 @@ async def retrying(
             breaker.record(error)
         raise error from exc
     except Exception as exc:
-        if breaker is not None:
+        # A source that broke off inside a target's upload is not the target's failure.
+        if breaker is not None and getattr(exc, "registry", registry) == registry:
             breaker.record(exc)
         raise
     raise AssertionError("unreachable: stamina either returns or raises")

@@ -271,6 +271,10 @@ def _is_bare(path: Path) -> bool:
 
 def _empty(destination: Path) -> git.Repo:
     destination.mkdir(parents=True, exist_ok=True)
-    # Our own clone: a lock left by a killed run would block every later one.
-    (destination / ".git" / "index.lock").unlink(missing_ok=True)
+    # Our own clone: a lock left by a killed git (index, HEAD, refs, config) would
+    # block every later run. Nothing else writes here, so any lock is stale.
+    git_dir = destination / ".git"
+    if git_dir.is_dir():
+        for lock in git_dir.rglob("*.lock"):
+            lock.unlink(missing_ok=True)
     return git.Repo.init(destination)

@@ -21,12 +21,17 @@ mirrorbot is patched; the client under test speaks HTTP to these fronts.
 
 Both record what they were asked (``requests``) and can be told to answer the
 next request(s) with a fault (``fail_next``), to prove retries.
+
+:class:`Front` is the shared base: the server thread, the record, and the
+transparent proxying (``proxy`` = ``forward`` + ``relay``) that other fronts
+(``tests/support/faults.py``) build on to bend answers on their way back.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,7 +45,7 @@ import httpx
 
 from mirrorbot.demo.registry import LocalRegistry
 
-__all__ = ["Fault", "GcrFront", "HubFront"]
+__all__ = ["CHUNK", "Fault", "Front", "FrontHandler", "GcrFront", "HubFront"]
 
 ACCEPT = ", ".join(
     (
@@ -80,12 +85,18 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, front: _Front) -> None:
+    def __init__(self, front: Front) -> None:
         self.front = front
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", 0), FrontHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up on a stalled or cut answer hangs up: expected, not news.
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class FrontHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every answer carries a length or closes
     server: _Server
 
@@ -97,14 +108,14 @@ class _Handler(BaseHTTPRequestHandler):
         front.record(self.command, self.path)
         fault = front.take_fault()
         if fault is not None:
-            self._drain_request_body()
+            self.drain_request_body()
             self.reply(fault.status, fault.body, fault.headers)
             return
         front.handle(self)
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _dispatch
 
-    def _drain_request_body(self) -> None:
+    def drain_request_body(self) -> None:
         remaining = int(self.headers.get("Content-Length") or 0)
         while remaining > 0:
             chunk = self.rfile.read(min(CHUNK, remaining))
@@ -134,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
             yield chunk
 
 
-class _Front:
+class Front:
     """An HTTP server on 127.0.0.1 (random port) in a thread, over one real registry."""
 
     def __init__(self, registry: LocalRegistry) -> None:
@@ -145,6 +156,7 @@ class _Front:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._http = httpx.Client(base_url=registry.url, timeout=httpx.Timeout(60.0))
+        self.stopping = threading.Event()  # set on stop: ends any answer held back on purpose
 
     @property
     def port(self) -> int:
@@ -169,6 +181,7 @@ class _Front:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
@@ -207,8 +220,85 @@ class _Front:
         with self._lock:
             self.requests.append((method, path))
 
-    def handle(self, handler: _Handler) -> None:
+    def handle(self, handler: FrontHandler) -> None:
         raise NotImplementedError
+
+    # -- proxying to the real registry -------------------------------------
+
+    def proxy(self, handler: FrontHandler) -> None:
+        """Pass one request through to the real registry and its answer back, streaming."""
+        upstream = self.forward(handler)
+        if upstream is None:
+            return
+        try:
+            self.relay(handler, upstream)
+        finally:
+            upstream.close()
+
+    def forward(self, handler: FrontHandler) -> httpx.Response | None:
+        """Send the request on (body streamed, ``Host`` kept); the answer is left unread.
+
+        None when the request cannot be forwarded (a chunked body): it was answered 411.
+        """
+        if handler.headers.get("Transfer-Encoding"):
+            handler.reply(411, b"the front needs a Content-Length\n")
+            handler.close_connection = True
+            return None
+        # A list, not a dict: clients repeat headers (skopeo sends one Accept per media type).
+        headers = [
+            (name, value)
+            for name, value in handler.headers.items()
+            if name.lower() not in HOP_BY_HOP and name.lower() != "content-length"
+        ]
+        length = handler.headers.get("Content-Length")
+        content: Iterator[bytes] | None = None
+        if length is not None:
+            headers.append(("Content-Length", length))
+            content = handler.request_body()
+        request = self._http.build_request(
+            handler.command, handler.path, headers=headers, content=content
+        )
+        return self._http.send(request, stream=True)
+
+    def relay(
+        self,
+        handler: FrontHandler,
+        upstream: httpx.Response,
+        *,
+        headers: Sequence[tuple[str, str]] | None = None,
+        body: Iterator[bytes] | None = None,
+        limit: int | None = None,
+    ) -> None:
+        """Send ``upstream``'s status, headers (or ``headers``) and body (or ``body``).
+
+        ``limit`` stops after that many body bytes and marks the connection for
+        closing: with the full ``Content-Length`` already sent, the client sees
+        the body cut short.
+        """
+        handler.send_response_only(upstream.status_code)
+        sent_headers = upstream.headers.multi_items() if headers is None else headers
+        for name, value in sent_headers:
+            if name.lower() not in HOP_BY_HOP:
+                handler.send_header(name, value)
+        has_body = handler.command != "HEAD" and upstream.status_code not in (204, 304)
+        declared = any(name.lower() == "content-length" for name, _ in sent_headers)
+        if has_body and not declared:
+            handler.send_header("Connection", "close")  # length unknown: end marks the body
+            handler.close_connection = True
+        handler.end_headers()
+        if not has_body:
+            return
+        remaining = limit
+        for chunk in body if body is not None else upstream.iter_raw(CHUNK):
+            if remaining is not None:
+                chunk = chunk[:remaining]
+                remaining -= len(chunk)
+            handler.wfile.write(chunk)
+            if remaining == 0:
+                break
+        if limit is not None:
+            handler.wfile.flush()
+            handler.close_connection = True
 
     # -- the real registry ---------------------------------------------------
 
@@ -233,7 +323,7 @@ class _Front:
         return self._paged(f"/v2/{repository}/tags/list", "tags")
 
 
-class GcrFront(_Front):
+class GcrFront(Front):
     """A registry host whose ``tags/list`` speaks gcr.io's (or Artifact Registry's) extension.
 
     ``numbers_as_strings``: gcr.io writes ``"timeUploadedMs": "1700000000000"``,
@@ -263,17 +353,17 @@ class GcrFront(_Front):
                 found.append(match["path"])
         return found
 
-    def handle(self, handler: _Handler) -> None:
+    def handle(self, handler: FrontHandler) -> None:
         match = _TAGS_LIST.match(urlsplit(handler.path).path)
         if handler.command == "GET" and match:
             self._tags_list(handler, match["path"])
         else:
-            self._proxy(handler)
+            self.proxy(handler)
 
     def _number(self, value: int) -> int | str:
         return str(value) if self.numbers_as_strings else value
 
-    def _tags_list(self, handler: _Handler, path: str) -> None:
+    def _tags_list(self, handler: FrontHandler, path: str) -> None:
         repositories = self.catalog()
         prefix = f"{path}/"
         children = sorted(
@@ -345,44 +435,8 @@ class GcrFront(_Front):
             "timeUploadedMs": self._number(uploaded),
         }
 
-    def _proxy(self, handler: _Handler) -> None:
-        if handler.headers.get("Transfer-Encoding"):
-            handler.reply(411, b"the front needs a Content-Length\n")
-            handler.close_connection = True
-            return
-        # A list, not a dict: clients repeat headers (skopeo sends one Accept per media type).
-        headers = [
-            (name, value)
-            for name, value in handler.headers.items()
-            if name.lower() not in HOP_BY_HOP and name.lower() != "content-length"
-        ]
-        length = handler.headers.get("Content-Length")
-        content: Iterator[bytes] | None = None
-        if length is not None:
-            headers.append(("Content-Length", length))
-            content = handler.request_body()
-        request = self._http.build_request(
-            handler.command, handler.path, headers=headers, content=content
-        )
-        upstream = self._http.send(request, stream=True)
-        try:
-            handler.send_response_only(upstream.status_code)
-            for name, value in upstream.headers.multi_items():
-                if name.lower() not in HOP_BY_HOP:
-                    handler.send_header(name, value)
-            has_body = handler.command != "HEAD" and upstream.status_code not in (204, 304)
-            if has_body and "content-length" not in upstream.headers:
-                handler.send_header("Connection", "close")  # length unknown: end marks the body
-                handler.close_connection = True
-            handler.end_headers()
-            if has_body:
-                for chunk in upstream.iter_raw(CHUNK):
-                    handler.wfile.write(chunk)
-        finally:
-            upstream.close()
 
-
-class HubFront(_Front):
+class HubFront(Front):
     """The Docker Hub web API's repository listing, over a real registry's catalog.
 
     Lists the one-component repositories below a namespace (Hub has no
@@ -404,7 +458,7 @@ class HubFront(_Front):
         self.extra_names = list(extra_names)
         self.max_page_size = max_page_size
 
-    def handle(self, handler: _Handler) -> None:
+    def handle(self, handler: FrontHandler) -> None:
         split = urlsplit(handler.path)
         match = _HUB_REPOSITORIES.match(split.path)
         if handler.command != "GET" or match is None:

@@ -1,0 +1,108 @@
+"""The bench keeps running: ``bench/run.py --quick`` completes and writes every figure.
+
+No timing is asserted here: figures on a shared machine are noise, and the
+targets are the bench's business (``bench/README.md``), not the test suite's.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCENARIO_FIGURES = (
+    "wall_s",
+    "cpu_s",
+    "exit_code",
+    "target_requests",
+    "upstream_requests",
+    "bytes_uploaded",
+    "blob_bytes_uploaded",
+    "blobs_uploaded",
+    "blobs_mounted",
+    "target_storage_growth",
+    "upstream_bytes_read",
+)
+RATIO_FIGURES = ("wall_s", "target_requests", "upstream_requests", "bytes_uploaded")
+FIGURES = (
+    "corpus.unique_blob_bytes",
+    "corpus.tags",
+    *(
+        f"{scenario}.{tool}.{name}"
+        for scenario in ("cold", "noop", "incremental")
+        for tool in ("mirrorbot", "skopeo")
+        for name in SCENARIO_FIGURES
+    ),
+    *(
+        f"{scenario}.ratio.{name}"
+        for scenario in ("cold", "noop", "incremental")
+        for name in RATIO_FIGURES
+    ),
+    "incremental.change.novel_blobs",
+    "incremental.mirrorbot.uploaded_outside_changed_images",
+    "incremental.skopeo.uploaded_outside_changed_images",
+    *(
+        f"big.{tool}.{name}"
+        for tool in ("mirrorbot", "skopeo")
+        for name in ("wall_s", "peak_rss_mb", "peak_rss_mb_max", "max_rss_mb", "exit_code")
+    ),
+    "big.ratio.wall_s",
+    "big.ratio.peak_rss",
+    "listing.tags",
+    "listing.items_planned",
+    "listing.plan_wall_s",
+    "listing.plan_cpu_s",
+    "listing.cpu_share",
+    "listing.max_in_flight",
+    "listing.max_open_connections",
+    "listing.front_requests",
+    "listing.listing_cpu_s",
+    "listing.planner_cpu_s",
+    "listing.render_cpu_s",
+    "listing.teardown_cpu_s",
+)
+
+
+def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "latest.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run.py"),
+            "--quick",
+            "--out",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert "targets (issue 5):" in completed.stdout
+
+    document = json.loads(out.read_text())
+    assert document["meta"]["quick"] is True
+    figures = document["figures"]
+    missing = [name for name in FIGURES if name not in figures]
+    assert not missing, missing
+    for name in FIGURES:
+        value = figures[name]
+        if ".ratio." in name:
+            assert value is None or isinstance(value, int | float), (name, value)
+        else:
+            assert isinstance(value, int | float), (name, value)
+            assert not isinstance(value, bool), (name, value)
+
+    targets = document["targets"]
+    assert len(targets) >= 10
+    for target in targets:
+        assert set(target) >= {"figure", "target", "value", "pass"}
+        assert isinstance(target["pass"], bool)

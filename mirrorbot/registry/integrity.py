@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Callable
 
@@ -9,6 +10,8 @@ from mirrorbot.registry.errors import BlobIntegrityError, DigestMismatchError
 from mirrorbot.registry.media import Descriptor
 
 __all__ = ["verified_stream"]
+
+THREAD_HASH_MIN = 256 * 1024
 
 
 async def verified_stream(
@@ -28,14 +31,24 @@ async def verified_stream(
     algorithm, _, expected_hex = descriptor.digest.partition(":")
     hasher = hashlib.new(algorithm)
     received = 0
+    hashing: asyncio.Future[None] | None = None
     async for chunk in chunks:
         received += len(chunk)
         if received > descriptor.size:
             raise BlobIntegrityError(reference, descriptor.digest, descriptor.size, received)
-        hasher.update(chunk)
+        if hashing is not None:
+            await hashing  # chunks are hashed in order, one at a time
+            hashing = None
+        if len(chunk) >= THREAD_HASH_MIN:
+            # hashlib releases the GIL: hash in a thread while this chunk is being sent.
+            hashing = asyncio.ensure_future(asyncio.to_thread(hasher.update, chunk))
+        else:
+            hasher.update(chunk)
         if on_bytes is not None:
             on_bytes(len(chunk))
         yield chunk
+    if hashing is not None:
+        await hashing
     if received != descriptor.size:
         raise BlobIntegrityError(reference, descriptor.digest, descriptor.size, received)
     if hasher.hexdigest() != expected_hex:

@@ -27,9 +27,7 @@ import httpx
 
 from mirrorbot.demo.corpus import (
     DOCKER_MANIFEST,
-    DOCKER_MANIFEST_LIST,
     OCI_CONFIG,
-    OCI_INDEX,
     OCI_LAYER,
     OCI_MANIFEST,
     Blob,
@@ -175,33 +173,10 @@ class CorpusBuilder:
         docker = number % 4 == 1
         if number % 3 != 0:
             return self._platform_image(repo, key, PLATFORMS[0], docker=docker)
-        children = [self._platform_image(repo, key, p, docker=docker) for p in PLATFORMS]
-        entries: list[dict[str, Any]] = []
-        blobs: list[Blob] = []
-        manifests: list[tuple[str, bytes]] = []
-        for platform, child in zip(PLATFORMS, children, strict=True):
-            os_name, arch = platform.split("/")
-            entries.append(child.descriptor(platform={"os": os_name, "architecture": arch}))
-            blobs.extend(child.blobs)
-            manifests.extend(child.manifests)
-        if number % 6 == 0 and not docker:
-            for platform, child in zip(PLATFORMS, children, strict=True):
-                attestation = self.factory.attestation(f"{key}/{platform}", child.digest)
-                entries.append(
-                    attestation.descriptor(
-                        platform={"os": "unknown", "architecture": "unknown"},
-                        annotations={
-                            "vnd.docker.reference.digest": child.digest,
-                            "vnd.docker.reference.type": "attestation-manifest",
-                        },
-                    )
-                )
-                blobs.extend(attestation.blobs)
-                manifests.extend(attestation.manifests)
-        media_type = DOCKER_MANIFEST_LIST if docker else OCI_INDEX
-        document = {"schemaVersion": 2, "mediaType": media_type, "manifests": entries}
-        manifests.append((media_type, json.dumps(document, indent=2).encode()))
-        return Image(tuple(blobs), tuple(manifests), PLATFORMS)
+        children = {p: self._platform_image(repo, key, p, docker=docker) for p in PLATFORMS}
+        return self.factory.index_of(
+            key, children, oci=not docker, attestations=number % 6 == 0 and not docker
+        )
 
     def corpus(self) -> Corpus:
         corpus = Corpus(self.namespace, self.scale)

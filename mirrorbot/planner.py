@@ -30,7 +30,6 @@ __all__ = [
     "is_signature_tag",
     "merge_plans",
     "plan_namespace",
-    "plan_signatures",
     "tags_to_recheck",
 ]
 
@@ -199,8 +198,13 @@ def plan_namespace(
     mirror: str,
     targets: Mapping[str, str],
     head_digests: Mapping[TagKey, str | None] | None = None,
+    signatures: bool = False,
 ) -> NamespacePlan:
-    """Phase one: the images themselves. ``targets`` maps each image to its mirror repository."""
+    """One phase of a namespace's plan. ``targets`` maps each image to its mirror repository.
+
+    Phase one (``signatures=False``) plans the images; phase two plans the
+    cosign tags whose subject digest ``state`` now records as mirrored.
+    """
     return _plan(
         rules,
         listing,
@@ -208,29 +212,8 @@ def plan_namespace(
         mirror=mirror,
         targets=targets,
         head_digests=head_digests or {},
-        signatures_phase=False,
-    )
-
-
-def plan_signatures(
-    rules: TagFilter,
-    listing: Listing,
-    state: NamespaceState,
-    *,
-    mirror: str,
-    targets: Mapping[str, str],
-    head_digests: Mapping[TagKey, str | None] | None = None,
-) -> NamespacePlan:
-    """Phase two: cosign tags whose subject digest is now mirrored (per ``state``)."""
-    return _plan(
-        rules,
-        listing,
-        state,
-        mirror=mirror,
-        targets=targets,
-        head_digests=head_digests or {},
-        signatures_phase=True,
-        mirrored_digests=mirrored_upstream_digests(state),
+        signatures_phase=signatures,
+        mirrored_digests=mirrored_upstream_digests(state) if signatures else None,
     )
 
 

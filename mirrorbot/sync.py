@@ -30,7 +30,6 @@ from mirrorbot.planner import (
     TagFilter,
     merge_plans,
     plan_namespace,
-    plan_signatures,
     tags_to_recheck,
 )
 from mirrorbot.publish import Change
@@ -359,14 +358,14 @@ class Sync:
         listing = Listing(run.listing.source, known, run.listing.skipped)
         keys = tags_to_recheck(run.rules, listing, state, signatures_phase=signatures)
         heads = await self.recheck(run, keys) if keys else {}
-        planner = plan_signatures if signatures else plan_namespace
-        plan = planner(
+        plan = plan_namespace(
             run.rules,
             listing,
             state,
             mirror=run.mirror,
             targets=run.targets,
             head_digests=heads,
+            signatures=signatures,
         )
         run.plans.append(plan)
         return plan

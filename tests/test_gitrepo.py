@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,21 +12,12 @@ from mirrorbot.publish import Change, apply_changes
 from mirrorbot.state.gitrepo import GitError, MetadataRepo
 from mirrorbot.state.store import StateStore, TagRecord
 from tests.support.git_http import GitHttpServer
+from tests.support.world import git
 
 D1 = "sha256:" + "a" * 64
 D2 = "sha256:" + "b" * 64
 WHEN = dt.datetime(2026, 11, 23, 3, 4, tzinfo=dt.UTC)
 TOKEN = "ghp_TestTokenNeverOnDisk0123456789"
-
-
-def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
 
 
 def change(tag: str, digest: str, image: str = "pause") -> Change:

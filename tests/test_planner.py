@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from mirrorbot.planner import (
     is_signature_tag,
     plan_namespace,
-    plan_signatures,
     tags_to_recheck,
 )
 from mirrorbot.sources.base import ListedRepository, ListedTag, Listing
@@ -153,10 +152,17 @@ def test_signatures_follow_their_subject_in_a_second_phase() -> None:
     first = plan(Rules(), up, state())
     assert [i.tag for i in first.items] == ["3.9"]  # signatures wait for their image
     after = state(pause={"3.9": record(D1)})
-    second = plan_signatures(Rules(), up, after, mirror="docker.io/gcrxio", targets=TARGETS)
+    second = plan_namespace(
+        Rules(), up, after, mirror="docker.io/gcrxio", targets=TARGETS, signatures=True
+    )
     assert [i.tag for i in second.items] == [SIG1]  # SIG9 signs nothing we mirror
-    off = plan_signatures(
-        Rules(signatures=False), up, after, mirror="docker.io/gcrxio", targets=TARGETS
+    off = plan_namespace(
+        Rules(signatures=False),
+        up,
+        after,
+        mirror="docker.io/gcrxio",
+        targets=TARGETS,
+        signatures=True,
     )
     assert off.items == ()
 
@@ -165,12 +171,13 @@ def test_recorded_signatures_are_rechecked_because_cosign_rewrites_them() -> Non
     up = listing(pause=[ListedTag("3.9"), ListedTag(SIG1)])
     st = state(pause={"3.9": record(D1), SIG1: record(D2)})
     assert tags_to_recheck(Rules(), up, st, signatures_phase=True) == [("pause", SIG1)]
-    [item] = plan_signatures(
+    [item] = plan_namespace(
         Rules(),
         up,
         st,
         mirror="docker.io/gcrxio",
         targets=TARGETS,
         head_digests={("pause", SIG1): D3},
+        signatures=True,
     ).items
     assert (item.kind, item.previous, item.upstream_digest) == ("updated", D2, D3)

@@ -13,7 +13,7 @@ import hashlib
 import io
 import json
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,10 +168,23 @@ class ImageFactory:
             self.image(key, platform=p, layers=layers, oci=oci, layer_size=layer_size)
             for p in platforms
         ]
+        return self.index_of(
+            key, dict(zip(platforms, children, strict=True)), oci=oci, attestations=attestations
+        )
+
+    def index_of(
+        self,
+        key: str,
+        children: Mapping[str, Image],
+        *,
+        oci: bool = True,
+        attestations: bool = False,
+    ) -> Image:
+        """An index over given per-platform images (``{"linux/amd64": image, …}``)."""
         entries: list[dict[str, Any]] = []
         blobs: list[Blob] = []
         manifests: list[tuple[str, bytes]] = []
-        for platform, child in zip(platforms, children, strict=True):
+        for platform, child in children.items():
             os_name, arch, *variant = platform.split("/")
             described: dict[str, Any] = {"os": os_name, "architecture": arch}
             if variant:
@@ -180,7 +193,7 @@ class ImageFactory:
             blobs.extend(child.blobs)
             manifests.extend(child.manifests)
         if attestations:
-            for platform, child in zip(platforms, children, strict=True):
+            for platform, child in children.items():
                 attestation = self.attestation(f"{key}/{platform}", child.digest)
                 entries.append(
                     attestation.descriptor(
@@ -196,7 +209,7 @@ class ImageFactory:
         media_type = OCI_INDEX if oci else DOCKER_MANIFEST_LIST
         document = {"schemaVersion": 2, "mediaType": media_type, "manifests": entries}
         manifests.append((media_type, _canonical(document)))
-        return Image(tuple(blobs), tuple(manifests), tuple(platforms))
+        return Image(tuple(blobs), tuple(manifests), tuple(children))
 
     def attestation(self, key: str, subject_digest: str) -> Image:
         statement = _canonical(

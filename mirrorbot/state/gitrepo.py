@@ -142,10 +142,10 @@ class MetadataRepo:
         return any(remote.name == "origin" for remote in self.repo.remotes)
 
     def head(self) -> str | None:
-        try:
-            return self.repo.head.commit.hexsha
-        except ValueError:
-            return None
+        # rev-parse rather than repo.head.commit: GitPython would keep a cat-file
+        # process running for the life of the Repo object.
+        sha = self._git("rev-parse", "--verify", "--quiet", "HEAD", check=False).strip()
+        return sha or None
 
     def unpushed(self) -> int:
         """Commits on HEAD that the remote branch (as last fetched) does not have."""
@@ -179,7 +179,7 @@ class MetadataRepo:
         if not staged.strip():
             return None
         self._git(*self._identity(), "commit", "--quiet", "-m", message, "--", *relative)
-        return self.repo.head.commit.hexsha
+        return self.head()
 
     def push(
         self,

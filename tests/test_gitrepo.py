@@ -12,7 +12,7 @@ from mirrorbot.publish import Change, apply_changes
 from mirrorbot.state.gitrepo import GitError, MetadataRepo
 from mirrorbot.state.store import StateStore, TagRecord
 from tests.support.git_http import GitHttpServer
-from tests.support.world import git
+from tests.support.world import git, seeded_remote
 
 D1 = "sha256:" + "a" * 64
 D2 = "sha256:" + "b" * 64
@@ -37,16 +37,7 @@ def change(tag: str, digest: str, image: str = "pause") -> Change:
 
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
-    """A bare repository with one commit on main, as GitHub would hold it."""
-    bare = tmp_path / "remote.git"
-    git("init", "--bare", "--initial-branch=main", str(bare), cwd=tmp_path)
-    seed = tmp_path / "seed"
-    git("clone", str(bare), str(seed), cwd=tmp_path)
-    (seed / "README.md").write_text("metadata\n")
-    git("add", "README.md", cwd=seed)
-    git("commit", "-m", "init", cwd=seed)
-    git("push", "origin", "HEAD:main", cwd=seed)
-    return bare
+    return seeded_remote(tmp_path, "remote.git")
 
 
 def publish(repo: MetadataRepo, changes: list[Change]) -> str | None:

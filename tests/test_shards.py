@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.shards import assign
-from tests.support.world import World, git, write_config
+from tests.support.world import World, git, seeded_remote, write_config
 
 RUN_TIME = "2026-11-23T03:04:05Z"
 
@@ -41,18 +41,6 @@ def _files(remote: Path) -> dict[str, str]:
     return {name: git("show", f"main:{name}", cwd=remote) for name in names}
 
 
-def _second_remote(world: World, name: str) -> Path:
-    remote = world.tmp / name
-    git("init", "--bare", "--initial-branch=main", str(remote), cwd=world.tmp)
-    clone = world.tmp / f"{name}-seed"
-    git("clone", str(remote), str(clone), cwd=world.tmp)
-    (clone / "README.md").write_text("metadata repository\n")
-    git("add", "README.md", cwd=clone)
-    git("commit", "-m", "init", cwd=clone)
-    git("push", "origin", "HEAD:main", cwd=clone)
-    return remote
-
-
 def test_sharded_run_equals_unsharded_run(world: World) -> None:
     _seed_corpus(world)
     # One unsharded run into the world's remote.
@@ -62,7 +50,7 @@ def test_sharded_run_equals_unsharded_run(world: World) -> None:
     assert len(expected) == 3  # state file, CHANGELOG.md, README.md
 
     # The same run, sharded, into a second metadata repository (same mirror).
-    world.remote = _second_remote(world, "sharded.git")
+    world.remote = seeded_remote(world.tmp, "sharded.git")
     write_config(world)
     planned = world.run("plan", "--shards", "3", "--json")
     assert planned.returncode == 0, planned.stderr

@@ -17,7 +17,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Generator, Iterable
 from dataclasses import dataclass
 
 import httpx
@@ -287,7 +287,3 @@ def _replayable(request: httpx.Request) -> bool:
     """A request whose body was streamed cannot be sent twice."""
     stream = request.stream
     return isinstance(stream, httpx.ByteStream) or request.method in ("GET", "HEAD", "DELETE")
-
-
-def scopes_extension(scopes: Sequence[str]) -> dict[str, Sequence[str]]:
-    return {SCOPE_EXTENSION: tuple(scopes)}

@@ -89,10 +89,6 @@ def _page_key(url: httpx.URL) -> str:
     return f"{url.host}:{url.port}{url.path}?{query}"
 
 
-def _check(response: httpx.Response, *ok: int) -> bool:
-    return response.status_code in ok
-
-
 class RegistryClient:
     """The HTTP API of one registry. Use as an async context manager."""
 
@@ -160,8 +156,6 @@ class RegistryClient:
             breaker=self.breaker,
         )
 
-    _retrying = retrying
-
     def _request(
         self,
         method: str,
@@ -185,7 +179,7 @@ class RegistryClient:
         self, request: httpx.Request, reference: str | None, *ok: int
     ) -> httpx.Response:
         response = await self._http.send(request)
-        if not _check(response, *ok):
+        if response.status_code not in ok:
             raise await registry_error_from_response(response, reference)
         return response
 
@@ -195,7 +189,7 @@ class RegistryClient:
     ) -> AsyncIterator[httpx.Response]:
         response = await self._http.send(request, stream=True)
         try:
-            if not _check(response, *ok):
+            if response.status_code not in ok:
                 raise await registry_error_from_response(response, reference)
             yield response
         finally:
@@ -213,7 +207,7 @@ class RegistryClient:
         async def attempt() -> None:
             await self._send(self._request("GET", "/v2/", scopes=()), self.registry, 200)
 
-        await self._retrying(attempt, self.registry)
+        await self.retrying(attempt, self.registry)
 
     # -- manifests --------------------------------------------------------
 
@@ -252,7 +246,7 @@ class RegistryClient:
                 )
             return manifest
 
-        return await self._retrying(attempt, reference)
+        return await self.retrying(attempt, reference)
 
     async def manifest_head(self, repository: str, identifier: str) -> Descriptor | None:
         """Digest, type and size of a manifest, or None if absent. Does not count as a Hub pull."""
@@ -276,7 +270,7 @@ class RegistryClient:
                 size=int(response.headers.get("content-length", "0") or 0),
             )
 
-        found = await self._retrying(attempt, reference)
+        found = await self.retrying(attempt, reference)
         if found is not None and not found.digest:
             # Registries may omit Docker-Content-Digest on HEAD: hash the manifest instead.
             manifest = await self.manifest_get(repository, identifier)
@@ -314,7 +308,7 @@ class RegistryClient:
                 )
             return acknowledged
 
-        return await self._retrying(attempt, reference)
+        return await self.retrying(attempt, reference)
 
     async def _manifest_present(self, repository: str, identifier: str) -> str | None:
         """One unretried HEAD: the digest under ``identifier``, or None."""
@@ -341,7 +335,7 @@ class RegistryClient:
             )
             await self._send(request, reference, 202, 200)
 
-        await self._retrying(attempt, reference)
+        await self.retrying(attempt, reference)
 
     # -- blobs ------------------------------------------------------------
 
@@ -360,7 +354,7 @@ class RegistryClient:
                 raise await registry_error_from_response(response, reference)
             return int(response.headers.get("content-length", "0") or 0)
 
-        return await self._retrying(attempt, reference)
+        return await self.retrying(attempt, reference)
 
     @asynccontextmanager
     async def blob_open(
@@ -385,7 +379,7 @@ class RegistryClient:
                 raise await registry_error_from_response(response, reference)
             return response
 
-        response = await self._retrying(attempt, reference)
+        response = await self.retrying(attempt, reference)
         try:
             yield verified_stream(
                 self._interruptible(response.aiter_raw(CHUNK_SIZE), reference),
@@ -428,7 +422,7 @@ class RegistryClient:
                 return MountResult(mounted=False)
             raise await registry_error_from_response(response, reference)
 
-        return await self._retrying(attempt, reference)
+        return await self.retrying(attempt, reference)
 
     async def blob_upload_start(self, repository: str) -> str:
         reference = f"{self.registry}/{repository}"
@@ -439,7 +433,7 @@ class RegistryClient:
             )
             return self._location(await self._send(request, reference, 202))
 
-        return await self._retrying(attempt, reference)
+        return await self.retrying(attempt, reference)
 
     async def blob_upload(
         self, repository: str, upload_url: str, digest: str, size: int, chunks: AsyncIterator[bytes]
@@ -531,7 +525,7 @@ class RegistryClient:
                 return response
 
             try:
-                response = await self._retrying(attempt, reference)
+                response = await self.retrying(attempt, reference)
             except RegistryError as error:
                 if params is not None and error.has(ErrorCode.PAGINATION_NUMBER_INVALID):
                     params = None  # the registry caps page sizes: let it choose
@@ -578,7 +572,7 @@ class RegistryClient:
             )
             return await self._send(request, reference, 200)
 
-        response = await self._retrying(attempt, reference)
+        response = await self.retrying(attempt, reference)
         try:
             document = response.json()
         except ValueError:

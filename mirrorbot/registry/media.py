@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,6 @@ __all__ = [
     "Manifest",
     "Platform",
     "PlatformFilter",
-    "descriptors_by_digest",
     "filter_index",
     "parse_manifest",
     "platform_of_config",
@@ -347,10 +346,6 @@ def filter_index(index: Manifest, platforms: PlatformFilter, reference: str) -> 
     ]
     raw = json.dumps(document, indent=3).encode()
     return parse_manifest(raw, index.media_type, reference)
-
-
-def descriptors_by_digest(descriptors: Sequence[Descriptor]) -> dict[str, Descriptor]:
-    return {d.digest: d for d in descriptors}
 
 
 IMAGE_CONFIG_TYPES = frozenset(

@@ -106,17 +106,23 @@ namespaces:
     )
 
 
-def make_world(
-    tmp_path: Path, source_registry: LocalRegistry, token_registry: LocalRegistry, ns: str
-) -> World:
-    remote = tmp_path / "metadata.git"
-    git("init", "--bare", "--initial-branch=main", str(remote), cwd=tmp_path)
-    seed = tmp_path / "seed-clone"
-    git("clone", str(remote), str(seed), cwd=tmp_path)
+def seeded_remote(parent: Path, name: str) -> Path:
+    """A bare repository with one commit on main, as GitHub would hold it."""
+    remote = parent / name
+    git("init", "--bare", "--initial-branch=main", str(remote), cwd=parent)
+    seed = parent / f"{name}-seed"
+    git("clone", str(remote), str(seed), cwd=parent)
     (seed / "README.md").write_text("metadata repository\n")
     git("add", "README.md", cwd=seed)
     git("commit", "-m", "init", cwd=seed)
     git("push", "origin", "HEAD:main", cwd=seed)
+    return remote
+
+
+def make_world(
+    tmp_path: Path, source_registry: LocalRegistry, token_registry: LocalRegistry, ns: str
+) -> World:
+    remote = seeded_remote(tmp_path, "metadata.git")
     result = World(
         tmp_path, source_registry, token_registry, ns, remote, tmp_path / "mirrorbot.yaml"
     )

@@ -426,3 +426,15 @@ async def test_consumed_stream_gives_an_error_without_body() -> None:
     assert error.status == 403
     assert error.diagnostics == ()
     assert str(error) == f"ref: GET {CLEAN_URL} returned 403"
+
+
+def test_an_html_error_page_still_makes_a_one_line_message() -> None:
+    error = RegistryError(
+        status=502,
+        method="GET",
+        url="https://registry.example/v2/",
+        reference="registry.example/a:b",
+        body_excerpt="<html>\n<body>\n  Bad   gateway\n</body>\n</html>\n",
+    )
+    assert "\n" not in str(error)
+    assert "<html> <body> Bad gateway </body> </html>" in str(error)

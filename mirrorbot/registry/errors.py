@@ -118,7 +118,8 @@ class RegistryError(MirrorbotError):
 
     def _describe(self) -> str:
         what = f"{self.reference}: " if self.reference else ""
-        detail = "; ".join(str(d) for d in self.diagnostics) or self.body_excerpt.strip()[:200]
+        detail = "; ".join(str(d) for d in self.diagnostics) or self.body_excerpt[:200]
+        detail = " ".join(detail.split())  # an HTML error page must not break the one-line message
         text = f"{what}{self.method} {self.url} returned {self.status}"
         return f"{text} ({detail})" if detail else text
 

@@ -20,7 +20,7 @@ import pytest
 import stamina
 
 import mirrorbot.registry.retry as retry_module
-from mirrorbot.registry.client import MountResult, RegistryClient
+from mirrorbot.registry.client import MountResult, RegistryClient, coalesce
 from mirrorbot.registry.credentials import ANONYMOUS, Credential
 from mirrorbot.registry.errors import (
     BlobIntegrityError,
@@ -604,6 +604,18 @@ async def test_blob_stream_too_long_is_stopped_early() -> None:
             async for _ in chunks:
                 pass
     assert produced < 64 * MiB
+
+
+async def test_small_network_reads_are_joined_into_whole_chunks() -> None:
+    pieces = [bytes([n]) * size for n, size in enumerate([1000, 70_000, 3, 900_000, 200_000, 5])]
+
+    async def network() -> AsyncIterator[bytes]:
+        for piece in pieces:
+            yield piece
+
+    chunks = [chunk async for chunk in coalesce(network(), 1_000_000)]
+    assert b"".join(chunks) == b"".join(pieces)
+    assert [len(chunk) for chunk in chunks] == [1000 + 70_000 + 3 + 900_000 + 200_000, 5]
 
 
 # -- listing: pagination -------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from mirrorbot import __version__
-from mirrorbot.config import ConfigError
+from mirrorbot.configerror import ConfigError
 from mirrorbot.copier import CopyResult
 from mirrorbot.logs import configure_logging
 from mirrorbot.reference import InvalidReferenceError, Reference, parse_reference

@@ -63,6 +63,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
 from ruamel.yaml.scalarbool import ScalarBoolean
 
+from mirrorbot.configerror import ConfigError, Location, format_key
 from mirrorbot.reference import (
     DOCKER_HUB,
     InvalidReferenceError,
@@ -72,7 +73,6 @@ from mirrorbot.reference import (
     validate_repository,
 )
 from mirrorbot.registry.credentials import Credential, CredentialError, expand_env
-from mirrorbot.registry.errors import MirrorbotError
 
 __all__ = [
     "DEFAULT_HUB_API",
@@ -108,57 +108,7 @@ DEFAULT_HUB_API: Final = "https://hub.docker.com"
 STRATEGIES: Final = ("catalog", "gcr", "dockerhub", "images", "storage")
 SCHEMA_URI: Final = "https://json-schema.org/draft/2020-12/schema"
 
-Location = tuple[str | int, ...]
 Strategy = Literal["catalog", "gcr", "dockerhub", "images", "storage"]
-
-
-# --------------------------------------------------------------------------- errors
-
-
-def format_key(location: Sequence[object]) -> str:
-    """``("namespaces", 1, "include", 0)`` → ``namespaces[1].include[0]``.
-
-    Keys that are not identifier-like (registry hosts) are quoted so the path
-    stays unambiguous: ``registries["docker.io"].password``.
-    """
-    text = ""
-    for part in location:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif isinstance(part, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", part):
-            text += f".{part}" if text else part
-        else:
-            text += f"[{json.dumps(str(part))}]"
-    return text
-
-
-class ConfigError(MirrorbotError):
-    """The configuration is unusable: where (file, line, key) and why.
-
-    ``str(err)`` is ``path:line: key: message``; parts that are unknown are left out.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        path: str = "",
-        line: int | None = None,
-        key: str = "",
-        location: Location = (),
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.path = path
-        self.line = line
-        self.location: Location = tuple(location)
-        self.key = key or format_key(self.location)
-
-    def __str__(self) -> str:
-        where = self.path
-        if self.line is not None:
-            where = f"{where}:{self.line}" if where else f"line {self.line}"
-        return ": ".join(part for part in (where, self.key, self.message) if part)
 
 
 # --------------------------------------------------------------------------- value checks

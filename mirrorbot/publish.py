@@ -11,14 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal
-
-import jinja2
+from typing import TYPE_CHECKING, Any, Literal
 
 from mirrorbot.copier import CopyResult
 from mirrorbot.planner import is_signature_tag
 from mirrorbot.state.store import NamespaceState, StateStore, TagRecord, atomic_write
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = [
     "CHANGELOG_NAME",
@@ -124,14 +126,20 @@ def short_digest(digest: str) -> str:
     return f"{algorithm}:{hex_part[:8]}…"
 
 
-_ENVIRONMENT = jinja2.Environment(
-    loader=jinja2.PackageLoader("mirrorbot", "templates"),
-    autoescape=False,  # noqa: S701 - Markdown, not HTML; every name in it passed the reference grammar
-    keep_trailing_newline=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=False,
-)
-_ENVIRONMENT.filters["short"] = short_digest
+@cache
+def _templates() -> jinja2.Environment:
+    """Built on first use: a run with nothing to publish never pays for importing jinja2."""
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("mirrorbot", "templates"),
+        autoescape=False,  # noqa: S701 - Markdown, not HTML; every name in it passed the reference grammar
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+    )
+    environment.filters["short"] = short_digest
+    return environment
 
 
 def format_when(moment: dt.datetime) -> str:
@@ -140,8 +148,10 @@ def format_when(moment: dt.datetime) -> str:
 
 def render_changelog_section(changes: Sequence[Change], when: dt.datetime) -> str:
     ordered = sorted(changes, key=lambda c: (c.kind != "new", c.upstream))
-    return _ENVIRONMENT.get_template("changelog_section.md.j2").render(
-        changes=ordered, when=format_when(when)
+    return (
+        _templates()
+        .get_template("changelog_section.md.j2")
+        .render(changes=ordered, when=format_when(when))
     )
 
 
@@ -182,11 +192,15 @@ def render_index(states: Iterable[NamespaceState]) -> str:
             image_count += 1
             tag_count += len(entry.tags)
         namespaces.append({"source": state.source, "mirror": state.mirror, "images": images})
-    return _ENVIRONMENT.get_template("index.md.j2").render(
-        namespaces=namespaces,
-        image_count=image_count,
-        tag_count=tag_count,
-        last_sync=_display_time(last_sync) if last_sync else "",
+    return (
+        _templates()
+        .get_template("index.md.j2")
+        .render(
+            namespaces=namespaces,
+            image_count=image_count,
+            tag_count=tag_count,
+            last_sync=_display_time(last_sync) if last_sync else "",
+        )
     )
 
 

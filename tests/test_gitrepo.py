@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,6 +106,62 @@ def test_conflicting_runs_reapply_changes_without_loss_or_duplicates(
     assert changelog.count("## 2026-11-23 03:04 UTC") == 2
     index = remote_file(remote, "state/README.md")
     assert "| `pause` | 2 |" in index
+
+
+def reopen(tmp_path: Path, remote: Path) -> MetadataRepo:
+    return MetadataRepo.open(
+        str(remote), branch="main", base_dir=tmp_path, clone_root=tmp_path / "clones", environ={}
+    )
+
+
+def state_file(repo: MetadataRepo) -> Path:
+    return repo.root / "state" / "gcr.io" / "google-containers.json"
+
+
+def test_an_unpushed_commit_is_replayed_onto_the_moved_remote(tmp_path: Path, remote: Path) -> None:
+    repo = reopen(tmp_path, remote)
+    store = StateStore(repo.root / "state")
+    assert repo.commit(apply_changes(store, [change("3.9", D1)], WHEN), "mirror: local") is not None
+    other = tmp_path / "other"
+    git("clone", str(remote), str(other), cwd=tmp_path)
+    (other / "mirrorbot.yaml").write_text("# edited by a human\n")
+    git("add", "mirrorbot.yaml", cwd=other)
+    git("commit", "-m", "config", cwd=other)
+    git("push", "origin", "HEAD:main", cwd=other)
+
+    again = reopen(tmp_path, remote)
+    assert again.unpushed() == 1
+    assert D1 in state_file(again).read_text()
+    assert (again.root / "mirrorbot.yaml").read_text() == "# edited by a human\n"
+
+
+def test_a_recreated_remote_does_not_get_old_state_back(tmp_path: Path, remote: Path) -> None:
+    publish(reopen(tmp_path, remote), [change("3.9", D1)])
+    # The state repository is deleted and created again, empty, at the same place.
+    shutil.rmtree(remote)
+    git("init", "--bare", "--initial-branch=main", str(remote), cwd=tmp_path)
+
+    again = reopen(tmp_path, remote)
+    assert again.head() is None
+    assert again.unpushed() == 0
+    assert not (again.root / "state").exists()
+    publish(again, [change("latest", D2)])
+    state = remote_file(remote, "state/gcr.io/google-containers.json")
+    assert D2 in state
+    assert D1 not in state
+    assert git("log", "--format=%s", "main", cwd=remote).splitlines() == ["mirror: test"]
+
+
+def test_a_rewound_remote_stays_rewound(tmp_path: Path, remote: Path) -> None:
+    before = git("rev-parse", "main", cwd=remote).strip()
+    publish(reopen(tmp_path, remote), [change("3.9", D1)])
+    # Someone resets the state branch to before that run (e.g. the target was wiped).
+    git("update-ref", "refs/heads/main", before, cwd=remote)
+
+    again = reopen(tmp_path, remote)
+    assert again.head() == before
+    assert again.unpushed() == 0
+    assert not state_file(again).exists()
 
 
 @pytest.fixture

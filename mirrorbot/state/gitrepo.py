@@ -105,28 +105,61 @@ class MetadataRepo:
         return instance
 
     def _attach(self, remote: str) -> None:
-        if "origin" in [r.name for r in self.repo.remotes]:
-            self.repo.remotes.origin.set_url(remote)
-        else:
+        """Bring our clone to the remote's branch, keeping only commits never pushed anywhere.
+
+        A commit is unpushed when the remote-tracking ref (as last pushed or fetched)
+        does not contain it: a ``--no-push`` run, or one killed between commit and
+        push. Those are replayed onto the remote. Anything the remote has dropped
+        since (a branch deleted, a repository recreated, history rewound) stays
+        dropped: state never claims what the remote no longer records.
+        """
+        origin = next((r for r in self.repo.remotes if r.name == "origin"), None)
+        if origin is None:
             self.repo.create_remote("origin", remote)
+        elif origin.url != remote:
+            origin.set_url(remote)
+        tracking = f"refs/remotes/origin/{self.branch}"
+        heads = f"refs/heads/{self.branch}"
+        before = self._refs(tracking, heads)
+        published, local = before.get(tracking), before.get(heads)
         self._git("fetch", "--prune", "origin")
-        remote_ref = f"origin/{self.branch}"
-        has_remote_branch = remote_ref in [ref.name for ref in self.repo.remotes.origin.refs]
-        has_local_branch = self.branch in [head.name for head in self.repo.heads]
-        if not has_remote_branch:
-            self._git("checkout", "-B", self.branch)
+        upstream = self._refs(tracking).get(tracking)
+        unpushed = self._count_between(published, local)
+        if upstream is None:
+            if unpushed or local is None:
+                self._git("checkout", "-f", "-B", self.branch)
+            else:
+                self._start_empty()
             return
-        if not has_local_branch:
-            self._git("checkout", "-B", self.branch, remote_ref)
+        if not unpushed:
+            self._git("checkout", "-f", "-B", self.branch, tracking)
             return
-        # Our clone: keep commits a --no-push (or killed) run made, on top of the remote.
         self._git("checkout", "-f", self.branch)
-        self._git("reset", "--hard", "HEAD")
+        onto = ["--onto", tracking, published] if published else [tracking]
         try:
-            self._git(*self._identity(), "rebase", remote_ref)
+            self._git(*self._identity(), "rebase", *onto, self.branch)
         except GitError:
             self._git("rebase", "--abort", check=False)
-            self._git("reset", "--hard", remote_ref)
+            self._git("checkout", "-f", "-B", self.branch, tracking)
+
+    def _refs(self, *names: str) -> dict[str, str]:
+        """The commits of those of ``names`` (full ref names) that exist, in one call."""
+        listed = self._git("for-each-ref", "--format=%(refname) %(objectname)", *names)
+        return dict(line.split(" ", 1) for line in listed.splitlines() if " " in line)
+
+    def _count_between(self, base: str | None, tip: str | None) -> int:
+        """Commits on ``tip`` that ``base`` lacks (all of them when there is no base)."""
+        if tip is None or tip == base:
+            return 0
+        since = [f"{base}..{tip}"] if base else [tip]
+        return int(self._git("rev-list", "--count", *since).strip() or 0)
+
+    def _start_empty(self) -> None:
+        """An unborn branch and an empty tree: the remote has nothing, and neither do we."""
+        self._git("symbolic-ref", "HEAD", f"refs/heads/{self.branch}")
+        self._git("update-ref", "-d", f"refs/heads/{self.branch}")
+        self._git("read-tree", "--empty")
+        self._git("clean", "-fdxq")
 
     # -- facts --------------------------------------------------------------
 
@@ -149,12 +182,14 @@ class MetadataRepo:
 
     def unpushed(self) -> int:
         """Commits on HEAD that the remote branch (as last fetched) does not have."""
-        if not self.has_remote or self.head() is None:
+        if not self.has_remote:
             return 0
-        remote_ref = f"origin/{self.branch}"
-        if remote_ref not in [ref.name for ref in self.repo.remotes.origin.refs]:
-            return 1
-        return int(self._git("rev-list", "--count", f"{remote_ref}..HEAD").strip() or 0)
+        tracking = f"refs/remotes/origin/{self.branch}"
+        if tracking not in [ref.path for ref in self.repo.remotes.origin.refs]:
+            return self._count_between(None, self.head())
+        # An unborn HEAD fails the range: nothing to push.
+        counted = self._git("rev-list", "--count", f"{tracking}..HEAD", check=False)
+        return int(counted.strip() or 0)
 
     # -- writing ------------------------------------------------------------
 
@@ -163,10 +198,10 @@ class MetadataRepo:
         if not folder.exists():
             return
         relative = str(folder.resolve().relative_to(self.root.resolve()))
-        if self.head() is not None:
-            tracked = self._git("ls-tree", "-r", "--name-only", "HEAD", "--", relative).strip()
-            if tracked:
-                self._git("checkout", "HEAD", "--", relative)
+        # On an unborn HEAD ls-tree fails: nothing is tracked yet.
+        tracked = self._git("ls-tree", "-r", "--name-only", "HEAD", "--", relative, check=False)
+        if tracked.strip():
+            self._git("checkout", "HEAD", "--", relative)
         self._git("clean", "-fdq", "--", relative)
 
     def commit(self, paths: Iterable[Path], message: str) -> str | None:
@@ -277,4 +312,8 @@ def _empty(destination: Path) -> git.Repo:
     if git_dir.is_dir():
         for lock in git_dir.rglob("*.lock"):
             lock.unlink(missing_ok=True)
+        try:
+            return git.Repo(destination)
+        except git.InvalidGitRepositoryError:
+            pass  # a half-made clone: init repairs it
     return git.Repo.init(destination)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 
+from mirrorbot.collector import collector_paused
+
 
 def run() -> None:
     """Start the CLI with the collector paused while it imports.
@@ -13,11 +15,8 @@ def run() -> None:
     created cost ~10% of a no-op run. Frozen afterwards, they are never scanned
     again.
     """
-    gc.disable()
-    try:
+    with collector_paused():
         from mirrorbot.cli import main
-    finally:
-        gc.enable()
     gc.freeze()
     main()
 

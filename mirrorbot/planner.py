@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from mirrorbot.collector import collector_paused
 from mirrorbot.reference import Reference
 from mirrorbot.sources.base import ListedTag, Listing
 from mirrorbot.state.store import NamespaceState
@@ -205,16 +206,17 @@ def plan_namespace(
     Phase one (``signatures=False``) plans the images; phase two plans the
     cosign tags whose subject digest ``state`` now records as mirrored.
     """
-    return _plan(
-        rules,
-        listing,
-        state,
-        mirror=mirror,
-        targets=targets,
-        head_digests=head_digests or {},
-        signatures_phase=signatures,
-        mirrored_digests=mirrored_upstream_digests(state) if signatures else None,
-    )
+    with collector_paused():  # one plan item per tag, and no cycle among them
+        return _plan(
+            rules,
+            listing,
+            state,
+            mirror=mirror,
+            targets=targets,
+            head_digests=head_digests or {},
+            signatures_phase=signatures,
+            mirrored_digests=mirrored_upstream_digests(state) if signatures else None,
+        )
 
 
 def mirrored_upstream_digests(state: NamespaceState) -> dict[str, set[str]]:

@@ -135,6 +135,20 @@ def test_an_unpushed_commit_is_replayed_onto_the_moved_remote(tmp_path: Path, re
     assert (again.root / "mirrorbot.yaml").read_text() == "# edited by a human\n"
 
 
+def test_what_a_killed_run_left_uncommitted_is_discarded(tmp_path: Path, remote: Path) -> None:
+    publish(reopen(tmp_path, remote), [change("3.9", D1)])
+    killed = reopen(tmp_path, remote)
+    state_file(killed).write_text("{half-written")
+    (killed.root / "state" / "gcr.io" / "stray.json").write_text("{}")
+    git("add", "state", cwd=killed.root)
+
+    again = reopen(tmp_path, remote)
+    again.discard_changes(again.root / "state")
+    assert D1 in state_file(again).read_text()
+    assert not (again.root / "state" / "gcr.io" / "stray.json").exists()
+    assert git("status", "--porcelain", cwd=again.root) == ""
+
+
 def test_a_recreated_remote_does_not_get_old_state_back(tmp_path: Path, remote: Path) -> None:
     publish(reopen(tmp_path, remote), [change("3.9", D1)])
     # The state repository is deleted and created again, empty, at the same place.

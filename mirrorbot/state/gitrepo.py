@@ -69,6 +69,8 @@ class MetadataRepo:
         self.branch = branch
         self._token = token
         self._secrets = tuple(s for s in (token, _basic(token) if token else None) if s)
+        # Set once our own clone has been checked out with -f: tracked files match HEAD.
+        self._tracked_pristine = False
 
     # -- opening ----------------------------------------------------------
 
@@ -125,6 +127,7 @@ class MetadataRepo:
         self._git("fetch", "--prune", "origin")
         upstream = self._refs(tracking).get(tracking)
         unpushed = self._count_between(published, local)
+        self._tracked_pristine = True  # every path below checks out with -f
         if upstream is None:
             if unpushed or local is None:
                 self._git("checkout", "-f", "-B", self.branch)
@@ -198,10 +201,11 @@ class MetadataRepo:
         if not folder.exists():
             return
         relative = str(folder.resolve().relative_to(self.root.resolve()))
-        # On an unborn HEAD ls-tree fails: nothing is tracked yet.
-        tracked = self._git("ls-tree", "-r", "--name-only", "HEAD", "--", relative, check=False)
-        if tracked.strip():
-            self._git("checkout", "HEAD", "--", relative)
+        if not self._tracked_pristine:
+            # On an unborn HEAD ls-tree fails: nothing is tracked yet.
+            tracked = self._git("ls-tree", "-r", "--name-only", "HEAD", "--", relative, check=False)
+            if tracked.strip():
+                self._git("checkout", "HEAD", "--", relative)
         self._git("clean", "-fdq", "--", relative)
 
     def commit(self, paths: Iterable[Path], message: str) -> str | None:

@@ -20,7 +20,6 @@ on the network: the front runs in another process.
 
 from __future__ import annotations
 
-import asyncio
 import cProfile
 import io
 import json
@@ -32,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from mirrorbot.job import open_context
+from mirrorbot.job import open_context, run_async
 from mirrorbot.sync import Sync, SyncOptions
 
 
@@ -85,12 +84,10 @@ def one_pass(config: Path, stages: Stages | None) -> dict[str, Any]:
 
     finished: list[float] = []
     wall, cpu = time.perf_counter(), time.process_time()
-    report = asyncio.run(go())
+    report = run_async(go)  # as `mirrorbot plan` runs it: the main task returns nothing
     total_wall, total_cpu = time.perf_counter() - wall, time.process_time() - cpu
     if stages is not None:
-        # From the coroutine's return to asyncio.run's: event loop teardown. On Python 3.11
-        # this includes repr() of the returned value, twice (signal.signal restoring SIGINT
-        # formats the old handler, a partial holding the main task and so its result).
+        # From the coroutine's return to run_async's: event loop teardown.
         stages.add(
             "asyncio.run teardown",
             time.perf_counter() - finished[0],

@@ -38,7 +38,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from corpus import FULL, QUICK, Corpus, CorpusBuilder, MiB, Scale, push_big_image
+from corpus import (
+    FULL,
+    QUICK,
+    SEEDER_AGENT,
+    Corpus,
+    CorpusBuilder,
+    MiB,
+    Scale,
+    push_big_image,
+)
 from measure import ProcessRun, agents, run_measured, tag_digest, traffic
 
 from mirrorbot import __version__ as mirrorbot_version
@@ -60,6 +69,36 @@ TOOLS = ("mirrorbot", "skopeo")
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def quiesce(*registries: LocalRegistry) -> None:
+    """Before a measured run: nothing left over from the previous one competes with it.
+
+    Registries' logs stop growing, and dirty pages are written back: the kernel
+    flushing the last run's hundreds of MB (or the 1 GiB seed) would otherwise
+    land on whichever tool runs next.
+    """
+    settle(*registries)
+    os.sync()
+
+
+def prime(registry: LocalRegistry, blobs: dict[str, str]) -> None:
+    """Read every blob (digest -> a repository holding it) once, before anything is measured.
+
+    A registry's first read of freshly pushed data is slower (seen: +0.5 s for the
+    1 GiB layer); whichever tool ran first would pay for it. Sent as the seeder, so
+    never counted as either tool's traffic.
+    """
+    with httpx.Client(
+        base_url=registry.url,
+        timeout=httpx.Timeout(600.0),
+        headers={"User-Agent": SEEDER_AGENT},
+    ) as http:
+        for digest, repository in blobs.items():
+            with http.stream("GET", f"/v2/{repository}/blobs/{digest}") as response:
+                response.raise_for_status()
+                for _ in response.iter_raw(1024 * 1024):
+                    pass
 
 
 def settle(*registries: LocalRegistry) -> None:
@@ -159,7 +198,7 @@ def run_figures(run: ProcessRun) -> dict[str, Any]:
 def measure_sync(
     world: ToolWorld, upstream: LocalRegistry, scenario: str, workdir: Path
 ) -> dict[str, Any]:
-    settle(upstream, world.target)
+    quiesce(upstream, world.target)
     up_mark, target_mark = upstream.log_mark(), world.target.log_mark()
     stored_before = world.target.storage_bytes()
     run = run_measured(
@@ -287,6 +326,7 @@ def sync_scenarios(scale: Scale, root: Path, repeats: int) -> dict[str, Any]:
             seeder.push_all(corpus.images)
         results["corpus"]["seed_s"] = round(time.perf_counter() - started, 2)
         log(f"seeded upstream {upstream.host} in {results['corpus']['seed_s']}s")
+        prime(upstream, corpus.blob_homes())
 
         runs: dict[str, dict[str, list[dict[str, Any]]]] = {
             scenario: {name: [] for name in TOOLS} for scenario in ("cold", "noop")
@@ -406,13 +446,31 @@ def big_image_scenario(scale: Scale, root: Path, repeats: int) -> dict[str, Any]
             f"big image: {pushed['layer_bytes'] / MiB:.0f} MiB layer pushed in {results['seed_s']}s"
         )
         source = f"{upstream.host}/big/image:v1"
+        # One unmeasured copy per tool first (it also primes the upstream's read of the
+        # layer): over several full runs the scenario's first copy was 1-2.5 s slower than
+        # the rest, and the alternating order always put mirrorbot there.
+        results["warmup_wall_s"] = {}
+        for name in TOOLS:
+            workdir = root / f"big-{name}-warmup"
+            with LocalRegistry(workdir, name=f"big-{name}") as target:
+                quiesce(upstream, target)
+                warmup = run_measured(
+                    big_copy_command(name, source, f"{target.host}/{MIRROR_NAMESPACE}/image"),
+                    env=base_env(root / f"home-big-{name}-warmup"),
+                    cwd=root,
+                    stdout_path=root / f"big-{name}-warmup.out",
+                )
+                if warmup.returncode != 0:
+                    log(f"{name} big copy warm-up: exit {warmup.returncode}\n{warmup.stderr_tail}")
+                results["warmup_wall_s"][name] = round(warmup.wall_s, 3)
+            shutil.rmtree(target.storage, ignore_errors=True)
         for repetition in range(repeats):
             for name in tool_order(repetition):
                 workdir = root / f"big-{name}-{repetition}"
                 prefixes = MIRRORBOT_AGENTS if name == "mirrorbot" else SKOPEO_AGENTS
                 with LocalRegistry(workdir, name=f"big-{name}") as target:
                     destination = f"{target.host}/{MIRROR_NAMESPACE}/image"
-                    settle(upstream)
+                    quiesce(upstream, target)
                     up_mark, target_mark = upstream.log_mark(), target.log_mark()
                     run = run_measured(
                         big_copy_command(name, source, destination),
@@ -927,8 +985,16 @@ def main(argv: list[str] | None = None) -> int:
         help="runs per tool of cold/no-op sync and big copy; the median is reported "
         "(default 3, with --quick 1)",
     )
+    parser.add_argument("--repositories", type=int, help="repositories in the corpus")
+    parser.add_argument(
+        "--tags", type=int, help="tags per repository, latest included (at least 2)"
+    )
     args = parser.parse_args(argv)
     scale = QUICK if args.quick else FULL
+    if args.repositories is not None:
+        scale = dataclasses.replace(scale, repositories=max(3, args.repositories))
+    if args.tags is not None:
+        scale = dataclasses.replace(scale, tags=max(2, args.tags))
     repeats = max(1, args.repeat or (1 if args.quick else 3))
     load_before = os.getloadavg()
     started = time.perf_counter()

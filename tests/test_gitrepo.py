@@ -67,16 +67,21 @@ def test_clone_commit_push(tmp_path: Path, remote: Path) -> None:
     assert repo.commit([repo.root / "state" / "CHANGELOG.md"], "noop") is None
 
 
-def test_push_rebases_when_the_remote_moved_elsewhere(tmp_path: Path, remote: Path) -> None:
-    repo = MetadataRepo.open(
-        str(remote), branch="main", base_dir=tmp_path, clone_root=tmp_path / "clones", environ={}
-    )
+def human_edits_the_config(tmp_path: Path, remote: Path) -> None:
+    """Someone else moves the remote on: a commit of their own, pushed."""
     other = tmp_path / "other"
     git("clone", str(remote), str(other), cwd=tmp_path)
     (other / "mirrorbot.yaml").write_text("# edited by a human\n")
     git("add", "mirrorbot.yaml", cwd=other)
     git("commit", "-m", "config", cwd=other)
     git("push", "origin", "HEAD:main", cwd=other)
+
+
+def test_push_rebases_when_the_remote_moved_elsewhere(tmp_path: Path, remote: Path) -> None:
+    repo = MetadataRepo.open(
+        str(remote), branch="main", base_dir=tmp_path, clone_root=tmp_path / "clones", environ={}
+    )
+    human_edits_the_config(tmp_path, remote)
     publish(repo, [change("3.9", D1)])
     log = git("log", "--format=%s", "main", cwd=remote).splitlines()
     assert log[:2] == ["mirror: test", "config"]
@@ -122,12 +127,7 @@ def test_an_unpushed_commit_is_replayed_onto_the_moved_remote(tmp_path: Path, re
     repo = reopen(tmp_path, remote)
     store = StateStore(repo.root / "state")
     assert repo.commit(apply_changes(store, [change("3.9", D1)], WHEN), "mirror: local") is not None
-    other = tmp_path / "other"
-    git("clone", str(remote), str(other), cwd=tmp_path)
-    (other / "mirrorbot.yaml").write_text("# edited by a human\n")
-    git("add", "mirrorbot.yaml", cwd=other)
-    git("commit", "-m", "config", cwd=other)
-    git("push", "origin", "HEAD:main", cwd=other)
+    human_edits_the_config(tmp_path, remote)
 
     again = reopen(tmp_path, remote)
     assert again.unpushed() == 1

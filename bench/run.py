@@ -52,7 +52,7 @@ from measure import ProcessRun, agents, run_measured, tag_digest, traffic
 
 from mirrorbot import __version__ as mirrorbot_version
 from mirrorbot.demo.corpus import Image
-from mirrorbot.demo.registry import LocalRegistry
+from mirrorbot.demo.registry import LocalRegistry, stop_process
 from mirrorbot.demo.run import demo_config
 from mirrorbot.demo.seed import Seeder
 
@@ -433,6 +433,36 @@ def big_copy_command(name: str, source: str, destination: str) -> list[str]:
     ]
 
 
+def big_copy(
+    name: str, upstream: LocalRegistry, manifest_digest: str, root: Path, label: str
+) -> dict[str, Any]:
+    """One ``copy`` of the big image by one tool, into a fresh target; its figures."""
+    source = f"{upstream.host}/big/image:v1"
+    prefixes = MIRRORBOT_AGENTS if name == "mirrorbot" else SKOPEO_AGENTS
+    with LocalRegistry(root / f"big-{name}-{label}", name=f"big-{name}") as target:
+        quiesce(upstream, target)
+        up_mark, target_mark = upstream.log_mark(), target.log_mark()
+        run = run_measured(
+            big_copy_command(name, source, f"{target.host}/{MIRROR_NAMESPACE}/image"),
+            env=base_env(root / f"home-big-{name}-{label}"),
+            cwd=root,
+            stdout_path=root / f"big-{name}-{label}.out",
+        )
+        settle(upstream, target)
+        if run.returncode != 0:
+            log(f"{name} big copy {label}: exit {run.returncode}\n{run.stderr_tail}")
+        figures = run_figures(run)
+        figures["target"] = traffic(target, target_mark, prefixes).as_json()
+        figures["upstream"] = traffic(upstream, up_mark, prefixes).as_json()
+        figures["copied"] = tag_digest(target, f"{MIRROR_NAMESPACE}/image", "v1") == manifest_digest
+        log(
+            f"{name:9} big copy {label:7} {run.wall_s:7.2f}s  "
+            f"peak RSS {run.peak_rss_bytes / MiB:7.1f} MiB"
+        )
+    shutil.rmtree(target.storage, ignore_errors=True)
+    return figures
+
+
 def big_image_scenario(scale: Scale, root: Path, repeats: int) -> dict[str, Any]:
     """``copy`` of one image with a huge layer, into a fresh target per tool and repetition."""
     results: dict[str, Any] = {"repeats": repeats}
@@ -445,55 +475,16 @@ def big_image_scenario(scale: Scale, root: Path, repeats: int) -> dict[str, Any]
         log(
             f"big image: {pushed['layer_bytes'] / MiB:.0f} MiB layer pushed in {results['seed_s']}s"
         )
-        source = f"{upstream.host}/big/image:v1"
+        digest = pushed["manifest_digest"]
         # One unmeasured copy per tool first (it also primes the upstream's read of the
         # layer): over several full runs the scenario's first copy was 1-2.5 s slower than
         # the rest, and the alternating order always put mirrorbot there.
-        results["warmup_wall_s"] = {}
-        for name in TOOLS:
-            workdir = root / f"big-{name}-warmup"
-            with LocalRegistry(workdir, name=f"big-{name}") as target:
-                quiesce(upstream, target)
-                warmup = run_measured(
-                    big_copy_command(name, source, f"{target.host}/{MIRROR_NAMESPACE}/image"),
-                    env=base_env(root / f"home-big-{name}-warmup"),
-                    cwd=root,
-                    stdout_path=root / f"big-{name}-warmup.out",
-                )
-                if warmup.returncode != 0:
-                    log(f"{name} big copy warm-up: exit {warmup.returncode}\n{warmup.stderr_tail}")
-                results["warmup_wall_s"][name] = round(warmup.wall_s, 3)
-            shutil.rmtree(target.storage, ignore_errors=True)
+        results["warmup_wall_s"] = {
+            name: big_copy(name, upstream, digest, root, "warm-up")["wall_s"] for name in TOOLS
+        }
         for repetition in range(repeats):
             for name in tool_order(repetition):
-                workdir = root / f"big-{name}-{repetition}"
-                prefixes = MIRRORBOT_AGENTS if name == "mirrorbot" else SKOPEO_AGENTS
-                with LocalRegistry(workdir, name=f"big-{name}") as target:
-                    destination = f"{target.host}/{MIRROR_NAMESPACE}/image"
-                    quiesce(upstream, target)
-                    up_mark, target_mark = upstream.log_mark(), target.log_mark()
-                    run = run_measured(
-                        big_copy_command(name, source, destination),
-                        env=base_env(root / f"home-big-{name}-{repetition}"),
-                        cwd=root,
-                        stdout_path=root / f"big-{name}-{repetition}.out",
-                    )
-                    settle(upstream, target)
-                    if run.returncode != 0:
-                        log(f"{name} big copy: exit {run.returncode}\n{run.stderr_tail}")
-                    figures = run_figures(run)
-                    figures["target"] = traffic(target, target_mark, prefixes).as_json()
-                    figures["upstream"] = traffic(upstream, up_mark, prefixes).as_json()
-                    figures["copied"] = (
-                        tag_digest(target, f"{MIRROR_NAMESPACE}/image", "v1")
-                        == pushed["manifest_digest"]
-                    )
-                    runs[name].append(figures)
-                    log(
-                        f"{name:9} big copy    {run.wall_s:7.2f}s  "
-                        f"peak RSS {run.peak_rss_bytes / MiB:7.1f} MiB"
-                    )
-                shutil.rmtree(target.storage, ignore_errors=True)
+                runs[name].append(big_copy(name, upstream, digest, root, str(repetition)))
     shutil.rmtree(root / "big-upstream" / "storage", ignore_errors=True)
     results["paired_wall_ratios"] = paired_ratios(runs)
     for name in TOOLS:
@@ -530,12 +521,7 @@ def gcr_front(scale: Scale, workdir: Path) -> Iterator[tuple[str, subprocess.Pop
             raise RuntimeError(f"gcr front did not start: {log_path.read_text()}")
         yield f"127.0.0.1:{int(line.split()[1])}", process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def front_stats(host: str) -> dict[str, Any]:

@@ -20,7 +20,13 @@ from typing import Any
 
 import httpx
 
-__all__ = ["LocalRegistry", "LoggedRequest", "RegistryBinaryMissingError", "free_port"]
+__all__ = [
+    "LocalRegistry",
+    "LoggedRequest",
+    "RegistryBinaryMissingError",
+    "free_port",
+    "stop_process",
+]
 
 STARTUP_TIMEOUT = 30.0
 
@@ -137,12 +143,7 @@ class LocalRegistry:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
     @property
     def running(self) -> bool:
@@ -197,3 +198,13 @@ class LocalRegistry:
         """Bytes of blob data on disk (what was actually written, deduplicated by digest)."""
         blobs = self.storage / "docker" / "registry" / "v2" / "blobs"
         return sum(p.stat().st_size for p in blobs.rglob("data")) if blobs.exists() else 0
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM, and SIGKILL if it is still there after ``grace`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

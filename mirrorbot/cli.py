@@ -262,6 +262,17 @@ def _show(report: SyncReport) -> None:
     write_step_summary(summary)
 
 
+def _parse_budget(value: str | None) -> float | None:
+    if value is None:
+        return None
+    from mirrorbot.timebudget import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise _fail(f"--time-budget {exc}", EXIT_USAGE) from None
+
+
 def _parse_time(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
@@ -365,6 +376,14 @@ def sync(
         typer.Option("--run-time", help="Timestamp of the run (ISO 8601), shared by all shards."),
     ] = None,
     no_push: Annotated[bool, typer.Option("--no-push", help="Commit, but do not push.")] = False,
+    time_budget: Annotated[
+        str | None,
+        typer.Option(
+            "--time-budget",
+            help="Stop starting copies after this long (5h, 90m, 3600); what finished is "
+            "published, exit 1. Default: network.time_budget of the config (5h).",
+        ),
+    ] = None,
     images_file: Annotated[
         Path | None,
         typer.Option(
@@ -418,6 +437,8 @@ def sync(
     from mirrorbot.sync import SyncOptions
 
     configure_logging(verbose)
+    if images_file is not None and time_budget is not None:
+        raise _fail("--time-budget does not apply to --images (image-syncer rules)", EXIT_USAGE)
     if images_file is not None:
         _sync_rules(
             config,
@@ -439,6 +460,7 @@ def sync(
         shard=_parse_shard(shard),
         assignments=_read_assignments(assignments),
         images=_parse_images(image),
+        time_budget=_parse_budget(time_budget),
     )
     moment = _parse_time(run_time)
     context = _context(config)

@@ -719,6 +719,12 @@ class NetworkSettings(BaseModel):
         description="Consecutive failed operations after which a registry is declared down "
         "for the rest of the run (one message instead of thousands).",
     )
+    time_budget: float | None = Field(
+        default=18000.0,
+        gt=0,
+        description="Seconds a sync may run (default 5 h, inside GitHub's 6 h job limit); past "
+        "it no copy starts, what finished is published and the run exits 1. null: no limit.",
+    )
     image_concurrency: int = Field(default=4, ge=1, le=64, description="Images copied at once.")
     blob_concurrency: int = Field(default=8, ge=1, le=64, description="Blobs streamed at once.")
 

@@ -163,6 +163,7 @@ def run_sync(
         options,
         image_concurrency=network.image_concurrency,
         blob_concurrency=network.blob_concurrency,
+        time_budget=network.time_budget if options.time_budget is None else options.time_budget,
     )
 
     async def go() -> SyncReport:

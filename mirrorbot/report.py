@@ -39,6 +39,7 @@ class Summary:
     warnings: tuple[str, ...]
     planned: tuple[tuple[str, str, str], ...]  # (kind, upstream, target) — for dry runs
     stopped: bool = False
+    stop_reason: str = "signal"
     not_started: int = 0
     abandoned: int = 0
 
@@ -100,6 +101,7 @@ def summarise(report: SyncReport) -> Summary:
         warnings=tuple(report.warnings),
         planned=tuple((i.kind, str(i.source), str(i.target)) for p in plans for i in p.items),
         stopped=report.stopped,
+        stop_reason=report.stop_reason,
         not_started=len(report.not_started),
         abandoned=len(report.abandoned),
     )
@@ -127,7 +129,7 @@ def _details(summary: Summary, *, bullet: str, code: Callable[[str], str] = str)
         lines.append("listing failed:")
         lines += [f"{bullet}{error}" for error in summary.listing_errors]
     if summary.stopped:
-        lines.append("stopped early (signal):")
+        lines.append(f"stopped early ({summary.stop_reason}):")
         lines.append(
             f"{bullet}{summary.not_started} images not started, {summary.abandoned} abandoned "
             "in flight; everything completed is recorded, the next run does the rest"

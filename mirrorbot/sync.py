@@ -23,7 +23,7 @@ import httpx
 
 from mirrorbot.config import Config, ConfigError, ResolvedNamespace
 from mirrorbot.copier import Copier, CopyResult, CopyStats
-from mirrorbot.naming import check_collisions, mirror_repository
+from mirrorbot.naming import NameCollisionError, mirror_repository
 from mirrorbot.planner import (
     NamespacePlan,
     PlanItem,
@@ -47,6 +47,7 @@ from mirrorbot.registry.retry import RegistryDownError
 from mirrorbot.shards import assign, shard_of
 from mirrorbot.sources.base import ListedRepository, ListedTag, Listing, make_source
 from mirrorbot.state.store import NamespaceState, StateStore
+from mirrorbot.timebudget import TimeBudget
 
 __all__ = [
     "Failure",
@@ -74,6 +75,7 @@ class SyncOptions:
     shard: tuple[int, int] | None = None  # (index starting at 1, count)
     assignments: Mapping[str, int] = field(default_factory=dict)  # from `plan --shards`
     images: tuple[Reference, ...] = ()  # targeted sync: only these upstream references
+    time_budget: float | None = None  # seconds; past it no copy starts (see TimeBudget)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,8 @@ class SyncReport:
     started: float = field(default_factory=time.monotonic)
     duration: float = 0.0
     dry_run: bool = False
-    stopped: bool = False  # SIGTERM: stopped early, what completed is still recorded
+    stopped: bool = False  # SIGTERM or time budget: stopped early, what completed is recorded
+    stop_reason: str = "signal"
     not_started: list[str] = field(default_factory=list)
     abandoned: list[str] = field(default_factory=list)
 
@@ -198,6 +201,7 @@ class Sync:
         self._assignments: dict[str, int] | None = None
         self._head_slots = asyncio.Semaphore(options.head_concurrency)
         self.stopping = False
+        self._budget = TimeBudget()
         self._in_flight: set[asyncio.Task[Any]] = set()
 
     @property
@@ -248,26 +252,43 @@ class Sync:
 
     async def _list_one(self, run: NamespaceRun) -> None:
         ns = run.namespace
+        limit = asyncio.timeout_at(self._budget.deadline)
         try:
-            client = self.pool.reader(ns.registry)
-            if run.requested:
-                run.listing = await self._requested_listing(run)
-            else:
-                source = make_source(
-                    ns.strategy,
-                    registry=ns.registry,
-                    path=ns.path,
-                    client=client,
-                    images=ns.images,
-                    hub_api=ns.hub_api,
-                    hub_client=self._hub_client,
-                )
-                run.listing = await source.list()
-        except MirrorbotError as exc:
-            run.error = str(exc)
-            log.error("listing %s failed: %s", ns.source, exc)
+            async with limit:
+                await self._list(run)
+        except Exception as exc:
+            run.error = self._namespace_error("listed", exc, expired=limit.expired())
+        if run.error is not None:
+            log.error("listing %s failed: %s", ns.source, run.error)
             return
+        assert run.listing is not None
         self.report.warnings.extend(f"{ns.source}: {w}" for w in run.listing.skipped)
+
+    def _namespace_error(self, stage: str, exc: Exception, *, expired: bool) -> str:
+        """One line for a namespace that could not be listed or planned; the others go on."""
+        if expired:
+            return f"not {stage}: {self._budget.describe()} ran out"
+        if isinstance(exc, MirrorbotError):
+            return str(exc)
+        # An answer nobody mapped to a typed error fails this namespace, never the run.
+        log.debug("not %s: unexpected error", stage, exc_info=True)
+        return f"not {stage}: unexpected {type(exc).__name__}: {exc}"
+
+    async def _list(self, run: NamespaceRun) -> None:
+        ns = run.namespace
+        if run.requested:
+            run.listing = await self._requested_listing(run)
+            return
+        source = make_source(
+            ns.strategy,
+            registry=ns.registry,
+            path=ns.path,
+            client=self.pool.reader(ns.registry),
+            images=ns.images,
+            hub_api=ns.hub_api,
+            hub_client=self._hub_client,
+        )
+        run.listing = await source.list()
 
     async def _requested_listing(self, run: NamespaceRun) -> Listing:
         """A listing of just the requested references (a bare repository means all its tags)."""
@@ -290,15 +311,21 @@ class Sync:
         return Listing(ns.source, repositories, ())
 
     def map_names(self) -> None:
-        """Mirror names for every listed repository; collisions are config errors (exit 2)."""
-        claims: list[tuple[str, str]] = []
+        """Mirror names for every listed repository.
+
+        A name two upstream repositories would share is refused for the listed
+        newcomer(s): a repository already recorded in state keeps its name, and
+        every other claimant fails as one image (exit 1) while the rest of its
+        namespace and every other namespace is still mirrored. Collisions the
+        config alone makes are caught when it is loaded (exit 2).
+        """
+        established: dict[str, str] = {}  # mirror repository -> upstream recorded in state
+        listed: list[tuple[NamespaceRun, str, str, str]] = []  # run, repo path, upstream, mirror
         for run in self.report.runs:
             ns = run.namespace
             run.state = self.store.load(ns.source, run.mirror)
             for image, entry in run.state.images.items():
-                claims.append(
-                    (f"{ns.source}/{image}" if ns.path else f"{ns.registry}/{image}", entry.target)
-                )
+                established.setdefault(entry.target, ns.upstream(image))
             if run.listing is None:
                 continue
             for repository in run.listing.repositories:
@@ -314,14 +341,22 @@ class Sync:
                 except MirrorbotError as exc:
                     self.report.warnings.append(f"{ns.source}/{repository.path}: skipped: {exc}")
                     continue
+                target = f"{self.config.mirror.registry}/{name}"
+                listed.append((run, repository.path, ns.upstream(repository.path), target))
                 run.targets[repository.path] = name
-                upstream = (
-                    f"{ns.source}/{repository.path}"
-                    if ns.path
-                    else f"{ns.registry}/{repository.path}"
-                )
-                claims.append((upstream, f"{self.config.mirror.registry}/{name}"))
-        check_collisions(_distinct(claims))
+        claimants: dict[str, set[str]] = {}
+        for _, _, upstream, target in listed:
+            claimants.setdefault(target, set()).add(upstream)
+        for run, path, upstream, target in listed:
+            owner = established.get(target)
+            rivals = sorted(claimants[target] - {upstream} | ({owner} if owner else set()))
+            if owner == upstream or not rivals:
+                continue
+            del run.targets[path]
+            self.report.failures.append(
+                Failure(upstream, target, str(NameCollisionError(upstream, rivals[0], target)))
+            )
+            log.error("%s: not mirrored: %s is also the mirror of %s", upstream, target, rivals[0])
 
     async def recheck(
         self, run: NamespaceRun, keys: Sequence[tuple[str, str]]
@@ -411,18 +446,22 @@ class Sync:
                 self._in_flight.discard(task)
         self._record(run, item, result)
 
-    def request_stop(self) -> None:
-        """SIGTERM: first stop starting images; a second time, abandon the ones in flight."""
+    def request_stop(self, reason: str = "signal") -> None:
+        """First stop starting images; a second time, abandon the ones in flight."""
         if self.stopping:
-            log.warning("second stop request: abandoning %d copies in flight", len(self._in_flight))
+            log.warning("%s: abandoning %d copies in flight", reason, len(self._in_flight))
             for task in list(self._in_flight):
                 task.cancel()
             return
         self.stopping = True
         self.report.stopped = True
+        self.report.stop_reason = reason
         log.warning(
-            "stop requested: finishing %d copies in flight, starting no more", len(self._in_flight)
+            "%s: finishing %d copies in flight, starting no more", reason, len(self._in_flight)
         )
+
+    def _budget_expired(self) -> None:
+        self.request_stop(f"{self._budget.describe()} ran out")
 
     async def copy(self, work: Sequence[tuple[NamespaceRun, PlanItem]]) -> None:
         """Copy every item; failures get ``retry_rounds`` more rounds, then are reported."""
@@ -454,20 +493,45 @@ class Sync:
         )
 
     async def run(self) -> SyncReport:
+        self._budget = TimeBudget.start(self.options.time_budget)
+        watchdog = asyncio.create_task(
+            self._budget.watch(self._budget_expired, self._budget_expired)
+        )
+        try:
+            await self._stages()
+        finally:
+            watchdog.cancel()
+        self.report.duration = time.monotonic() - self.report.started
+        return self.report
+
+    async def _stages(self) -> None:
         await self.list_all()
         self.map_names()
         for signatures in (False, True):
             eligible = [r for r in self.report.runs if r.namespace.signatures or not signatures]
-            plans = await asyncio.gather(*(self.plan(r, signatures=signatures) for r in eligible))
+            plans = await asyncio.gather(
+                *(self._plan_guarded(r, signatures=signatures) for r in eligible)
+            )
             planned = [(run, plan) for run, plan in zip(eligible, plans, strict=True) if plan]
             # Shards are assigned once every namespace is planned: weights span the whole run.
             work = [
                 (run, item) for run, plan in planned for item in plan.items if self._mine(run, item)
             ]
-            if not self.options.dry_run and work and not self.stopping:
+            if self.stopping and not self.options.dry_run:
+                self.report.not_started.extend(str(item.source) for _, item in work)
+            elif not self.options.dry_run and work:
                 await self.copy(work)
-        self.report.duration = time.monotonic() - self.report.started
-        return self.report
+
+    async def _plan_guarded(self, run: NamespaceRun, *, signatures: bool) -> NamespacePlan | None:
+        """Planning one namespace may fail or outlast the budget without touching the others."""
+        limit = asyncio.timeout_at(self._budget.deadline)
+        try:
+            async with limit:
+                return await self.plan(run, signatures=signatures)
+        except Exception as exc:
+            run.error = self._namespace_error("planned", exc, expired=limit.expired())
+        log.error("%s: %s", run.namespace.source, run.error)
+        return None
 
 
 async def copy_in_rounds(
@@ -522,10 +586,6 @@ def _describe_item(item: object) -> str:
     if source is None and isinstance(item, tuple):
         source = getattr(item[-1], "source", None)
     return str(source if source is not None else item)
-
-
-def _distinct(claims: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    return sorted(set(claims))
 
 
 def _worth_retrying(exc: MirrorbotError) -> bool:

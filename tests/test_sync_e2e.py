@@ -150,14 +150,17 @@ def test_config_errors_exit_2_with_file_and_line(world: World) -> None:
     assert "include" in result.stderr  # the suggestion
 
 
-def test_name_collision_across_namespaces_is_a_config_error(world: World) -> None:
+def test_name_collision_found_in_listings_fails_those_images(world: World) -> None:
+    """Listings (not the config) make the collision: it fails the two images, named
+    both, exit 1, and is never a config error that stops every namespace (issue 11).
+    Collisions the config alone makes stay config errors (tests/test_config.py)."""
     f = ImageFactory(world.ns)
     world.seed("a/pause", "v1", f.image("a"))
     world.seed("b/pause", "v1", f.image("b"))
     extra = f"  - source: {world.upstream.host}/{world.ns}/b\n    list: catalog\n"
     write_config(world, source=f"{world.upstream.host}/{world.ns}/a", extra_namespace=extra)
     result = world.run("sync")
-    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
     assert f"{world.ns}/a/pause" in result.stderr
     assert f"{world.ns}/b/pause" in result.stderr
 

@@ -36,6 +36,7 @@ __all__ = ["Batcher", "NotifyApp", "references_from_envelope"]
 
 log = logging.getLogger("mirrorbot.notify")
 MAX_ENVELOPE = 4 * 1024 * 1024
+MAX_PENDING = 10_000  # references waiting for the next batch
 MANIFEST_TYPES = INDEX_TYPES | IMAGE_TYPES
 
 Runner = Callable[[tuple[Reference, ...]], Awaitable[None]]
@@ -100,17 +101,34 @@ def references_from_envelope(
 
 @dataclass
 class Batcher:
-    """Collects references and runs one sync per burst, never two at once."""
+    """Collects references and runs one sync per burst, never two at once.
+
+    A burst ends after ``quiet`` seconds without a new event, or ``max_wait``
+    seconds after its first event, whichever comes first: a registry that pushes
+    every second must not postpone the mirror forever.
+    """
 
     run: Runner
     quiet: float = 3.0  # seconds without a new event before a batch starts
+    max_wait: float = 60.0  # seconds after a burst's first event at the latest
     pending: set[Reference] = field(default_factory=set)
     batches: int = 0
+    dropped: int = 0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
 
     def add(self, references: Sequence[Reference]) -> None:
-        self.pending.update(references)
+        room = MAX_PENDING - len(self.pending)
+        fresh = [r for r in references if r not in self.pending]
+        if len(fresh) > room:
+            self.dropped += len(fresh) - max(room, 0)
+            log.warning(
+                "%d pushed references over the %d pending: dropped; the nightly sync finds them",
+                len(fresh) - max(room, 0),
+                MAX_PENDING,
+            )
+            fresh = fresh[: max(room, 0)]
+        self.pending.update(fresh)
         self._wake.set()
 
     def start(self) -> None:
@@ -121,16 +139,24 @@ class Batcher:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
+    async def _settle(self) -> None:
+        """Wait until events stop for ``quiet`` seconds, or ``max_wait`` has passed."""
+        loop = asyncio.get_running_loop()
+        latest = loop.time() + self.max_wait
+        while True:
+            self._wake.clear()
+            wait = min(self.quiet, latest - loop.time())
+            if wait <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            except TimeoutError:
+                return
+
     async def _loop(self) -> None:
         while True:
             await self._wake.wait()
-            # Debounce: wait until events stop arriving for `quiet` seconds.
-            while True:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.quiet)
-                except TimeoutError:
-                    break
+            await self._settle()
             batch, self.pending = tuple(sorted(self.pending, key=str)), set()
             if not batch:
                 continue
@@ -186,13 +212,13 @@ class NotifyApp:
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), self._expected.encode()):
             return JSONResponse({"error": "unauthorized"}, status_code=401)
-        body = await request.body()
-        if len(body) > MAX_ENVELOPE:
+        body = await _read_capped(request, MAX_ENVELOPE)
+        if body is None:
             return JSONResponse({"error": "envelope too large"}, status_code=413)
         try:
             envelope = json.loads(body)
-        except ValueError:
-            return JSONResponse({"error": "not JSON"}, status_code=400)
+        except (ValueError, RecursionError):
+            return JSONResponse({"error": "not JSON (or nested too deeply)"}, status_code=400)
         references, ignored = references_from_envelope(
             envelope, self.namespaces, registry=self.registry
         )
@@ -202,6 +228,21 @@ class NotifyApp:
         self.batcher.add(references)
         # Distribution retries anything but 2xx: accept even what we ignore.
         return JSONResponse({"accepted": [str(r) for r in references], "ignored": len(ignored)})
+
+
+async def _read_capped(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to exceed ``limit`` (never read whole)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def github_dispatcher(api: str, repository: str, token: str, *, batch: int = 100) -> Runner:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import pytest
 from mirrorbot.config import parse_config
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry, free_port
-from mirrorbot.notify import NotifyApp, references_from_envelope
+from mirrorbot.notify import MAX_PENDING, Batcher, NotifyApp, references_from_envelope
 from mirrorbot.reference import Reference
 from tests.conftest import CREDS
 from tests.support import skopeo
@@ -98,6 +100,70 @@ async def test_the_endpoint_wants_the_secret_and_json() -> None:
         assert accepted.status_code == 200
         assert accepted.json()["accepted"] == ["registry.internal:5000/team/app:v1"]
     assert app.batcher.pending == {Reference("registry.internal:5000", "team/app", "v1")}
+
+
+@pytest.mark.hostile("webhook envelopes")
+async def test_oversized_or_deeply_nested_envelopes_are_refused_cheaply() -> None:
+    """A 1 GiB body is refused after at most a few MiB read; a 100,000-deep JSON is a 400."""
+    async def runner(references: tuple[Reference, ...]) -> None:
+        raise AssertionError("nothing should be synced")
+
+    app = NotifyApp(namespaces(), SECRET, runner)
+    good = {"Authorization": f"Bearer {SECRET}"}
+    sent = [0]
+
+    async def endless() -> AsyncIterator[bytes]:
+        chunk = b" " * 65536
+        for _ in range(16384):  # 1 GiB if anyone read it all
+            sent[0] += 1
+            yield chunk
+
+    transport = httpx.ASGITransport(app=app.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://notify") as client:
+        declared = {**good, "Content-Length": str(1 << 30)}
+        big = await client.post("/events", content=b"{}", headers=declared)
+        assert big.status_code == 413
+        streamed = await client.post("/events", content=endless(), headers=good)
+        assert streamed.status_code == 413
+        assert sent[0] * 65536 < 8 * 1024 * 1024, f"read {sent[0]} chunks of a 1 GiB body"
+        deep = b"[" * 100_000 + b"]" * 100_000
+        nested = await client.post("/events", content=deep, headers=good)
+        assert nested.status_code == 400
+    assert app.batcher.pending == set()
+
+
+async def test_a_steady_stream_of_pushes_cannot_postpone_the_batch_forever() -> None:
+    """Events every 50 ms never leave a 200 ms quiet gap; the batch still starts by max_wait."""
+    ran = asyncio.Event()
+
+    async def runner(references: tuple[Reference, ...]) -> None:
+        ran.set()
+
+    batcher = Batcher(runner, quiet=0.2, max_wait=0.6)
+    batcher.start()
+    try:
+        for number in range(200):  # 10 s of pushes at most
+            batcher.add([Reference("registry.internal:5000", "team/app", f"v{number}")])
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ran.wait(), timeout=0.05)
+            if ran.is_set():
+                break
+        assert ran.is_set(), "the batch never started while pushes kept coming"
+        assert number < 100
+    finally:
+        await batcher.stop()
+
+
+def test_pending_references_are_bounded() -> None:
+    async def runner(references: tuple[Reference, ...]) -> None:
+        return None
+
+    batcher = Batcher(runner)
+    many = [Reference("registry.internal:5000", "team/app", f"v{n}") for n in range(MAX_PENDING + 5)]
+    batcher.add(many)
+    batcher.add(many[:3])  # already pending: not dropped again
+    assert len(batcher.pending) == MAX_PENDING
+    assert batcher.dropped == 5
 
 
 @pytest.fixture

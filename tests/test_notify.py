@@ -132,6 +132,7 @@ async def test_oversized_or_deeply_nested_envelopes_are_refused_cheaply() -> Non
     assert app.batcher.pending == set()
 
 
+@pytest.mark.hostile("webhook envelopes")
 async def test_a_steady_stream_of_pushes_cannot_postpone_the_batch_forever() -> None:
     """Events every 50 ms never leave a 200 ms quiet gap; the batch still starts by max_wait."""
     ran = asyncio.Event()

@@ -6,6 +6,7 @@ loopback (a catalog that redirects to itself, a blob that stalls forever).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -41,8 +42,6 @@ def fronts() -> Iterator[list[Front]]:
 
 
 def recorded_tags(world: World, host: str, namespace: str) -> set[tuple[str, str]]:
-    import json
-
     try:
         text = world.remote_file(f"state/{host}/{namespace}.json")
     except subprocess.CalledProcessError:
@@ -51,6 +50,7 @@ def recorded_tags(world: World, host: str, namespace: str) -> set[tuple[str, str
     return {(image, tag) for image, entry in state["images"].items() for tag in entry["tags"]}
 
 
+@pytest.mark.hostile("upstream listings")
 def test_a_namespace_whose_catalog_loops_fails_alone(world: World, fronts: list[Front]) -> None:
     """A redirect loop on one upstream's catalog: that namespace fails in one line, exit 1;
     the healthy namespace on another registry is still copied, recorded and pushed."""
@@ -72,6 +72,7 @@ def test_a_namespace_whose_catalog_loops_fails_alone(world: World, fronts: list[
     assert "redirect" in " ".join(failing).lower()
 
 
+@pytest.mark.hostile("upstream listings")
 def test_a_colliding_repository_that_appears_upstream_fails_alone(world: World) -> None:
     """Two namespaces' listings claim one mirror name: the repository already mirrored
     keeps it, the newcomer fails (exit 1, both named), everything else is mirrored."""
@@ -126,6 +127,7 @@ def _blob_gets_of(repository: str) -> Any:
     return chosen
 
 
+@pytest.mark.hostile("registry answers (manifests, bodies, headers)")
 def test_the_time_budget_ends_a_stalled_run_and_publishes_what_finished(
     world: World, fronts: list[Front]
 ) -> None:

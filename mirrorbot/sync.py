@@ -216,7 +216,14 @@ class Sync:
         chosen = [ns for ns in namespaces if ns.source in wanted]
         unknown = wanted - {ns.source for ns in chosen}
         if unknown:
-            raise MirrorbotError(f"--namespace {', '.join(sorted(unknown))}: not in the config")
+            sources = [ns.source for ns in namespaces]
+            configured = ", ".join(sources[:5]) + (
+                f" and {len(sources) - 5} more" if len(sources) > 5 else ""
+            )
+            raise ConfigError(
+                f"--namespace {', '.join(sorted(unknown))}: not in the config "
+                f"(configured: {configured})"
+            )
         return chosen
 
     # -- stages -------------------------------------------------------------

@@ -40,7 +40,11 @@ def format_duration(seconds: float) -> str:
         return f"{seconds:g} s"
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]
+    parts = [
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+        f"{secs}s" if secs else "",
+    ]
     return "".join(parts)
 
 
@@ -65,8 +69,10 @@ class TimeBudget:
         return 0.0 if self.seconds is None else min(self.seconds / 10, MAX_GRACE)
 
     def describe(self) -> str:
-        return "the time budget" if self.seconds is None else (
-            f"the time budget of {format_duration(self.seconds)}"
+        return (
+            "the time budget"
+            if self.seconds is None
+            else (f"the time budget of {format_duration(self.seconds)}")
         )
 
     async def watch(self, expired: Callable[[], None], grace_over: Callable[[], None]) -> None:

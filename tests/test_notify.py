@@ -105,6 +105,7 @@ async def test_the_endpoint_wants_the_secret_and_json() -> None:
 @pytest.mark.hostile("webhook envelopes")
 async def test_oversized_or_deeply_nested_envelopes_are_refused_cheaply() -> None:
     """A 1 GiB body is refused after at most a few MiB read; a 100,000-deep JSON is a 400."""
+
     async def runner(references: tuple[Reference, ...]) -> None:
         raise AssertionError("nothing should be synced")
 
@@ -160,7 +161,9 @@ def test_pending_references_are_bounded() -> None:
         return None
 
     batcher = Batcher(runner)
-    many = [Reference("registry.internal:5000", "team/app", f"v{n}") for n in range(MAX_PENDING + 5)]
+    many = [
+        Reference("registry.internal:5000", "team/app", f"v{n}") for n in range(MAX_PENDING + 5)
+    ]
     batcher.add(many)
     batcher.add(many[:3])  # already pending: not dropped again
     assert len(batcher.pending) == MAX_PENDING

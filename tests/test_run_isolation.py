@@ -195,3 +195,14 @@ def test_durations_read_back() -> None:
     assert TimeBudget(90.0).grace == 9.0
     assert TimeBudget(86400.0).grace == 600.0
     assert TimeBudget().deadline is None
+
+
+@pytest.mark.parametrize("command", ["sync", "plan"])
+def test_an_unknown_namespace_is_a_usage_error(world: World, command: str) -> None:
+    """A typo'd dispatch namespace: exit 2 and one line naming it, not an empty plan."""
+    result = world.run(command, "--namespace", "example.invalid/nope")
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "example.invalid/nope" in lines[0]
+    assert f"{world.upstream.host}/{world.ns}" in lines[0]

@@ -434,6 +434,7 @@ def sync(
 ) -> None:
     """The main job: list upstream, copy what is new or changed, record it in git."""
     from mirrorbot.job import run_sync
+    from mirrorbot.progress import progress_for
     from mirrorbot.sync import SyncOptions
 
     configure_logging(verbose)
@@ -464,8 +465,11 @@ def sync(
     )
     moment = _parse_time(run_time)
     context = _context(config)
+    progress = None if dry_run else progress_for()
     with _exit_codes():
-        outcome = run_sync(context, options, push=not no_push, now=moment, output=output)
+        outcome = run_sync(
+            context, options, push=not no_push, now=moment, output=output, progress=progress
+        )
     _finish(outcome)
 
 

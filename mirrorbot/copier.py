@@ -12,7 +12,7 @@ flight times the chunk size.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -140,8 +140,10 @@ class Copier:
         blob_concurrency: int = 8,
         manifest_concurrency: int = 8,
         probe_targets: bool = False,
+        on_uploaded: Callable[[int], None] | None = None,
     ) -> None:
         self.pool = pool
+        self._on_uploaded = on_uploaded  # bytes of each blob once the target has it (progress)
         # With probe_targets, one tags/list per target repository replaces the HEADs a
         # copy would make to find out what is already there (a sync copies many tags
         # into each repository; a cold one finds them all empty).
@@ -334,6 +336,8 @@ class Copier:
         await job.target.retrying(attempt, f"{job.reference} blob {blob.digest}")
         job.stats.blobs_uploaded += 1
         job.stats.bytes_uploaded += blob.size
+        if self._on_uploaded is not None:
+            self._on_uploaded(blob.size)
 
 
 @asynccontextmanager

@@ -24,6 +24,7 @@ from mirrorbot.config import (
 )
 from mirrorbot.imagesyncer import AuthEntry, Rule, load_auth, load_rules
 from mirrorbot.logs import secret_filter
+from mirrorbot.progress import ProgressSink
 from mirrorbot.publish import Change, apply_changes
 from mirrorbot.registry.credentials import CredentialStore
 from mirrorbot.registry.pool import RegistryPool
@@ -154,6 +155,7 @@ def run_sync(
     push: bool,
     now: dt.datetime | None = None,
     output: Path | None = None,
+    progress: ProgressSink | None = None,
 ) -> SyncOutcome:
     """Sync, then commit (and push) — or, with ``output``, write a shard fragment instead."""
     moment = now or dt.datetime.now(dt.UTC)
@@ -168,7 +170,9 @@ def run_sync(
 
     async def go() -> SyncReport:
         async with context.pool() as pool:
-            sync = Sync(context.config, pool, context.store, options, now=moment)
+            sync = Sync(
+                context.config, pool, context.store, options, now=moment, progress=progress
+            )
             with stop_on_signals(sync):
                 return await sync.run()
 

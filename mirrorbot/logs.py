@@ -45,9 +45,20 @@ class RedactingFilter(logging.Filter):
 _FILTER = RedactingFilter()
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at the time of writing: a live progress display swaps it
+    for a proxy that prints above the display, and log lines must follow."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(verbose: bool = False) -> RedactingFilter:
     """Send mirrorbot's log to stderr; returns the filter to register secrets with."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_CurrentStderr())
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_FILTER)
     root = logging.getLogger("mirrorbot")

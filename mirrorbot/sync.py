@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import signal
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from mirrorbot.planner import (
     plan_namespace,
     tags_to_recheck,
 )
+from mirrorbot.progress import NullProgress, ProgressSink
 from mirrorbot.publish import Change
 from mirrorbot.reference import Reference
 from mirrorbot.registry.errors import (
@@ -189,6 +191,7 @@ class Sync:
         *,
         now: dt.datetime | None = None,
         hub_client: httpx.AsyncClient | None = None,
+        progress: ProgressSink | None = None,
     ) -> None:
         self.config = config
         self.pool = pool
@@ -196,7 +199,13 @@ class Sync:
         self.options = options
         self.now = now or dt.datetime.now(dt.UTC)
         self.report = SyncReport(dry_run=options.dry_run)
-        self.copier = Copier(pool, blob_concurrency=options.blob_concurrency, probe_targets=True)
+        self.progress: ProgressSink = progress if progress is not None else NullProgress()
+        self.copier = Copier(
+            pool,
+            blob_concurrency=options.blob_concurrency,
+            probe_targets=True,
+            on_uploaded=self.progress.uploaded,
+        )
         self._hub_client = hub_client
         self._assignments: dict[str, int] | None = None
         self._head_slots = asyncio.Semaphore(options.head_concurrency)
@@ -267,8 +276,10 @@ class Sync:
             run.error = self._namespace_error("listed", exc, expired=limit.expired())
         if run.error is not None:
             log.error("listing %s failed: %s", ns.source, run.error)
+            self.progress.listed(ns.source, None, run.error)
             return
         assert run.listing is not None
+        self.progress.listed(ns.source, len(run.listing.repositories), None)
         self.report.warnings.extend(f"{ns.source}: {w}" for w in run.listing.skipped)
 
     def _namespace_error(self, stage: str, exc: Exception, *, expired: bool) -> str:
@@ -440,6 +451,7 @@ class Sync:
         task = asyncio.current_task()
         if task is not None:
             self._in_flight.add(task)
+        self.progress.started(str(item.source))
         try:
             result = await self.copier.copy(
                 item.source, item.target, platforms=PlatformFilter.parse(run.namespace.platforms)
@@ -449,9 +461,11 @@ class Sync:
             self.report.abandoned.append(str(item.source))
             return
         finally:
+            self.progress.left(str(item.source))
             if task is not None:
                 self._in_flight.discard(task)
         self._record(run, item, result)
+        self.progress.finished(run.namespace.source, ok=True)
 
     def request_stop(self, reason: str = "signal") -> None:
         """First stop starting images; a second time, abandon the ones in flight."""
@@ -479,8 +493,9 @@ class Sync:
             retry_rounds=self.options.retry_rounds,
             stopping=lambda: self.stopping,
         )
-        for (_, item), exc in failures:
+        for (run, item), exc in failures:
             self.report.failures.append(Failure(str(item.source), str(item.target), str(exc)))
+            self.progress.finished(run.namespace.source, ok=False)
 
     def _record(self, run: NamespaceRun, item: PlanItem, result: CopyResult) -> None:
         if result.already_present:
@@ -505,7 +520,8 @@ class Sync:
             self._budget.watch(self._budget_expired, self._budget_expired)
         )
         try:
-            await self._stages()
+            async with self.progress:
+                await self._stages()
         finally:
             watchdog.cancel()
         self.report.duration = time.monotonic() - self.report.started
@@ -524,6 +540,10 @@ class Sync:
             work = [
                 (run, item) for run, plan in planned for item in plan.items if self._mine(run, item)
             ]
+            if not self.options.dry_run:
+                counts = Counter(id(run) for run, _ in work)
+                for run in eligible:
+                    self.progress.planned(run.namespace.source, counts[id(run)])
             if self.stopping and not self.options.dry_run:
                 self.report.not_started.extend(str(item.source) for _, item in work)
             elif not self.options.dry_run and work:

@@ -112,9 +112,20 @@ def test_actionlint_catches_an_injection() -> None:
     assert "github.event.issue.body" in result.stdout
 
 
-def _zizmor(*inputs: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def _zizmor(
+    *inputs: str, cwd: Path = ROOT, persona: str = "regular"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [tool("zizmor"), "--offline", "--no-progress", "--format", "json", *inputs],
+        [
+            tool("zizmor"),
+            "--offline",
+            "--no-progress",
+            "--persona",
+            persona,
+            "--format",
+            "json",
+            *inputs,
+        ],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -124,8 +135,10 @@ def _zizmor(*inputs: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_zizmor_is_clean() -> None:
-    result = _zizmor(".github", "action.yml")
+@pytest.mark.parametrize("persona", ["regular", "auditor"])
+def test_zizmor_is_clean(persona: str) -> None:
+    # The auditor persona also wants secrets only in jobs that run in a GitHub environment.
+    result = _zizmor(".github", "action.yml", persona=persona)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout) == [], result.stdout
 
@@ -140,6 +153,19 @@ def test_zizmor_catches_an_injection(tmp_path: Path) -> None:
     result = _zizmor(".github", cwd=tmp_path)
     assert result.returncode != 0
     assert "template-injection" in {finding["ident"] for finding in json.loads(result.stdout)}
+
+
+def test_zizmor_auditor_catches_secrets_outside_an_environment(tmp_path: Path) -> None:
+    """Guards the auditor gate: a secret in a job without ``environment:`` is flagged."""
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "bad.yml").write_text(
+        "on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-latest\n"
+        "    permissions: {}\n    steps:\n      - run: echo hi\n"
+        "        env:\n          TOKEN: ${{ secrets.DOCKERHUB_TOKEN }}\n"
+    )
+    result = _zizmor(".github", cwd=tmp_path, persona="auditor")
+    assert "secrets-outside-env" in {finding["ident"] for finding in json.loads(result.stdout)}
 
 
 # --------------------------------------------------------------------------- locked down
@@ -209,6 +235,8 @@ def test_only_the_jobs_that_push_can_write() -> None:
     }
     assert writers == {
         ("sync.yml", "publish", "contents"),
+        ("sync.yml", "alert", "issues"),
+        ("sync.yml", "keep-alive", "actions"),
         ("request.yml", "check", "issues"),
         ("request.yml", "commit", "contents"),
         ("request.yml", "commit", "issues"),
@@ -235,22 +263,80 @@ def test_sync_workflow_shape() -> None:
     assert set(triggers["workflow_dispatch"]["inputs"]) == {"namespace", "dry_run"}
     assert triggers["workflow_dispatch"]["inputs"]["dry_run"]["type"] == "boolean"
     assert triggers["repository_dispatch"]["types"] == ["mirror-images"]
-    assert document["concurrency"] == {"group": "mirrorbot-sync", "cancel-in-progress": False}
+    assert document["concurrency"]["cancel-in-progress"] is False
     jobs = document["jobs"]
     assert jobs["copy"]["strategy"] == {
         "fail-fast": False,
         "matrix": "${{ fromJSON(needs.plan.outputs.matrix) }}",
     }
+    # The matrix is only built from a plan that has shards.
+    assert jobs["copy"]["if"] == "${{ needs.plan.outputs.copy == 'true' }}"
     assert "vars.MIRRORBOT_SHARDS || '1'" in json.dumps(jobs["plan"])
+    # A re-run of "failed jobs" re-runs publish only when it is not cancelled, never always().
     assert jobs["publish"]["if"] == (
-        "${{ always() && needs.plan.result == 'success' && !inputs.dry_run }}"
+        "${{ !cancelled() && needs.plan.result == 'success' "
+        "&& needs.plan.outputs.copy == 'true' && !inputs.dry_run }}"
     )
-    upload = next(s for s in jobs["copy"]["steps"] if "upload-artifact" in s.get("uses", ""))
-    assert upload["if"].startswith("${{ always()")
-    assert upload["with"]["name"] == "fragment-${{ strategy.job-index }}"
+    assert "always()" not in jobs["publish"]["if"]
+    uploads = [
+        step
+        for job in jobs.values()
+        for step in job["steps"]
+        if "upload-artifact" in step.get("uses", "")
+    ]
+    assert uploads
+    assert all(step["with"]["overwrite"] is True for step in uploads)
+    fragment = next(s for s in uploads if s["with"]["name"].startswith("fragment-"))
+    assert fragment["if"].startswith("${{ always()")
+    assert fragment["with"]["name"] == "fragment-${{ strategy.job-index }}"
     download = next(s for s in jobs["publish"]["steps"] if "download" in s.get("uses", ""))
     assert download["with"]["pattern"] == "fragment-*"
     assert any("mirrorbot publish fragments/" in s.get("run", "") for s in jobs["publish"]["steps"])
+    # A shard stopped by its step timeout still uploads what it copied.
+    copy_step = next(s for s in jobs["copy"]["steps"] if s.get("name") == "Copy this shard")
+    assert copy_step["timeout-minutes"] < jobs["copy"]["timeout-minutes"]
+    # Registry secrets only in jobs that run in the `mirror` environment.
+    for name, job in jobs.items():
+        if "secrets.DOCKERHUB" in json.dumps(job):
+            assert job.get("environment") == "mirror", name
+
+
+def sync_group(event_name: str, event: dict[str, Any], run_id: int) -> str:
+    document = load(WORKFLOWS / "sync.yml")
+    runner = Runner(Path(f"/nonexistent/{run_id}"), event, event_name, run_id=run_id, lazy=True)
+    return runner.substitute(document["concurrency"]["group"])
+
+
+def test_sync_triggers_never_replace_each_others_pending_runs() -> None:
+    def dispatch(namespace: str, dry_run: bool = False) -> dict[str, Any]:
+        return {"inputs": {"namespace": namespace, "dry_run": dry_run}}
+
+    notification = {"action": "mirror-images", "client_payload": {"images": ["quay.io/a/b"]}}
+    groups = {
+        "nightly": sync_group("schedule", {}, 1),
+        "dispatch all": sync_group("workflow_dispatch", dispatch(""), 2),
+        "dispatch dry": sync_group("workflow_dispatch", dispatch("", True), 3),
+        "dispatch one": sync_group("workflow_dispatch", dispatch("quay.io/coreos"), 4),
+        "dispatch other": sync_group("workflow_dispatch", dispatch("gcr.io/google-containers"), 5),
+        "notification": sync_group("repository_dispatch", notification, 6),
+        "another notification": sync_group("repository_dispatch", notification, 7),
+    }
+    assert len(set(groups.values())) == len(groups), groups
+    # Only the same work replaces a pending run: tonight's nightly, the same dispatch.
+    assert sync_group("schedule", {}, 8) == groups["nightly"]
+    assert sync_group("workflow_dispatch", dispatch("quay.io/coreos"), 9) == groups["dispatch one"]
+
+
+def test_request_runs_are_grouped_per_issue() -> None:
+    document = load(WORKFLOWS / "request.yml")
+    assert document["concurrency"]["cancel-in-progress"] is False
+    groups = {
+        Runner(Path("/nonexistent"), issue_event("", number), "issues", lazy=True).substitute(
+            document["concurrency"]["group"]
+        )
+        for number in (1, 2, 3)
+    }
+    assert len(groups) == 3, groups
 
 
 # --------------------------------------------------------------------------- a tiny runner
@@ -275,8 +361,14 @@ class Runner:
     artifacts: dict[str, Path] = field(default_factory=dict)
     expressions: list[str] = field(default_factory=list)
     matrix: dict[str, str] = field(default_factory=dict)
+    fake_stdout: dict[str, str] = field(default_factory=dict)
+    run_id: int = 4242
+    lazy: bool = False  # only evaluate expressions: create nothing on disk
+    grouped: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.lazy:
+            return
         self.workspace = self.tmp / "workspace"
         self.runner_temp = self.tmp / "runner-temp"
         self.fakes = self.tmp / "fake-bin"
@@ -321,7 +413,7 @@ class Runner:
             "token = os.environ.get('GH_TOKEN') or os.environ.get('GITHUB_TOKEN') or '\\0'\n"
             "entry['token_in_args'] = any(token in arg for arg in args)\n"
             f"open({str(self.log)!r}, 'a').write(json.dumps(entry) + '\\n')\n"
-            f"sys.stdout.write({stdout!r})\n"
+            f"sys.stdout.write({self.fake_stdout!r}.get(' '.join([name, *args[:2]]), {stdout!r}))\n"
             f"responses = {self.fake_responses!r}\n"
             f"sys.exit({code!r} if {code!r} is not None else "
             "responses.get(' '.join([name, *args[:2]]), 0))\n"
@@ -348,6 +440,14 @@ class Runner:
             return node
         if parts[0] == "github" and parts[1] == "event_name":
             return self.event_name
+        if expression == "github.repository":
+            return "owner/mirror"
+        if expression == "github.server_url":
+            return "https://github.com"
+        if expression == "github.run_id":
+            return self.run_id
+        if expression in self.grouped:
+            return self.grouped[expression]
         if parts[0] == "steps" and parts[2] == "outputs":
             return self.step_outputs.get(parts[1], {}).get(parts[3], "")
         if parts[0] == "needs" and parts[2] == "outputs":
@@ -383,6 +483,24 @@ class Runner:
         inner = _EXPRESSION.fullmatch(expression)
         if inner:
             return self.evaluate(inner.group(1))
+        # A parenthesised group (not a function call's arguments) is evaluated first.
+        group = re.search(r"(?<![\w(])\(([^()]*(?:\([^()]*\)[^()]*)*)\)", expression)
+        if group:
+            key = f"__group{len(self.grouped)}__"
+            self.grouped[key] = self.evaluate(group.group(1))
+            return self.evaluate(expression[: group.start()] + key + expression[group.end() :])
+        if expression == "cancelled()":
+            return False
+        if expression == "toJSON(needs)":
+            return json.dumps(
+                {
+                    job: {"result": result, "outputs": self.job_outputs.get(job, {})}
+                    for job, result in self.job_results.items()
+                }
+            )
+        starts = re.fullmatch(r"startsWith\(([\w.]+),\s*'([^']*)'\)", expression)
+        if starts:
+            return str(self.value(starts.group(1))).lower().startswith(starts.group(2).lower())
         if "||" in expression:  # lowest precedence; yields the first truthy operand
             terms = [self.evaluate(term) for term in expression.split("||")]
             return next((t for t in terms if self.truthy(t)), terms[-1])
@@ -581,10 +699,13 @@ def test_request_workflow_with_a_hostile_body_runs_nothing(
     runner = run_request_workflow(tmp_path, source_registry, issue_body(HOSTILE_TEXT, HOSTILE_TEXT))
     assert_nothing_ran(tmp_path)
     calls = gh_calls(runner)
-    comment = calls[0]
+    # The label exists before anything else (the issue has it already: not applied again).
+    assert calls[0][:3] == ["label", "create", "mirror-request"]
+    assert not any(call[:2] == ["issue", "edit"] and "mirror-request" in call for call in calls)
+    comment = calls[1]
     assert comment[:3] == ["issue", "comment", "42"]
     assert comment[3] == "--body-file"
-    assert "Request not accepted" in runner.calls("gh")[0]["body"]
+    assert "Request not accepted" in runner.calls("gh")[1]["body"]
     assert ["issue", "edit", "42", "--add-label", "needs-changes"] in calls
     assert not any(call[:2] == ["issue", "close"] for call in calls)
     assert runner.job_results == {
@@ -609,6 +730,7 @@ def test_request_workflow_scripts_reference_no_issue_text() -> None:
                 for expression in _EXPRESSION.findall(str(value)):
                     assert expression in (
                         "github.token",
+                        "github.repository",
                         "github.event.issue.number",
                     ) or expression.startswith(("steps.", "needs.")), expression
 
@@ -642,8 +764,9 @@ def test_request_workflow_accepts_commits_and_closes(
     }
     assert f"  - source: {namespace}\n" in (runner.workspace / "mirrorbot.yaml").read_text()
     calls = gh_calls(runner)
-    assert calls[0][:4] == ["issue", "comment", "42", "--body-file"]
-    assert "Request accepted" in runner.calls("gh")[0]["body"]
+    assert calls[0][:3] == ["label", "create", "mirror-request"]
+    assert calls[1][:4] == ["issue", "comment", "42", "--body-file"]
+    assert "Request accepted" in runner.calls("gh")[1]["body"]
     assert ["issue", "edit", "42", "--add-label", "accepted"] in calls
     assert ["issue", "edit", "42", "--remove-label", "needs-changes"] in calls
     assert calls[-1] == ["issue", "close", "42", "--reason", "completed"]
@@ -779,8 +902,24 @@ def test_action_passes_inputs_through_the_environment(tmp_path: Path) -> None:
     }
     runner.run_job({"jobs": {"action": {"steps": action["runs"]["steps"]}}}, "action")
     assert_nothing_ran(tmp_path)
-    (pip,) = runner.calls("python")
-    assert pip["args"] == ["-m", "pip", "install", str(ROOT)]
+    locked, package = runner.calls("python")
+    # Dependencies from the lock, hashes checked; then mirrorbot alone, resolving nothing.
+    assert locked["args"] == [
+        "-m",
+        "pip",
+        "install",
+        "--require-hashes",
+        "-r",
+        f"{ROOT}/requirements.lock",
+    ]
+    assert package["args"] == [
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-build-isolation",
+        str(ROOT),
+    ]
     (call,) = runner.calls("mirrorbot")
     assert call["args"] == [
         "sync",

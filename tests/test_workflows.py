@@ -415,8 +415,11 @@ class Runner:
             f"open({str(self.log)!r}, 'a').write(json.dumps(entry) + '\\n')\n"
             f"sys.stdout.write({self.fake_stdout!r}.get(' '.join([name, *args[:2]]), {stdout!r}))\n"
             f"responses = {self.fake_responses!r}\n"
-            f"sys.exit({code!r} if {code!r} is not None else "
-            "responses.get(' '.join([name, *args[:2]]), 0))\n"
+            + (
+                f"sys.exit({code!r})\n"
+                if code is not None
+                else "sys.exit(responses.get(' '.join([name, *args[:2]]), 0))\n"
+            )
         )
         path.chmod(0o755)
 
@@ -934,3 +937,283 @@ def test_action_passes_inputs_through_the_environment(tmp_path: Path) -> None:
         "`touch",
         "PWNED2`",
     ]
+
+
+def run_step(runner: Runner, document: Mapping[str, Any], job: str, name: str) -> None:
+    """Run one named step of a job (with the job's ``outputs:``) through the runner."""
+    spec = document["jobs"][job]
+    step = next(s for s in spec["steps"] if s.get("name") == name or s.get("id") == name)
+    runner.run_job({"jobs": {job: {"steps": [step], "outputs": spec.get("outputs", {})}}}, job)
+
+
+@pytest.mark.parametrize(
+    ("stdout", "code"),
+    [("", 1), ('{"matrix": {"shard": []}, "assignments": {}}', 1), ("not json", 1)],
+    ids=["no output", "no shard", "garbage"],
+)
+def test_a_failed_plan_skips_the_copy_and_says_why(tmp_path: Path, stdout: str, code: int) -> None:
+    """A typo'd namespace: plan exits 1 with nothing planned; no matrix of nothing is built."""
+    document = load(WORKFLOWS / "sync.yml")
+    runner = Runner(tmp_path, {"inputs": {"namespace": "quay.io/typo"}}, "workflow_dispatch")
+    runner.workflow_env = document["env"]
+    runner.fake("mirrorbot", stdout=stdout, code=code)
+    with pytest.raises(AssertionError, match=r"::error::mirrorbot plan failed \(exit 1\)"):
+        run_step(runner, document, "plan", "plan")
+    assert runner.job_results["plan"] == "failure"
+    output = (tmp_path / "output-plan-0").read_text()
+    assert "copy=false" in output
+    assert "matrix=" not in output
+    # The copy job's condition is false: its matrix expression is never evaluated.
+    runner.job_outputs["plan"] = {"copy": "false", "matrix": ""}
+    assert runner.run_job(document, "copy") is False
+    assert runner.truthy(runner.evaluate(document["jobs"]["publish"]["if"])) is False
+
+
+def test_a_plan_with_nothing_to_copy_succeeds_without_a_copy(tmp_path: Path) -> None:
+    document = load(WORKFLOWS / "sync.yml")
+    runner = Runner(tmp_path, {"inputs": {"namespace": ""}}, "workflow_dispatch")
+    runner.workflow_env = document["env"]
+    runner.fake("mirrorbot", stdout='{"matrix": {"shard": []}, "assignments": {}}', code=0)
+    run_step(runner, document, "plan", "plan")
+    assert runner.job_outputs["plan"]["copy"] == "false"
+    assert runner.job_outputs["plan"]["matrix"] == ""
+
+
+def test_a_plan_with_shards_runs_the_copy(tmp_path: Path) -> None:
+    document = load(WORKFLOWS / "sync.yml")
+    runner = Runner(tmp_path, {}, "schedule")
+    runner.workflow_env = document["env"]
+    runner.fake("mirrorbot", stdout='{"matrix": {"shard": ["1/1"]}, "assignments": {}}', code=0)
+    run_step(runner, document, "plan", "plan")
+    assert runner.job_outputs["plan"]["copy"] == "true"
+    assert runner.truthy(runner.evaluate(document["jobs"]["copy"]["if"]))
+    runner.job_results["copy"] = "failure"  # one shard failed: the others are still published
+    assert runner.truthy(runner.evaluate(document["jobs"]["publish"]["if"]))
+
+
+def test_publish_writes_the_merged_report_to_the_summary(tmp_path: Path) -> None:
+    document = load(WORKFLOWS / "sync.yml")
+    runner = Runner(tmp_path, {}, "schedule", workflow_env=document["env"])
+    reports = runner.workspace / "reports"
+    reports.mkdir()
+    (reports / "shard-1.md").write_text("## mirrorbot sync\n\n| new | 3 |\n")
+    (reports / "shard-2.md").write_text("## mirrorbot sync\n\n**failed**\n\n- `a/b:1`: boom\n")
+    runner.fake("mirrorbot", stdout="merged 2 fragments: 3 tags recorded\n", code=1)
+    with pytest.raises(AssertionError, match="failed \\(1\\)"):
+        run_step(runner, document, "publish", "Merge the fragments, commit and push once")
+    (call,) = runner.calls("mirrorbot")
+    assert call["args"] == ["publish", "fragments/"]
+    summary = runner.summary.read_text()
+    assert "| new | 3 |" in summary
+    assert "- `a/b:1`: boom" in summary
+    assert "## mirrorbot publish (exit 1)" in summary
+    assert "merged 2 fragments: 3 tags recorded" in summary
+    assert (reports / "publish.txt").read_text() == "merged 2 fragments: 3 tags recorded\n"
+
+
+# --------------------------------------------------------------------------- failure alerting
+
+SHARD_REPORT = (
+    "## mirrorbot sync\n\n| | |\n|---|---:|\n| failed | 4 |\n\n"
+    "**listing failed**\n\n- quay.io/typo: lists no repositories: check the name or set `list:`\n\n"
+    "**failed**\n\n- 3 images (`a/x:1`, `a/y:1`, `a/z:1`): 503 Service Unavailable\n"
+    f"- `b/w:2`: {HOSTILE_TEXT}\n\n**warnings**\n\n- a warning that is no failure\n"
+)
+
+
+def run_alert(
+    tmp_path: Path,
+    results: dict[str, str],
+    *,
+    open_issue: str = "",
+    event_name: str = "schedule",
+    event: dict[str, Any] | None = None,
+) -> Runner:
+    document = load(WORKFLOWS / "sync.yml")
+    runner = Runner(
+        tmp_path,
+        event or {},
+        event_name,
+        workflow_env=document["env"],
+        fake_stdout={"gh issue list": f"{open_issue}\n" if open_issue else ""},
+        run_id=777,
+    )
+    runner.job_results.update(results)
+    reports = runner.workspace / "reports"
+    reports.mkdir()
+    (reports / "shard-1.md").write_text(SHARD_REPORT)
+    (reports / "publish.txt").write_text(
+        "merged 1 fragments: 0 tags recorded\nfailed: a/x:1: 503\n"
+        "shard 2 left no fragment: its images are picked up by the next run\n"
+    )
+    assert runner.truthy(runner.evaluate(document["jobs"]["alert"]["if"]))
+    run_step(runner, document, "alert", "Report this run on the mirror-failure issue")
+    return runner
+
+
+FAILED = {"plan": "success", "copy": "failure", "publish": "success"}
+GREEN = {"plan": "success", "copy": "success", "publish": "success"}
+
+
+def test_a_failed_nightly_opens_one_mirror_failure_issue(tmp_path: Path) -> None:
+    runner = run_alert(tmp_path, FAILED)
+    assert_nothing_ran(tmp_path)
+    calls = gh_calls(runner)
+    assert calls[0][:2] == ["issue", "list"]
+    assert calls[0][2:6] == ["--label", "mirror-failure", "--state", "open"]
+    assert calls[1][:3] == ["label", "create", "mirror-failure"]
+    create = runner.calls("gh")[2]
+    assert create["args"][:6] == [
+        "issue",
+        "create",
+        "--title",
+        "Mirror sync failed",
+        "--label",
+        "mirror-failure",
+    ]
+    body = create["body"]
+    assert "https://github.com/owner/mirror/actions/runs/777" in body
+    assert "(jobs: copy)" in body
+    # The grouped failures of the report, once; not its warnings.
+    assert "- 3 images (`a/x:1`, `a/y:1`, `a/z:1`): 503 Service Unavailable" in body
+    assert "quay.io/typo: lists no repositories" in body
+    assert HOSTILE_TEXT in body
+    assert "a warning that is no failure" not in body
+    assert "shard 2 left no fragment" in body
+    assert "failed: a/x:1: 503" not in body  # already listed, grouped, above
+    assert len(calls) == 3
+    assert not any(call["token_in_args"] for call in runner.calls())
+
+
+def test_a_second_failure_comments_on_the_open_issue(tmp_path: Path) -> None:
+    runner = run_alert(tmp_path, {**FAILED, "publish": "failure"}, open_issue="12")
+    calls = gh_calls(runner)
+    assert not any(call[:2] == ["issue", "create"] for call in calls)
+    comment = runner.calls("gh")[-1]
+    assert comment["args"] == ["issue", "comment", "12", "--body-file", comment["args"][-1]]
+    assert "(jobs: copy, publish)" in comment["body"]
+
+
+def test_a_failed_plan_is_reported_without_a_report(tmp_path: Path) -> None:
+    document = load(WORKFLOWS / "sync.yml")
+    runner = Runner(tmp_path, {}, "schedule", workflow_env=document["env"])
+    runner.job_results.update({"plan": "failure", "copy": "skipped", "publish": "skipped"})
+    run_step(runner, document, "alert", "Report this run on the mirror-failure issue")
+    create = runner.calls("gh")[-1]
+    assert create["args"][:2] == ["issue", "create"]
+    assert "(jobs: plan)" in create["body"]
+    assert "No run report" in create["body"]
+
+
+def test_the_next_green_nightly_closes_the_issue(tmp_path: Path) -> None:
+    runner = run_alert(tmp_path, GREEN, open_issue="12")
+    calls = gh_calls(runner)
+    assert calls[-1][:5] == ["issue", "close", "12", "--reason", "completed"]
+    assert "actions/runs/777" in calls[-1][-1]
+    assert not any(call[:2] in (["issue", "create"], ["issue", "comment"]) for call in calls)
+
+
+def test_a_green_run_without_an_open_issue_does_nothing(tmp_path: Path) -> None:
+    runner = run_alert(tmp_path, GREEN)
+    assert [call[:2] for call in gh_calls(runner)] == [["issue", "list"]]
+
+
+@pytest.mark.parametrize(
+    ("event_name", "event"),
+    [
+        ("repository_dispatch", {"client_payload": {"images": ["a/b"]}}),
+        ("workflow_dispatch", {"inputs": {"namespace": "quay.io/coreos", "dry_run": False}}),
+    ],
+    ids=["notification", "one namespace"],
+)
+def test_a_targeted_green_run_leaves_the_issue_open(
+    tmp_path: Path, event_name: str, event: dict[str, Any]
+) -> None:
+    runner = run_alert(tmp_path, GREEN, open_issue="12", event_name=event_name, event=event)
+    assert not any(call[:2] == ["issue", "close"] for call in gh_calls(runner))
+
+
+def test_the_alert_job_can_only_touch_issues() -> None:
+    jobs = load(WORKFLOWS / "sync.yml")["jobs"]
+    alert = jobs["alert"]
+    assert alert["permissions"] == {"issues": "write"}
+    assert set(alert["needs"]) == {"plan", "copy", "publish"}
+    assert alert["if"] == "${{ !cancelled() && !inputs.dry_run }}"
+    assert "environment" not in alert
+    assert "secrets." not in json.dumps(alert)
+
+
+def test_keep_alive_enables_the_workflow_on_every_nightly(tmp_path: Path) -> None:
+    document = load(WORKFLOWS / "sync.yml")
+    job = document["jobs"]["keep-alive"]
+    assert job["permissions"] == {"actions": "write"}
+    assert "needs" not in job  # independent of the mirror's own success
+    runner = Runner(tmp_path, {}, "schedule", workflow_env=document["env"])
+    assert runner.run_job(document, "keep-alive") is True
+    assert gh_calls(runner) == [
+        ["api", "--method", "PUT", "repos/owner/mirror/actions/workflows/sync.yml/enable"]
+    ]
+    manual = Runner(tmp_path / "manual", {"inputs": {}}, "workflow_dispatch")
+    assert manual.run_job(document, "keep-alive") is False
+
+
+# --------------------------------------------------------------------------- request labels
+
+
+def test_a_fresh_fork_gets_the_request_label_created_and_applied(
+    tmp_path: Path, source_registry: LocalRegistry
+) -> None:
+    """The form could not apply a label that did not exist yet: its title still finds it."""
+    document = load(WORKFLOWS / "request.yml")
+    event = issue_event(issue_body("quay.io/coreos"))
+    event["issue"]["labels"] = []
+    event["issue"]["title"] = "Mirror request: quay.io/coreos"
+    runner = Runner(tmp_path, event, "issues", workflow_env=document["env"])
+    (runner.workspace / "mirrorbot.yaml").write_text(request_config(source_registry))
+    assert runner.run_job(document, "check") is True
+    calls = gh_calls(runner)
+    assert calls[0][:3] == ["label", "create", "mirror-request"]
+    assert calls[1] == ["issue", "edit", "42", "--add-label", "mirror-request"]
+    assert calls[2][:3] == ["issue", "comment", "42"]
+
+
+def test_the_request_label_is_the_same_everywhere() -> None:
+    from mirrorbot.config import RequestSettings
+
+    document = load(WORKFLOWS / "request.yml")
+    label = document["env"]["LABEL"]
+    assert (
+        f"contains(github.event.issue.labels.*.name, '{label}')" in document["jobs"]["check"]["if"]
+    )
+    form = load(ROOT / ".github" / "ISSUE_TEMPLATE" / "mirror-request.yml")
+    assert form["labels"] == [label]
+    assert document["jobs"]["check"]["if"].count(form["title"].strip()) == 1
+    assert RequestSettings().label == label
+    shipped = load(ROOT / "mirrorbot.yaml").get("requests") or {}
+    assert shipped.get("label", label) == label
+
+
+def test_a_config_changed_under_an_accepted_request_is_said_on_the_issue(
+    tmp_path: Path, source_registry: LocalRegistry, ns: str
+) -> None:
+    with Seeder(source_registry.url) as seeder:
+        seeder.push(f"{ns}/raced/app", "v1", ImageFactory(ns).image("app"))
+    document = load(WORKFLOWS / "request.yml")
+    runner = Runner(
+        tmp_path,
+        issue_event(issue_body(f"{source_registry.host}/{ns}/raced")),
+        "issues",
+        workflow_env=document["env"],
+        fake_responses={"git pull --rebase": 1},
+    )
+    (runner.workspace / "mirrorbot.yaml").write_text(request_config(source_registry))
+    runner.run_job(document, "check")
+    with pytest.raises(AssertionError, match="Commit, push, label and close"):
+        runner.run_job(document, "commit")
+    git = [call["args"] for call in runner.calls("git")]
+    assert ["rebase", "--abort"] in git
+    assert not any(call[:1] == ["push"] for call in git)
+    reply = runner.calls("gh")[-1]
+    assert reply["args"][:3] == ["issue", "comment", "42"]
+    assert "changed at the same time" in reply["body"]
+    assert not any(call[:2] == ["issue", "close"] for call in gh_calls(runner))

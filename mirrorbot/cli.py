@@ -46,6 +46,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help texts are plain text: rich markup would read `os/arch[/variant]` as a closing tag.
+    rich_markup_mode=None,
 )
 
 

@@ -112,9 +112,20 @@ def test_actionlint_catches_an_injection() -> None:
     assert "github.event.issue.body" in result.stdout
 
 
-def _zizmor(*inputs: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def _zizmor(
+    *inputs: str, cwd: Path = ROOT, persona: str = "regular"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [tool("zizmor"), "--offline", "--no-progress", "--format", "json", *inputs],
+        [
+            tool("zizmor"),
+            "--offline",
+            "--no-progress",
+            "--persona",
+            persona,
+            "--format",
+            "json",
+            *inputs,
+        ],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -124,8 +135,10 @@ def _zizmor(*inputs: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_zizmor_is_clean() -> None:
-    result = _zizmor(".github", "action.yml")
+@pytest.mark.parametrize("persona", ["regular", "auditor"])
+def test_zizmor_is_clean(persona: str) -> None:
+    # The auditor persona also wants secrets only in jobs that run in a GitHub environment.
+    result = _zizmor(".github", "action.yml", persona=persona)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout) == [], result.stdout
 
@@ -140,6 +153,19 @@ def test_zizmor_catches_an_injection(tmp_path: Path) -> None:
     result = _zizmor(".github", cwd=tmp_path)
     assert result.returncode != 0
     assert "template-injection" in {finding["ident"] for finding in json.loads(result.stdout)}
+
+
+def test_zizmor_auditor_catches_secrets_outside_an_environment(tmp_path: Path) -> None:
+    """Guards the auditor gate: a secret in a job without ``environment:`` is flagged."""
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "bad.yml").write_text(
+        "on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-latest\n"
+        "    permissions: {}\n    steps:\n      - run: echo hi\n"
+        "        env:\n          TOKEN: ${{ secrets.DOCKERHUB_TOKEN }}\n"
+    )
+    result = _zizmor(".github", cwd=tmp_path, persona="auditor")
+    assert "secrets-outside-env" in {finding["ident"] for finding in json.loads(result.stdout)}
 
 
 # --------------------------------------------------------------------------- locked down
@@ -209,6 +235,8 @@ def test_only_the_jobs_that_push_can_write() -> None:
     }
     assert writers == {
         ("sync.yml", "publish", "contents"),
+        ("sync.yml", "alert", "issues"),
+        ("sync.yml", "keep-alive", "actions"),
         ("request.yml", "check", "issues"),
         ("request.yml", "commit", "contents"),
         ("request.yml", "commit", "issues"),
@@ -235,22 +263,80 @@ def test_sync_workflow_shape() -> None:
     assert set(triggers["workflow_dispatch"]["inputs"]) == {"namespace", "dry_run"}
     assert triggers["workflow_dispatch"]["inputs"]["dry_run"]["type"] == "boolean"
     assert triggers["repository_dispatch"]["types"] == ["mirror-images"]
-    assert document["concurrency"] == {"group": "mirrorbot-sync", "cancel-in-progress": False}
+    assert document["concurrency"]["cancel-in-progress"] is False
     jobs = document["jobs"]
     assert jobs["copy"]["strategy"] == {
         "fail-fast": False,
         "matrix": "${{ fromJSON(needs.plan.outputs.matrix) }}",
     }
+    # The matrix is only built from a plan that has shards.
+    assert jobs["copy"]["if"] == "${{ needs.plan.outputs.copy == 'true' }}"
     assert "vars.MIRRORBOT_SHARDS || '1'" in json.dumps(jobs["plan"])
+    # A re-run of "failed jobs" re-runs publish only when it is not cancelled, never always().
     assert jobs["publish"]["if"] == (
-        "${{ always() && needs.plan.result == 'success' && !inputs.dry_run }}"
+        "${{ !cancelled() && needs.plan.result == 'success' "
+        "&& needs.plan.outputs.copy == 'true' && !inputs.dry_run }}"
     )
-    upload = next(s for s in jobs["copy"]["steps"] if "upload-artifact" in s.get("uses", ""))
-    assert upload["if"].startswith("${{ always()")
-    assert upload["with"]["name"] == "fragment-${{ strategy.job-index }}"
+    assert "always()" not in jobs["publish"]["if"]
+    uploads = [
+        step
+        for job in jobs.values()
+        for step in job["steps"]
+        if "upload-artifact" in step.get("uses", "")
+    ]
+    assert uploads
+    assert all(step["with"]["overwrite"] is True for step in uploads)
+    fragment = next(s for s in uploads if s["with"]["name"].startswith("fragment-"))
+    assert fragment["if"].startswith("${{ always()")
+    assert fragment["with"]["name"] == "fragment-${{ strategy.job-index }}"
     download = next(s for s in jobs["publish"]["steps"] if "download" in s.get("uses", ""))
     assert download["with"]["pattern"] == "fragment-*"
     assert any("mirrorbot publish fragments/" in s.get("run", "") for s in jobs["publish"]["steps"])
+    # A shard stopped by its step timeout still uploads what it copied.
+    copy_step = next(s for s in jobs["copy"]["steps"] if s.get("name") == "Copy this shard")
+    assert copy_step["timeout-minutes"] < jobs["copy"]["timeout-minutes"]
+    # Registry secrets only in jobs that run in the `mirror` environment.
+    for name, job in jobs.items():
+        if "secrets.DOCKERHUB" in json.dumps(job):
+            assert job.get("environment") == "mirror", name
+
+
+def sync_group(event_name: str, event: dict[str, Any], run_id: int) -> str:
+    document = load(WORKFLOWS / "sync.yml")
+    runner = Runner(Path(f"/nonexistent/{run_id}"), event, event_name, run_id=run_id, lazy=True)
+    return runner.substitute(document["concurrency"]["group"])
+
+
+def test_sync_triggers_never_replace_each_others_pending_runs() -> None:
+    def dispatch(namespace: str, dry_run: bool = False) -> dict[str, Any]:
+        return {"inputs": {"namespace": namespace, "dry_run": dry_run}}
+
+    notification = {"action": "mirror-images", "client_payload": {"images": ["quay.io/a/b"]}}
+    groups = {
+        "nightly": sync_group("schedule", {}, 1),
+        "dispatch all": sync_group("workflow_dispatch", dispatch(""), 2),
+        "dispatch dry": sync_group("workflow_dispatch", dispatch("", True), 3),
+        "dispatch one": sync_group("workflow_dispatch", dispatch("quay.io/coreos"), 4),
+        "dispatch other": sync_group("workflow_dispatch", dispatch("gcr.io/google-containers"), 5),
+        "notification": sync_group("repository_dispatch", notification, 6),
+        "another notification": sync_group("repository_dispatch", notification, 7),
+    }
+    assert len(set(groups.values())) == len(groups), groups
+    # Only the same work replaces a pending run: tonight's nightly, the same dispatch.
+    assert sync_group("schedule", {}, 8) == groups["nightly"]
+    assert sync_group("workflow_dispatch", dispatch("quay.io/coreos"), 9) == groups["dispatch one"]
+
+
+def test_request_runs_are_grouped_per_issue() -> None:
+    document = load(WORKFLOWS / "request.yml")
+    assert document["concurrency"]["cancel-in-progress"] is False
+    groups = {
+        Runner(Path("/nonexistent"), issue_event("", number), "issues", lazy=True).substitute(
+            document["concurrency"]["group"]
+        )
+        for number in (1, 2, 3)
+    }
+    assert len(groups) == 3, groups
 
 
 # --------------------------------------------------------------------------- a tiny runner
@@ -275,8 +361,14 @@ class Runner:
     artifacts: dict[str, Path] = field(default_factory=dict)
     expressions: list[str] = field(default_factory=list)
     matrix: dict[str, str] = field(default_factory=dict)
+    fake_stdout: dict[str, str] = field(default_factory=dict)
+    run_id: int = 4242
+    lazy: bool = False  # only evaluate expressions: create nothing on disk
+    grouped: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.lazy:
+            return
         self.workspace = self.tmp / "workspace"
         self.runner_temp = self.tmp / "runner-temp"
         self.fakes = self.tmp / "fake-bin"
@@ -321,10 +413,13 @@ class Runner:
             "token = os.environ.get('GH_TOKEN') or os.environ.get('GITHUB_TOKEN') or '\\0'\n"
             "entry['token_in_args'] = any(token in arg for arg in args)\n"
             f"open({str(self.log)!r}, 'a').write(json.dumps(entry) + '\\n')\n"
-            f"sys.stdout.write({stdout!r})\n"
+            f"sys.stdout.write({self.fake_stdout!r}.get(' '.join([name, *args[:2]]), {stdout!r}))\n"
             f"responses = {self.fake_responses!r}\n"
-            f"sys.exit({code!r} if {code!r} is not None else "
-            "responses.get(' '.join([name, *args[:2]]), 0))\n"
+            + (
+                f"sys.exit({code!r})\n"
+                if code is not None
+                else "sys.exit(responses.get(' '.join([name, *args[:2]]), 0))\n"
+            )
         )
         path.chmod(0o755)
 
@@ -348,6 +443,14 @@ class Runner:
             return node
         if parts[0] == "github" and parts[1] == "event_name":
             return self.event_name
+        if expression == "github.repository":
+            return "owner/mirror"
+        if expression == "github.server_url":
+            return "https://github.com"
+        if expression == "github.run_id":
+            return self.run_id
+        if expression in self.grouped:
+            return self.grouped[expression]
         if parts[0] == "steps" and parts[2] == "outputs":
             return self.step_outputs.get(parts[1], {}).get(parts[3], "")
         if parts[0] == "needs" and parts[2] == "outputs":
@@ -383,6 +486,24 @@ class Runner:
         inner = _EXPRESSION.fullmatch(expression)
         if inner:
             return self.evaluate(inner.group(1))
+        # A parenthesised group (not a function call's arguments) is evaluated first.
+        group = re.search(r"(?<![\w(])\(([^()]*(?:\([^()]*\)[^()]*)*)\)", expression)
+        if group:
+            key = f"__group{len(self.grouped)}__"
+            self.grouped[key] = self.evaluate(group.group(1))
+            return self.evaluate(expression[: group.start()] + key + expression[group.end() :])
+        if expression == "cancelled()":
+            return False
+        if expression == "toJSON(needs)":
+            return json.dumps(
+                {
+                    job: {"result": result, "outputs": self.job_outputs.get(job, {})}
+                    for job, result in self.job_results.items()
+                }
+            )
+        starts = re.fullmatch(r"startsWith\(([\w.]+),\s*'([^']*)'\)", expression)
+        if starts:
+            return str(self.value(starts.group(1))).lower().startswith(starts.group(2).lower())
         if "||" in expression:  # lowest precedence; yields the first truthy operand
             terms = [self.evaluate(term) for term in expression.split("||")]
             return next((t for t in terms if self.truthy(t)), terms[-1])
@@ -581,10 +702,13 @@ def test_request_workflow_with_a_hostile_body_runs_nothing(
     runner = run_request_workflow(tmp_path, source_registry, issue_body(HOSTILE_TEXT, HOSTILE_TEXT))
     assert_nothing_ran(tmp_path)
     calls = gh_calls(runner)
-    comment = calls[0]
+    # The label exists before anything else (the issue has it already: not applied again).
+    assert calls[0][:3] == ["label", "create", "mirror-request"]
+    assert not any(call[:2] == ["issue", "edit"] and "mirror-request" in call for call in calls)
+    comment = calls[1]
     assert comment[:3] == ["issue", "comment", "42"]
     assert comment[3] == "--body-file"
-    assert "Request not accepted" in runner.calls("gh")[0]["body"]
+    assert "Request not accepted" in runner.calls("gh")[1]["body"]
     assert ["issue", "edit", "42", "--add-label", "needs-changes"] in calls
     assert not any(call[:2] == ["issue", "close"] for call in calls)
     assert runner.job_results == {
@@ -609,6 +733,7 @@ def test_request_workflow_scripts_reference_no_issue_text() -> None:
                 for expression in _EXPRESSION.findall(str(value)):
                     assert expression in (
                         "github.token",
+                        "github.repository",
                         "github.event.issue.number",
                     ) or expression.startswith(("steps.", "needs.")), expression
 
@@ -642,8 +767,9 @@ def test_request_workflow_accepts_commits_and_closes(
     }
     assert f"  - source: {namespace}\n" in (runner.workspace / "mirrorbot.yaml").read_text()
     calls = gh_calls(runner)
-    assert calls[0][:4] == ["issue", "comment", "42", "--body-file"]
-    assert "Request accepted" in runner.calls("gh")[0]["body"]
+    assert calls[0][:3] == ["label", "create", "mirror-request"]
+    assert calls[1][:4] == ["issue", "comment", "42", "--body-file"]
+    assert "Request accepted" in runner.calls("gh")[1]["body"]
     assert ["issue", "edit", "42", "--add-label", "accepted"] in calls
     assert ["issue", "edit", "42", "--remove-label", "needs-changes"] in calls
     assert calls[-1] == ["issue", "close", "42", "--reason", "completed"]
@@ -779,8 +905,24 @@ def test_action_passes_inputs_through_the_environment(tmp_path: Path) -> None:
     }
     runner.run_job({"jobs": {"action": {"steps": action["runs"]["steps"]}}}, "action")
     assert_nothing_ran(tmp_path)
-    (pip,) = runner.calls("python")
-    assert pip["args"] == ["-m", "pip", "install", str(ROOT)]
+    locked, package = runner.calls("python")
+    # Dependencies from the lock, hashes checked; then mirrorbot alone, resolving nothing.
+    assert locked["args"] == [
+        "-m",
+        "pip",
+        "install",
+        "--require-hashes",
+        "-r",
+        f"{ROOT}/requirements.lock",
+    ]
+    assert package["args"] == [
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-build-isolation",
+        str(ROOT),
+    ]
     (call,) = runner.calls("mirrorbot")
     assert call["args"] == [
         "sync",
@@ -795,3 +937,283 @@ def test_action_passes_inputs_through_the_environment(tmp_path: Path) -> None:
         "`touch",
         "PWNED2`",
     ]
+
+
+def run_step(runner: Runner, document: Mapping[str, Any], job: str, name: str) -> None:
+    """Run one named step of a job (with the job's ``outputs:``) through the runner."""
+    spec = document["jobs"][job]
+    step = next(s for s in spec["steps"] if s.get("name") == name or s.get("id") == name)
+    runner.run_job({"jobs": {job: {"steps": [step], "outputs": spec.get("outputs", {})}}}, job)
+
+
+@pytest.mark.parametrize(
+    ("stdout", "code"),
+    [("", 1), ('{"matrix": {"shard": []}, "assignments": {}}', 1), ("not json", 1)],
+    ids=["no output", "no shard", "garbage"],
+)
+def test_a_failed_plan_skips_the_copy_and_says_why(tmp_path: Path, stdout: str, code: int) -> None:
+    """A typo'd namespace: plan exits 1 with nothing planned; no matrix of nothing is built."""
+    document = load(WORKFLOWS / "sync.yml")
+    runner = Runner(tmp_path, {"inputs": {"namespace": "quay.io/typo"}}, "workflow_dispatch")
+    runner.workflow_env = document["env"]
+    runner.fake("mirrorbot", stdout=stdout, code=code)
+    with pytest.raises(AssertionError, match=r"::error::mirrorbot plan failed \(exit 1\)"):
+        run_step(runner, document, "plan", "plan")
+    assert runner.job_results["plan"] == "failure"
+    output = (tmp_path / "output-plan-0").read_text()
+    assert "copy=false" in output
+    assert "matrix=" not in output
+    # The copy job's condition is false: its matrix expression is never evaluated.
+    runner.job_outputs["plan"] = {"copy": "false", "matrix": ""}
+    assert runner.run_job(document, "copy") is False
+    assert runner.truthy(runner.evaluate(document["jobs"]["publish"]["if"])) is False
+
+
+def test_a_plan_with_nothing_to_copy_succeeds_without_a_copy(tmp_path: Path) -> None:
+    document = load(WORKFLOWS / "sync.yml")
+    runner = Runner(tmp_path, {"inputs": {"namespace": ""}}, "workflow_dispatch")
+    runner.workflow_env = document["env"]
+    runner.fake("mirrorbot", stdout='{"matrix": {"shard": []}, "assignments": {}}', code=0)
+    run_step(runner, document, "plan", "plan")
+    assert runner.job_outputs["plan"]["copy"] == "false"
+    assert runner.job_outputs["plan"]["matrix"] == ""
+
+
+def test_a_plan_with_shards_runs_the_copy(tmp_path: Path) -> None:
+    document = load(WORKFLOWS / "sync.yml")
+    runner = Runner(tmp_path, {}, "schedule")
+    runner.workflow_env = document["env"]
+    runner.fake("mirrorbot", stdout='{"matrix": {"shard": ["1/1"]}, "assignments": {}}', code=0)
+    run_step(runner, document, "plan", "plan")
+    assert runner.job_outputs["plan"]["copy"] == "true"
+    assert runner.truthy(runner.evaluate(document["jobs"]["copy"]["if"]))
+    runner.job_results["copy"] = "failure"  # one shard failed: the others are still published
+    assert runner.truthy(runner.evaluate(document["jobs"]["publish"]["if"]))
+
+
+def test_publish_writes_the_merged_report_to_the_summary(tmp_path: Path) -> None:
+    document = load(WORKFLOWS / "sync.yml")
+    runner = Runner(tmp_path, {}, "schedule", workflow_env=document["env"])
+    reports = runner.workspace / "reports"
+    reports.mkdir()
+    (reports / "shard-1.md").write_text("## mirrorbot sync\n\n| new | 3 |\n")
+    (reports / "shard-2.md").write_text("## mirrorbot sync\n\n**failed**\n\n- `a/b:1`: boom\n")
+    runner.fake("mirrorbot", stdout="merged 2 fragments: 3 tags recorded\n", code=1)
+    with pytest.raises(AssertionError, match="failed \\(1\\)"):
+        run_step(runner, document, "publish", "Merge the fragments, commit and push once")
+    (call,) = runner.calls("mirrorbot")
+    assert call["args"] == ["publish", "fragments/"]
+    summary = runner.summary.read_text()
+    assert "| new | 3 |" in summary
+    assert "- `a/b:1`: boom" in summary
+    assert "## mirrorbot publish (exit 1)" in summary
+    assert "merged 2 fragments: 3 tags recorded" in summary
+    assert (reports / "publish.txt").read_text() == "merged 2 fragments: 3 tags recorded\n"
+
+
+# --------------------------------------------------------------------------- failure alerting
+
+SHARD_REPORT = (
+    "## mirrorbot sync\n\n| | |\n|---|---:|\n| failed | 4 |\n\n"
+    "**listing failed**\n\n- quay.io/typo: lists no repositories: check the name or set `list:`\n\n"
+    "**failed**\n\n- 3 images (`a/x:1`, `a/y:1`, `a/z:1`): 503 Service Unavailable\n"
+    f"- `b/w:2`: {HOSTILE_TEXT}\n\n**warnings**\n\n- a warning that is no failure\n"
+)
+
+
+def run_alert(
+    tmp_path: Path,
+    results: dict[str, str],
+    *,
+    open_issue: str = "",
+    event_name: str = "schedule",
+    event: dict[str, Any] | None = None,
+) -> Runner:
+    document = load(WORKFLOWS / "sync.yml")
+    runner = Runner(
+        tmp_path,
+        event or {},
+        event_name,
+        workflow_env=document["env"],
+        fake_stdout={"gh issue list": f"{open_issue}\n" if open_issue else ""},
+        run_id=777,
+    )
+    runner.job_results.update(results)
+    reports = runner.workspace / "reports"
+    reports.mkdir()
+    (reports / "shard-1.md").write_text(SHARD_REPORT)
+    (reports / "publish.txt").write_text(
+        "merged 1 fragments: 0 tags recorded\nfailed: a/x:1: 503\n"
+        "shard 2 left no fragment: its images are picked up by the next run\n"
+    )
+    assert runner.truthy(runner.evaluate(document["jobs"]["alert"]["if"]))
+    run_step(runner, document, "alert", "Report this run on the mirror-failure issue")
+    return runner
+
+
+FAILED = {"plan": "success", "copy": "failure", "publish": "success"}
+GREEN = {"plan": "success", "copy": "success", "publish": "success"}
+
+
+def test_a_failed_nightly_opens_one_mirror_failure_issue(tmp_path: Path) -> None:
+    runner = run_alert(tmp_path, FAILED)
+    assert_nothing_ran(tmp_path)
+    calls = gh_calls(runner)
+    assert calls[0][:2] == ["issue", "list"]
+    assert calls[0][2:6] == ["--label", "mirror-failure", "--state", "open"]
+    assert calls[1][:3] == ["label", "create", "mirror-failure"]
+    create = runner.calls("gh")[2]
+    assert create["args"][:6] == [
+        "issue",
+        "create",
+        "--title",
+        "Mirror sync failed",
+        "--label",
+        "mirror-failure",
+    ]
+    body = create["body"]
+    assert "https://github.com/owner/mirror/actions/runs/777" in body
+    assert "(jobs: copy)" in body
+    # The grouped failures of the report, once; not its warnings.
+    assert "- 3 images (`a/x:1`, `a/y:1`, `a/z:1`): 503 Service Unavailable" in body
+    assert "quay.io/typo: lists no repositories" in body
+    assert HOSTILE_TEXT in body
+    assert "a warning that is no failure" not in body
+    assert "shard 2 left no fragment" in body
+    assert "failed: a/x:1: 503" not in body  # already listed, grouped, above
+    assert len(calls) == 3
+    assert not any(call["token_in_args"] for call in runner.calls())
+
+
+def test_a_second_failure_comments_on_the_open_issue(tmp_path: Path) -> None:
+    runner = run_alert(tmp_path, {**FAILED, "publish": "failure"}, open_issue="12")
+    calls = gh_calls(runner)
+    assert not any(call[:2] == ["issue", "create"] for call in calls)
+    comment = runner.calls("gh")[-1]
+    assert comment["args"] == ["issue", "comment", "12", "--body-file", comment["args"][-1]]
+    assert "(jobs: copy, publish)" in comment["body"]
+
+
+def test_a_failed_plan_is_reported_without_a_report(tmp_path: Path) -> None:
+    document = load(WORKFLOWS / "sync.yml")
+    runner = Runner(tmp_path, {}, "schedule", workflow_env=document["env"])
+    runner.job_results.update({"plan": "failure", "copy": "skipped", "publish": "skipped"})
+    run_step(runner, document, "alert", "Report this run on the mirror-failure issue")
+    create = runner.calls("gh")[-1]
+    assert create["args"][:2] == ["issue", "create"]
+    assert "(jobs: plan)" in create["body"]
+    assert "No run report" in create["body"]
+
+
+def test_the_next_green_nightly_closes_the_issue(tmp_path: Path) -> None:
+    runner = run_alert(tmp_path, GREEN, open_issue="12")
+    calls = gh_calls(runner)
+    assert calls[-1][:5] == ["issue", "close", "12", "--reason", "completed"]
+    assert "actions/runs/777" in calls[-1][-1]
+    assert not any(call[:2] in (["issue", "create"], ["issue", "comment"]) for call in calls)
+
+
+def test_a_green_run_without_an_open_issue_does_nothing(tmp_path: Path) -> None:
+    runner = run_alert(tmp_path, GREEN)
+    assert [call[:2] for call in gh_calls(runner)] == [["issue", "list"]]
+
+
+@pytest.mark.parametrize(
+    ("event_name", "event"),
+    [
+        ("repository_dispatch", {"client_payload": {"images": ["a/b"]}}),
+        ("workflow_dispatch", {"inputs": {"namespace": "quay.io/coreos", "dry_run": False}}),
+    ],
+    ids=["notification", "one namespace"],
+)
+def test_a_targeted_green_run_leaves_the_issue_open(
+    tmp_path: Path, event_name: str, event: dict[str, Any]
+) -> None:
+    runner = run_alert(tmp_path, GREEN, open_issue="12", event_name=event_name, event=event)
+    assert not any(call[:2] == ["issue", "close"] for call in gh_calls(runner))
+
+
+def test_the_alert_job_can_only_touch_issues() -> None:
+    jobs = load(WORKFLOWS / "sync.yml")["jobs"]
+    alert = jobs["alert"]
+    assert alert["permissions"] == {"issues": "write"}
+    assert set(alert["needs"]) == {"plan", "copy", "publish"}
+    assert alert["if"] == "${{ !cancelled() && !inputs.dry_run }}"
+    assert "environment" not in alert
+    assert "secrets." not in json.dumps(alert)
+
+
+def test_keep_alive_enables_the_workflow_on_every_nightly(tmp_path: Path) -> None:
+    document = load(WORKFLOWS / "sync.yml")
+    job = document["jobs"]["keep-alive"]
+    assert job["permissions"] == {"actions": "write"}
+    assert "needs" not in job  # independent of the mirror's own success
+    runner = Runner(tmp_path, {}, "schedule", workflow_env=document["env"])
+    assert runner.run_job(document, "keep-alive") is True
+    assert gh_calls(runner) == [
+        ["api", "--method", "PUT", "repos/owner/mirror/actions/workflows/sync.yml/enable"]
+    ]
+    manual = Runner(tmp_path / "manual", {"inputs": {}}, "workflow_dispatch")
+    assert manual.run_job(document, "keep-alive") is False
+
+
+# --------------------------------------------------------------------------- request labels
+
+
+def test_a_fresh_fork_gets_the_request_label_created_and_applied(
+    tmp_path: Path, source_registry: LocalRegistry
+) -> None:
+    """The form could not apply a label that did not exist yet: its title still finds it."""
+    document = load(WORKFLOWS / "request.yml")
+    event = issue_event(issue_body("quay.io/coreos"))
+    event["issue"]["labels"] = []
+    event["issue"]["title"] = "Mirror request: quay.io/coreos"
+    runner = Runner(tmp_path, event, "issues", workflow_env=document["env"])
+    (runner.workspace / "mirrorbot.yaml").write_text(request_config(source_registry))
+    assert runner.run_job(document, "check") is True
+    calls = gh_calls(runner)
+    assert calls[0][:3] == ["label", "create", "mirror-request"]
+    assert calls[1] == ["issue", "edit", "42", "--add-label", "mirror-request"]
+    assert calls[2][:3] == ["issue", "comment", "42"]
+
+
+def test_the_request_label_is_the_same_everywhere() -> None:
+    from mirrorbot.config import RequestSettings
+
+    document = load(WORKFLOWS / "request.yml")
+    label = document["env"]["LABEL"]
+    assert (
+        f"contains(github.event.issue.labels.*.name, '{label}')" in document["jobs"]["check"]["if"]
+    )
+    form = load(ROOT / ".github" / "ISSUE_TEMPLATE" / "mirror-request.yml")
+    assert form["labels"] == [label]
+    assert document["jobs"]["check"]["if"].count(form["title"].strip()) == 1
+    assert RequestSettings().label == label
+    shipped = load(ROOT / "mirrorbot.yaml").get("requests") or {}
+    assert shipped.get("label", label) == label
+
+
+def test_a_config_changed_under_an_accepted_request_is_said_on_the_issue(
+    tmp_path: Path, source_registry: LocalRegistry, ns: str
+) -> None:
+    with Seeder(source_registry.url) as seeder:
+        seeder.push(f"{ns}/raced/app", "v1", ImageFactory(ns).image("app"))
+    document = load(WORKFLOWS / "request.yml")
+    runner = Runner(
+        tmp_path,
+        issue_event(issue_body(f"{source_registry.host}/{ns}/raced")),
+        "issues",
+        workflow_env=document["env"],
+        fake_responses={"git pull --rebase": 1},
+    )
+    (runner.workspace / "mirrorbot.yaml").write_text(request_config(source_registry))
+    runner.run_job(document, "check")
+    with pytest.raises(AssertionError, match="Commit, push, label and close"):
+        runner.run_job(document, "commit")
+    git = [call["args"] for call in runner.calls("git")]
+    assert ["rebase", "--abort"] in git
+    assert not any(call[:1] == ["push"] for call in git)
+    reply = runner.calls("gh")[-1]
+    assert reply["args"][:3] == ["issue", "comment", "42"]
+    assert "changed at the same time" in reply["body"]
+    assert not any(call[:2] == ["issue", "close"] for call in gh_calls(runner))

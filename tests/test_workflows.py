@@ -28,6 +28,7 @@ from ruamel.yaml import YAML
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
+from mirrorbot.timebudget import MAX_GRACE, parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -1217,3 +1218,16 @@ def test_a_config_changed_under_an_accepted_request_is_said_on_the_issue(
     assert reply["args"][:3] == ["issue", "comment", "42"]
     assert "changed at the same time" in reply["body"]
     assert not any(call[:2] == ["issue", "close"] for call in gh_calls(runner))
+
+
+def test_a_shard_ends_by_its_time_budget_before_any_timeout() -> None:
+    """The copy step passes a time budget that, with the longest grace (10 min), ends
+    the run before the step's and the job's timeouts: what finished is always kept."""
+    document = load(WORKFLOWS / "sync.yml")
+    job = document["jobs"]["copy"]
+    step = next(s for s in job["steps"] if s.get("name") == "Copy this shard")
+    budget = re.search(r"--time-budget (\S+)", step["run"])
+    assert budget is not None
+    seconds = parse_duration(budget.group(1))
+    assert seconds + MAX_GRACE + 5 * 60 <= step["timeout-minutes"] * 60
+    assert step["timeout-minutes"] < job["timeout-minutes"]

@@ -1226,7 +1226,7 @@ def test_a_shard_ends_by_its_time_budget_before_any_timeout() -> None:
     document = load(WORKFLOWS / "sync.yml")
     job = document["jobs"]["copy"]
     step = next(s for s in job["steps"] if s.get("name") == "Copy this shard")
-    budget = re.search(r"--time-budget (\S+)", step["run"])
+    budget = re.search(r"--time-budget ([0-9hms.]+)", step["run"])
     assert budget is not None
     seconds = parse_duration(budget.group(1))
     assert seconds + MAX_GRACE + 5 * 60 <= step["timeout-minutes"] * 60

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -677,9 +678,7 @@ def notify(
     if not secret:
         raise _fail("set MIRRORBOT_NOTIFY_SECRET to the secret the registry sends", EXIT_USAGE)
     redactor.add([secret])
-    host, sep, port_text = listen.rpartition(":")
-    if not sep or not port_text.isdigit():
-        raise _fail(f"--listen {listen!r}: expected HOST:PORT", EXIT_USAGE)
+    host, port = _parse_listen(listen)
     context = _context(config)
     if dispatch is not None:
         token = os.environ.get("GITHUB_TOKEN", "")
@@ -701,10 +700,39 @@ def notify(
     app_instance = NotifyApp(
         context.config.namespace_plans(), secret, runner, registry=registry, quiet=quiet
     )
-    typer.echo(f"listening on http://{host}:{port_text}/events")
-    uvicorn.run(
-        app_instance.app, host=host, port=int(port_text), log_level="info" if verbose else "warning"
+    listening = _listening_socket(listen, host, port)
+    shown = f"[{host}]" if ":" in host else host or "0.0.0.0"  # noqa: S104 - what we print
+    typer.echo(f"listening on http://{shown}:{listening.getsockname()[1]}/events")
+    server = uvicorn.Server(
+        uvicorn.Config(app_instance.app, log_level="info" if verbose else "warning")
     )
+    server.run(sockets=[listening])
+
+
+def _parse_listen(listen: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` (every interface) or ``[IPv6]:PORT``."""
+    host, sep, port_text = listen.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise _fail(f"--listen {listen!r}: expected HOST:PORT with a port 0-65535", EXIT_USAGE)
+    return host, int(port_text)
+
+
+def _listening_socket(listen: str, host: str, port: int) -> socket.socket:
+    """Bind before serving, so a port in use or a bad address is one line, not a traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+        listening.listen(128)
+    except OSError as exc:
+        listening.close()
+        raise _fail(
+            f"--listen {listen}: cannot listen there: {exc.strerror or exc}", EXIT_FAILED
+        ) from None
+    return listening
 
 
 @app.command()

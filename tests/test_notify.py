@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -277,6 +278,30 @@ def test_notify_refuses_to_start_without_a_secret(world: World) -> None:
     result = world.run("notify", "--listen", "127.0.0.1:1")
     assert result.returncode == 2
     assert "MIRRORBOT_NOTIFY_SECRET" in result.stderr
+
+
+@pytest.mark.parametrize("listen", [":99999", "127.0.0.1", "127.0.0.1:http", "[::1]:-1"])
+def test_a_bad_listen_address_is_one_usage_line(world: World, listen: str) -> None:
+    result = world.run("notify", "--listen", listen, env={"MIRRORBOT_NOTIFY_SECRET": SECRET})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: --listen {listen!r}: expected HOST:PORT with a port 0-65535"
+    ]
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(world: World) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = world.run(
+            "notify", "--listen", f"127.0.0.1:{port}", env={"MIRRORBOT_NOTIFY_SECRET": SECRET}
+        )
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: --listen 127.0.0.1:{port}: cannot listen there:")
+    assert "in use" in lines[0]
 
 
 async def test_dispatch_mode_sends_repository_dispatch() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -158,6 +159,7 @@ async def run_rules(
     if dry_run:
         for pair, _, kind in work:
             report.warnings.append(f"would copy ({kind}): {pair.source} → {pair.target}")
+        report.duration = time.monotonic() - report.started
         return report
     copier = Copier(pool, blob_concurrency=max(2, options.concurrency), probe_targets=True)
 
@@ -173,6 +175,7 @@ async def run_rules(
     )
     for (pair, _, _), exc in failures:
         report.failures.append(Failure(str(pair.source), str(pair.target), str(exc)))
+    report.duration = time.monotonic() - report.started
     return report
 
 

@@ -64,6 +64,7 @@ from ruamel.yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, Seque
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from mirrorbot.configerror import ConfigError, Location, format_key
+from mirrorbot.redact import register
 from mirrorbot.reference import (
     DOCKER_HUB,
     InvalidReferenceError,
@@ -1177,7 +1178,12 @@ def _plain(node: object, location: Location) -> Any:
 
 
 def _expand_registries(data: Any, environ: Mapping[str, str] | None) -> None:
-    """Expand ${VAR} in every string value under ``registries:`` (and nowhere else)."""
+    """Expand ``${NAME}``/``$NAME`` (``$$`` = ``$``) in every string under ``registries:``.
+
+    The rule and its errors are :func:`expand_env`'s; no error quotes a value.
+    Each entry's secrets are registered for redaction as soon as they are
+    expanded, before validation (or anything else) could print them.
+    """
     registries = data.get("registries") if isinstance(data, dict) else None
     if not isinstance(registries, dict):
         return
@@ -1190,6 +1196,11 @@ def _expand_registries(data: Any, environ: Mapping[str, str] | None) -> None:
                     entry[field] = expand_env(value, environ)
                 except CredentialError as exc:
                     raise ConfigError(str(exc), location=("registries", host, field)) from None
+        text = {k: v if isinstance(v, str) else "" for k, v in entry.items()}
+        credential = Credential(
+            text.get("username", ""), text.get("password", ""), text.get("identity_token", "")
+        )
+        register(credential.secrets())
 
 
 def _line_of(root: object, location: Location) -> int | None:

@@ -53,7 +53,7 @@ _HEADER = re.compile(
     r"""(?ix)
     (\b(?:proxy-)?authorization\b["']?\s*[:=]\s*[\[("']*\s*)  # the name, then : or =, quoting
     ((?:basic|bearer|token|digest|negotiate)\s+)?             # the scheme, kept
-    [^\s"'\\\]),;}]+                                          # the credential
+    [^\s"'\\\]),;}<>]+                                        # the credential
     """
 )
 _SCHEME = re.compile(r"(?i)\b(basic|bearer)(\s+)([A-Za-z0-9._~+/-]+=*)")

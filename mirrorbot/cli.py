@@ -585,7 +585,7 @@ def verify(
 
     result = run_async(go)
     for drift in result.drifts:
-        typer.echo(drift.describe())
+        typer.echo(redact(drift.describe()))
     detail = f", {result.blobs} blobs ({result.bytes_read} bytes) re-read" if deep else ""
     typer.echo(f"verified {result.tags} tags{detail}: {len(result.drifts)} drifted")
     raise typer.Exit(EXIT_FAILED if result.drifts else EXIT_OK)

@@ -13,7 +13,10 @@ How a file becomes a :class:`Config`:
 3. ruamel.yaml's round-trip loader builds the tree, keeping line numbers.
 4. The tree becomes plain data (sequences → tuples); ``${VAR}`` / ``$VAR`` are
    expanded in string values under ``registries:`` only (that is where secrets
-   live; a missing variable is an error naming it, never its value).
+   live), ``$$`` is a literal ``$`` and any other ``$`` is an error. No error
+   quotes a value: an unset ``${VAR}`` is named, an unset bare ``$VAR`` is not
+   (``pa$sword`` may be a literal password). Expanded secrets are registered
+   with :mod:`mirrorbot.redact` at once.
 5. Pydantic models in strict mode validate it (strict, so ``"yes"`` or ``1`` is
    not silently a boolean); each pydantic error location is mapped back to the
    line through the ruamel tree. Cross-field rules (strategies, duplicates,

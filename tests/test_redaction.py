@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from mirrorbot.configerror import ConfigError
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
+from mirrorbot.logs import secret_filter
 from mirrorbot.redact import (
     MIN_SECRET,
     REDACTED,
@@ -35,6 +37,7 @@ from mirrorbot.redact import (
     secret_forms,
 )
 from mirrorbot.registry.credentials import Credential
+from mirrorbot.report import Summary, render_markdown, render_plain, write_step_summary
 from tests.conftest import CREDS, PASSWORD, USER
 from tests.support.echo import ECHO_STYLES, FOREIGN_JWT, FOREIGN_TOKEN, EchoFront
 from tests.support.world import World, git, make_world
@@ -151,6 +154,58 @@ def test_a_guarded_stream_redacts_every_write_and_offers_no_bytes() -> None:
     stream.flush()
     assert inner.getvalue() == f"Authorization: Basic {REDACTED}\n"
     assert not hasattr(stream, "buffer")  # no way around it with bytes
+
+
+def test_log_records_and_their_tracebacks_are_redacted() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(secret_filter())
+    logger = logging.getLogger("tests.redaction")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("echoed %s", "Authorization: Bearer 0123456789abcdefXYZ")
+        try:
+            raise ValueError(f"page quoted Basic {BASIC}")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "0123456789abcdefXYZ" not in text
+    assert BASIC not in text
+    assert f"Basic {REDACTED}" in text  # the traceback's message, masked
+    assert "ValueError" in text
+
+
+def test_every_rendering_of_the_run_report_is_redacted(tmp_path: Path) -> None:
+    echoed = f"GET /v2/a/manifests/1 returned 400 (<pre>Authorization: Basic {BASIC}</pre>)"
+    summary = Summary(
+        namespaces=1,
+        images_changed=0,
+        tags_new=0,
+        tags_updated=0,
+        tags_unchanged=0,
+        tags_gone=0,
+        tags_failed=1,
+        already_present=0,
+        bytes_uploaded=0,
+        blobs_uploaded=0,
+        blobs_mounted=0,
+        blobs_skipped=0,
+        duration=1.0,
+        dry_run=False,
+        failures=(("quay.io/a/b:1", echoed),),
+        listing_errors=(f"quay.io/c: {FOREIGN_JWT}",),
+        warnings=(f"token={FOREIGN_TOKEN}",),
+        planned=(),
+    )
+    target = tmp_path / "summary.md"
+    write_step_summary(summary, {"GITHUB_STEP_SUMMARY": str(target)})
+    for text in (render_plain(summary), render_markdown(summary), target.read_text()):
+        for secret in (BASIC, FOREIGN_JWT, FOREIGN_TOKEN):
+            assert secret not in text
+        assert f"Authorization: Basic {REDACTED}" in text
 
 
 # -- $ in registries: -----------------------------------------------------------------

@@ -1,6 +1,10 @@
 """The ``mirrorbot`` command line. Thin: parse, call, render.
 
 Exit codes (contract): 0 success, 1 some images failed, 2 usage or config error.
+
+Nothing secret is printed: every line goes through :mod:`mirrorbot.redact`,
+explicitly where it is made and again at ``sys.stdout``/``sys.stderr``
+(:func:`main` guards both, so a traceback or a library's message is covered too).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from mirrorbot import __version__
 from mirrorbot.configerror import ConfigError
 from mirrorbot.copier import CopyResult
 from mirrorbot.logs import configure_logging
+from mirrorbot.redact import guard_standard_streams, redact, redact_data
 from mirrorbot.reference import InvalidReferenceError, Reference, parse_reference
 from mirrorbot.registry.credentials import (
     CredentialError,
@@ -53,9 +58,15 @@ app = typer.Typer(
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    # One line, whatever the cause quoted (git's stderr, a registry's error page).
-    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    # One line, whatever the cause quoted (git's stderr, a registry's error page that
+    # may echo our Authorization header): redacted before it is joined.
+    typer.echo(f"error: {' '.join(redact(message).split())}", err=True)
     return typer.Exit(code)
+
+
+def _json(document: object) -> None:
+    """A JSON document on stdout, every string in it redacted first."""
+    typer.echo(json.dumps(redact_data(document), indent=2))
 
 
 def _version(value: bool) -> None:
@@ -160,7 +171,7 @@ def copy(
         redactor.add(store.secrets())
         raise _fail(str(exc), EXIT_FAILED) from None
     if as_json:
-        typer.echo(json.dumps([_result_json(r) for r in results], indent=2))
+        _json([_result_json(r) for r in results])
     else:
         for result in results:
             typer.echo(_describe(result))
@@ -509,7 +520,7 @@ def plan(
     if shards is not None:
         document.update(shard_matrix(report, shards))
     if as_json:
-        typer.echo(json.dumps(document, indent=2))
+        _json(document)
     else:
         _show(report)
         if shards is not None:
@@ -541,9 +552,9 @@ def publish(
             f"shard {index} left no fragment: its images are picked up by the next run", err=True
         )
     for failure in outcome.failures:
-        typer.echo(f"failed: {failure.get('upstream')}: {failure.get('error')}", err=True)
+        typer.echo(redact(f"failed: {failure.get('upstream')}: {failure.get('error')}"), err=True)
     for error in outcome.errors:
-        typer.echo(f"listing failed: {error}", err=True)
+        typer.echo(redact(f"listing failed: {error}"), err=True)
     if outcome.commit:
         typer.echo(f"committed {outcome.commit[:12]}" + (" and pushed" if outcome.pushed else ""))
     raise typer.Exit(outcome.exit_code)
@@ -603,7 +614,7 @@ def verify(
 
     result = run_async(go)
     for drift in result.drifts:
-        typer.echo(drift.describe())
+        typer.echo(redact(drift.describe()))
     detail = f", {result.blobs} blobs ({result.bytes_read} bytes) re-read" if deep else ""
     typer.echo(f"verified {result.tags} tags{detail}: {len(result.drifts)} drifted")
     raise typer.Exit(EXIT_FAILED if result.drifts else EXIT_OK)
@@ -769,15 +780,16 @@ def request(
         raise _fail(f"{issue_file}: {exc.strerror or exc}", EXIT_USAGE) from None
     except MirrorbotError as exc:
         raise _fail(str(exc), EXIT_USAGE) from None
-    typer.echo(outcome.reply, nl=False)
+    typer.echo(redact(outcome.reply), nl=False)
     output = os.environ.get("GITHUB_OUTPUT")
     if output:
         with open(output, "a", encoding="utf-8") as handle:
-            handle.write(github_output_lines(outcome))
+            handle.write(redact(github_output_lines(outcome)))
     raise typer.Exit(EXIT_OK if outcome.accepted else EXIT_FAILED)
 
 
 def main() -> None:
+    guard_standard_streams()
     try:
         app()
     except KeyboardInterrupt:

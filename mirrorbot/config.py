@@ -13,7 +13,10 @@ How a file becomes a :class:`Config`:
 3. ruamel.yaml's round-trip loader builds the tree, keeping line numbers.
 4. The tree becomes plain data (sequences → tuples); ``${VAR}`` / ``$VAR`` are
    expanded in string values under ``registries:`` only (that is where secrets
-   live; a missing variable is an error naming it, never its value).
+   live), ``$$`` is a literal ``$`` and any other ``$`` is an error. No error
+   quotes a value: an unset ``${VAR}`` is named, an unset bare ``$VAR`` is not
+   (``pa$sword`` may be a literal password). Expanded secrets are registered
+   with :mod:`mirrorbot.redact` at once.
 5. Pydantic models in strict mode validate it (strict, so ``"yes"`` or ``1`` is
    not silently a boolean); each pydantic error location is mapped back to the
    line through the ruamel tree. Cross-field rules (strategies, duplicates,
@@ -64,6 +67,7 @@ from ruamel.yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, Seque
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from mirrorbot.configerror import ConfigError, Location, format_key
+from mirrorbot.redact import register
 from mirrorbot.reference import (
     DOCKER_HUB,
     InvalidReferenceError,
@@ -1183,7 +1187,12 @@ def _plain(node: object, location: Location) -> Any:
 
 
 def _expand_registries(data: Any, environ: Mapping[str, str] | None) -> None:
-    """Expand ${VAR} in every string value under ``registries:`` (and nowhere else)."""
+    """Expand ``${NAME}``/``$NAME`` (``$$`` = ``$``) in every string under ``registries:``.
+
+    The rule and its errors are :func:`expand_env`'s; no error quotes a value.
+    Each entry's secrets are registered for redaction as soon as they are
+    expanded, before validation (or anything else) could print them.
+    """
     registries = data.get("registries") if isinstance(data, dict) else None
     if not isinstance(registries, dict):
         return
@@ -1196,6 +1205,11 @@ def _expand_registries(data: Any, environ: Mapping[str, str] | None) -> None:
                     entry[field] = expand_env(value, environ)
                 except CredentialError as exc:
                     raise ConfigError(str(exc), location=("registries", host, field)) from None
+        text = {k: v if isinstance(v, str) else "" for k, v in entry.items()}
+        credential = Credential(
+            text.get("username", ""), text.get("password", ""), text.get("identity_token", "")
+        )
+        register(credential.secrets())
 
 
 def _line_of(root: object, location: Location) -> int | None:

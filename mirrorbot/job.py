@@ -26,6 +26,7 @@ from mirrorbot.imagesyncer import AuthEntry, Rule, load_auth, load_rules
 from mirrorbot.logs import secret_filter
 from mirrorbot.progress import ProgressSink
 from mirrorbot.publish import Change, apply_changes
+from mirrorbot.redact import redact
 from mirrorbot.registry.credentials import CredentialStore
 from mirrorbot.registry.pool import RegistryPool
 from mirrorbot.registry.retry import RetryPolicy
@@ -192,11 +193,12 @@ def run_sync(
             count=count,
             when=iso_utc(moment),
             changes=tuple(changes),
+            # Fragments travel as artifacts and are printed by publish: redacted here.
             failures=tuple(
-                {"upstream": f.upstream, "target": f.target, "error": f.error}
+                {"upstream": f.upstream, "target": f.target, "error": redact(f.error)}
                 for f in report.failures
             ),
-            errors=tuple(report.listing_errors),
+            errors=tuple(redact(error) for error in report.listing_errors),
         )
         outcome.fragment = fragment.write(output)
         return outcome

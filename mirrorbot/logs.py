@@ -1,8 +1,9 @@
 """Logging that cannot leak a secret.
 
-Every handler mirrorbot installs carries a :class:`RedactingFilter` that knows
-the run's secrets (passwords, tokens, their Basic encodings) and masks them in
-the final message, arguments and tracebacks included.
+Every handler mirrorbot installs carries a :class:`RedactingFilter` that masks,
+through the one redaction layer (:mod:`mirrorbot.redact`), every registered
+secret and anything that looks like a credential in the final message,
+arguments and tracebacks included.
 """
 
 from __future__ import annotations
@@ -11,34 +12,27 @@ import logging
 import sys
 from collections.abc import Iterable
 
-__all__ = ["REDACTED", "RedactingFilter", "configure_logging", "redact"]
+from mirrorbot.redact import REDACTED, redact, register
 
-REDACTED = "***"
-_MIN_SECRET = 4  # shorter values would mask ordinary words
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
+__all__ = ["REDACTED", "RedactingFilter", "configure_logging", "redact", "secret_filter"]
 
 
 class RedactingFilter(logging.Filter):
-    def __init__(self) -> None:
-        super().__init__()
-        self._secrets: set[str] = set()
+    """Redacts each record in place; :meth:`add` registers secrets process-wide."""
 
     def add(self, secrets: Iterable[str]) -> None:
-        self._secrets.update(s for s in secrets if s)
+        register(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        record.msg = redact(message, self._secrets)
+        record.msg = redact(message)
         record.args = None
         if record.exc_text:
-            record.exc_text = redact(record.exc_text, self._secrets)
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 

@@ -1,7 +1,8 @@
 """The run report: a rich table on a terminal, plain text in logs, Markdown for GitHub.
 
 All three render the same figures from one :class:`Summary`, so they cannot
-disagree.
+disagree, and all three pass through :func:`mirrorbot.redact.redact`: failure
+lines quote registries' error pages, which may echo a credential.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mirrorbot.redact import redact
 from mirrorbot.sync import SyncReport
 
 __all__ = ["Summary", "render_markdown", "render_plain", "summarise", "write_step_summary"]
@@ -112,7 +114,7 @@ def render_plain(summary: Summary) -> str:
     lines = ["mirrorbot sync" + (" (dry run)" if summary.dry_run else "")]
     lines += [f"  {label.ljust(width)}  {value}" for label, value in summary.rows()]
     lines += _details(summary, bullet="  - ")
-    return "\n".join(lines) + "\n"
+    return redact("\n".join(lines) + "\n")
 
 
 def _details(summary: Summary, *, bullet: str, code: Callable[[str], str] = str) -> list[str]:
@@ -175,7 +177,7 @@ def render_markdown(summary: Summary) -> str:
         lines += [
             line if line.startswith("- ") else f"\n**{line.rstrip(':')}**\n" for line in details
         ]
-    return "\n".join(lines) + "\n"
+    return redact("\n".join(lines) + "\n")
 
 
 def render_rich(summary: Summary) -> None:
@@ -192,11 +194,12 @@ def render_rich(summary: Summary) -> None:
         table.add_row(label, value)
     console.print(table)
     for line in _details(summary, bullet="  - "):
-        console.print(line, markup=False, highlight=False)
+        # Redacted before rich wraps it: a secret cut across two lines would not be seen.
+        console.print(redact(line), markup=False, highlight=False)
 
 
 def write_step_summary(summary: Summary, environ: dict[str, str] | None = None) -> Path | None:
-    """Append the Markdown report to ``$GITHUB_STEP_SUMMARY`` when running in Actions."""
+    """Append the Markdown report (redacted) to ``$GITHUB_STEP_SUMMARY`` in Actions."""
     env = os.environ if environ is None else environ
     target = env.get("GITHUB_STEP_SUMMARY")
     if not target:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from mirrorbot.redact import register
 from mirrorbot.reference import is_loopback_host
 from mirrorbot.registry.credentials import ANONYMOUS, Credential
 from mirrorbot.registry.errors import Diagnostic, ErrorCode, RegistryError, redact_url
@@ -270,6 +271,9 @@ class RegistryAuth(httpx.Auth):
             raise self._auth_error(challenge, "token realm answered with malformed JSON") from None
         if not isinstance(value, str) or not value:
             raise self._auth_error(challenge, "token realm answered without a token")
+        refresh = payload.get("refresh_token")
+        # Unprintable from now on: a registry may echo it back in an error page.
+        register([value, refresh if isinstance(refresh, str) else None])
         self._tokens[wanted] = _Token(value, time.monotonic() + lifetime * EXPIRY_MARGIN)
         return value
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mirrorbot.redact import register
 from mirrorbot.reference import DOCKER_HUB
 from mirrorbot.registry.errors import MirrorbotError
 
@@ -34,7 +35,8 @@ __all__ = [
 ]
 
 _HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
-_ENV_RE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+# "$" then "$", "{NAME}" or "NAME"; a bare "$" (no group matched) is an error.
+_ENV_RE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))?")
 HELPER_TIMEOUT = 30.0
 
 
@@ -70,17 +72,34 @@ ANONYMOUS = Credential()
 
 
 def expand_env(value: str, environ: Mapping[str, str] | None = None, *, where: str = "") -> str:
-    """Expand ``${VAR}`` and ``$VAR``; a missing variable is an error, not an empty secret."""
+    """Expand ``${NAME}`` and ``$NAME``; ``$$`` is a literal ``$``; any other ``$`` is an error.
+
+    A missing variable is an error, not an empty secret. No message quotes the
+    value: ``${NAME}`` unset names NAME (braces say it is a name); ``$NAME``
+    unset does not, since ``pa$sword`` may be a literal password whose tail
+    ``sword`` must not be printed; a stray ``$`` (``5$``, ``$1``) names nothing.
+    """
     env = os.environ if environ is None else environ
+    place = f" in {where}" if where else ""
 
     def replace(match: re.Match[str]) -> str:
-        if match.group(1):
+        literal, braced, bare = match.groups()
+        if literal:
             return "$"
-        name = match.group(2) or match.group(3)
-        if name not in env:
-            place = f" in {where}" if where else ""
-            raise CredentialError(f"environment variable {name} is not set{place}")
-        return env[name]
+        if braced is not None:
+            if braced not in env:
+                raise CredentialError(f"environment variable {braced} is not set{place}")
+            return env[braced]
+        if bare is not None:
+            if bare not in env:
+                raise CredentialError(
+                    f"a $NAME{place} names an environment variable that is not set "
+                    "(write ${NAME} to have it named here, $$ for a literal $)"
+                )
+            return env[bare]
+        raise CredentialError(
+            f"a $ must start ${{NAME}} or $NAME{place} (write $$ for a literal $)"
+        )
 
     return _ENV_RE.sub(replace, value)
 
@@ -156,6 +175,7 @@ class CredentialStore:
         helper_runner: HelperRunner = run_credential_helper,
     ) -> None:
         self._explicit = dict(explicit or {})
+        register(s for credential in self._explicit.values() for s in credential.secrets())
         self._docker_config_path = (
             docker_config if docker_config is not None else docker_config_path()
         )
@@ -164,12 +184,15 @@ class CredentialStore:
         self._docker_config: dict[str, object] | None = None
 
     def set(self, registry: str, credential: Credential) -> None:
+        register(credential.secrets())
         self._explicit[registry] = credential
         self._cache.pop(registry, None)
 
     def lookup(self, registry: str) -> Credential:
         if registry not in self._cache:
-            self._cache[registry] = self._resolve(registry)
+            credential = self._resolve(registry)
+            register(credential.secrets())  # before anything can print it
+            self._cache[registry] = credential
         return self._cache[registry]
 
     def secrets(self) -> tuple[str, ...]:

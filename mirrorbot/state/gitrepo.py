@@ -22,7 +22,7 @@ from pathlib import Path
 
 import git
 
-from mirrorbot.logs import redact
+from mirrorbot.redact import redact, register
 from mirrorbot.registry.errors import MirrorbotError
 
 __all__ = ["GitError", "MetadataRepo", "git_token"]
@@ -69,6 +69,7 @@ class MetadataRepo:
         self.branch = branch
         self._token = token
         self._secrets = tuple(s for s in (token, _basic(token) if token else None) if s)
+        register(self._secrets)  # unprintable anywhere, not only in git's own errors
         # Set once our own clone has been checked out with -f: tracked files match HEAD.
         self._tracked_pristine = False
 

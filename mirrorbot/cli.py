@@ -359,10 +359,88 @@ def _sync_rules(
     _finish(outcome)
 
 
+ImagesOption = Annotated[
+    Path,
+    typer.Option("--images", help="image-syncer rules file (YAML or JSON)."),
+]
+AuthOption = Annotated[
+    Path | None, typer.Option("--auth", help="image-syncer auth file (YAML or JSON).")
+]
+DefaultRegistryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--default-registry", envvar="DEFAULT_REGISTRY", help="For empty rule destinations."
+    ),
+]
+DefaultNamespaceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--default-namespace", envvar="DEFAULT_NAMESPACE", help="For empty rule destinations."
+    ),
+]
+OsOption = Annotated[
+    list[str] | None,
+    typer.Option("--os", help="Keep these OSes (image-syncer --os); repeat or comma-separate."),
+]
+ArchOption = Annotated[
+    list[str] | None,
+    typer.Option("--arch", help="Keep these architectures (image-syncer --arch)."),
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Copy even what the target already holds.")
+]
+ProcOption = Annotated[int, typer.Option("--proc", min=1, max=64, help="Images copied at once.")]
+RetriesOption = Annotated[
+    int, typer.Option("--retries", min=0, max=10, help="Extra rounds for failed images.")
+]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")]
+NoPushOption = Annotated[bool, typer.Option("--no-push", help="Commit, but do not push.")]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")]
+
+
+@app.command()
+def rules(
+    images: ImagesOption,
+    auth: AuthOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    default_registry: DefaultRegistryOption = None,
+    default_namespace: DefaultNamespaceOption = None,
+    os_filter: OsOption = None,
+    arch_filter: ArchOption = None,
+    force: ForceOption = False,
+    proc: ProcOption = 5,
+    retries: RetriesOption = 2,
+    dry_run: DryRunOption = False,
+    no_push: NoPushOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Run image-syncer rule files, with mirrorbot's state, CHANGELOG and git.
+
+    A mirrorbot.yaml is optional here: when --config exists, its state, network and
+    registries settings apply.
+    """
+    configure_logging(verbose)
+    _sync_rules(
+        config,
+        images,
+        auth,
+        default=(default_registry, default_namespace),
+        platforms=PlatformFilter.from_lists(_split_list(os_filter), _split_list(arch_filter)),
+        force=force,
+        proc=proc,
+        retries=retries,
+        dry_run=dry_run,
+        push=not no_push,
+    )
+
+
+_RULES_ONLY = "applies to image-syncer rules only (mirrorbot rules)"
+
+
 @app.command()
 def sync(
     config: ConfigOption = DEFAULT_CONFIG,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")] = False,
+    dry_run: DryRunOption = False,
     namespace: Annotated[
         list[str] | None,
         typer.Option("--namespace", "-n", help="Only this upstream namespace; repeat."),
@@ -389,7 +467,7 @@ def sync(
         str | None,
         typer.Option("--run-time", help="Timestamp of the run (ISO 8601), shared by all shards."),
     ] = None,
-    no_push: Annotated[bool, typer.Option("--no-push", help="Commit, but do not push.")] = False,
+    no_push: NoPushOption = False,
     time_budget: Annotated[
         str | None,
         typer.Option(
@@ -398,53 +476,21 @@ def sync(
             "published, exit 1. Default: network.time_budget of the config (5h).",
         ),
     ] = None,
-    images_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--images", help="image-syncer rules file (YAML or JSON) instead of namespaces."
-        ),
-    ] = None,
-    auth_file: Annotated[
-        Path | None, typer.Option("--auth", help="image-syncer auth file (with --images).")
-    ] = None,
+    verbose: VerboseOption = False,
+    # Deprecated: `sync --images F` is `mirrorbot rules --images F` (one letter from --image).
+    images_file: Annotated[Path | None, typer.Option("--images", hidden=True)] = None,
+    auth_file: Annotated[Path | None, typer.Option("--auth", hidden=True)] = None,
     default_registry: Annotated[
-        str | None,
-        typer.Option(
-            "--default-registry",
-            envvar="DEFAULT_REGISTRY",
-            help="For empty image-syncer destinations.",
-        ),
+        str | None, typer.Option("--default-registry", envvar="DEFAULT_REGISTRY", hidden=True)
     ] = None,
     default_namespace: Annotated[
-        str | None,
-        typer.Option(
-            "--default-namespace",
-            envvar="DEFAULT_NAMESPACE",
-            help="For empty image-syncer destinations.",
-        ),
+        str | None, typer.Option("--default-namespace", envvar="DEFAULT_NAMESPACE", hidden=True)
     ] = None,
-    os_filter: Annotated[
-        list[str] | None,
-        typer.Option("--os", help="Keep these OSes (image-syncer --os); repeat or comma-separate."),
-    ] = None,
-    arch_filter: Annotated[
-        list[str] | None,
-        typer.Option("--arch", help="Keep these architectures (image-syncer --arch)."),
-    ] = None,
-    force: Annotated[
-        bool,
-        typer.Option("--force", help="Copy even what the target already holds (with --images)."),
-    ] = False,
-    proc: Annotated[
-        int, typer.Option("--proc", min=1, max=64, help="Images copied at once (with --images).")
-    ] = 5,
-    retries: Annotated[
-        int,
-        typer.Option(
-            "--retries", min=0, max=10, help="Extra rounds for failed images (with --images)."
-        ),
-    ] = 2,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
+    os_filter: Annotated[list[str] | None, typer.Option("--os", hidden=True)] = None,
+    arch_filter: Annotated[list[str] | None, typer.Option("--arch", hidden=True)] = None,
+    force: Annotated[bool | None, typer.Option("--force", hidden=True)] = None,
+    proc: Annotated[int | None, typer.Option("--proc", min=1, max=64, hidden=True)] = None,
+    retries: Annotated[int | None, typer.Option("--retries", min=0, max=10, hidden=True)] = None,
 ) -> None:
     """The main job: list upstream, copy what is new or changed, record it in git."""
     from mirrorbot.job import run_sync
@@ -452,23 +498,45 @@ def sync(
     from mirrorbot.sync import SyncOptions
 
     configure_logging(verbose)
-    if images_file is not None and time_budget is not None:
-        raise _fail("--time-budget does not apply to --images (image-syncer rules)", EXIT_USAGE)
+    rules_only = {
+        "--auth": auth_file,
+        "--os": os_filter,
+        "--arch": arch_filter,
+        "--force": force,
+        "--proc": proc,
+        "--retries": retries,
+    }
+    sync_only = {
+        "--namespace": namespace,
+        "--image": image,
+        "--shard": shard,
+        "--assignments": assignments,
+        "--output": output,
+        "--run-time": run_time,
+        "--time-budget": time_budget,
+    }
     if images_file is not None:
+        for flag, value in sync_only.items():
+            if value:
+                raise _fail(f"{flag} does not apply to image-syncer rules", EXIT_USAGE)
+        typer.echo(
+            "warning: `sync --images` is deprecated; use `mirrorbot rules --images`", err=True
+        )
         _sync_rules(
             config,
             images_file,
             auth_file,
             default=(default_registry, default_namespace),
             platforms=PlatformFilter.from_lists(_split_list(os_filter), _split_list(arch_filter)),
-            force=force,
-            proc=proc,
-            retries=retries,
+            force=bool(force),
+            proc=5 if proc is None else proc,
+            retries=2 if retries is None else retries,
             dry_run=dry_run,
             push=not no_push,
         )
-    if auth_file is not None:
-        raise _fail("--auth goes with --images", EXIT_USAGE)
+    for flag, given in rules_only.items():
+        if given is not None and given != []:
+            raise _fail(f"{flag} {_RULES_ONLY}", EXIT_USAGE)
     options = SyncOptions(
         dry_run=dry_run,
         namespaces=tuple(namespace or ()),

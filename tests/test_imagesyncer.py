@@ -102,7 +102,11 @@ def test_auth_longest_match_and_environment(tmp_path: Path) -> None:
 
 
 def _run(
-    world: World, checkout: Path, *args: str, env: dict[str, str] | None = None
+    world: World,
+    checkout: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    command: tuple[str, ...] = ("rules",),
 ) -> subprocess.CompletedProcess[str]:
     environment = world.environment(env)
     return subprocess.run(
@@ -110,7 +114,7 @@ def _run(
             sys.executable,
             "-m",
             "mirrorbot",
-            "sync",
+            *command,
             "--images",
             "images.yaml",
             "--auth",
@@ -235,3 +239,54 @@ def test_rule_errors_exit_2(world: World) -> None:
     assert "digest mismatch" in result.stderr
     assert "images.yaml" in result.stderr
     assert os.listdir(checkout / ".git")  # untouched repository
+
+
+def _one_rule(world: World) -> Path:
+    f = ImageFactory(world.ns)
+    world.seed("app", "v1", f.image("app-1"))
+    checkout = world.tmp / "checkout"
+    git("clone", str(world.remote), str(checkout), cwd=world.tmp)
+    (checkout / "images.yaml").write_text(
+        f"{world.upstream.host}/{world.ns}/app:v1: {world.mirror.host}/{world.mirror_ns}/app\n"
+    )
+    (checkout / "auth.yaml").write_text(
+        f"{world.mirror.host}:\n  username: ${{MIRROR_USER}}\n  password: ${{MIRROR_PASSWORD}}\n"
+    )
+    return checkout
+
+
+def test_sync_images_is_a_deprecated_alias_of_rules(world: World) -> None:
+    checkout = _one_rule(world)
+    result = _run(world, checkout, command=("sync",))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "`sync --images` is deprecated; use `mirrorbot rules --images`" in result.stderr
+    assert "- new: " in world.remote_file("state/CHANGELOG.md")
+    assert "duration 0.0 s" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "flag", [("--namespace", "x"), ("--image", "x"), ("--shard", "1/2"), ("--output", "o")]
+)
+def test_sync_images_refuses_sync_only_flags(world: World, flag: tuple[str, str]) -> None:
+    checkout = _one_rule(world)
+    result = _run(world, checkout, *flag, command=("sync",))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{flag[0]} does not apply to image-syncer rules" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        ("--force",),
+        ("--proc", "3"),
+        ("--retries", "1"),
+        ("--os", "linux"),
+        ("--arch", "arm64"),
+        ("--auth", "a.yaml"),
+    ],
+)
+def test_rules_only_flags_are_refused_by_plain_sync(world: World, flag: tuple[str, ...]) -> None:
+    result = world.run("sync", *flag)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{flag[0]} applies to image-syncer rules only (mirrorbot rules)" in result.stderr
+    assert git("rev-list", "--count", "main", cwd=world.remote).strip() == "1"

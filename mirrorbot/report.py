@@ -41,7 +41,7 @@ class Summary:
     warnings: tuple[str, ...]
     planned: tuple[tuple[str, str, str], ...]  # (kind, upstream, target) — for dry runs
     stopped: bool = False
-    stop_reason: str = "signal"
+    stop_reason: str = "SIGTERM"
     not_started: int = 0
     abandoned: int = 0
 

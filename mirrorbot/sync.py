@@ -62,6 +62,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("mirrorbot.sync")
+INTERRUPTED = "interrupted (Ctrl-C)"
 W = TypeVar("W")
 
 
@@ -136,7 +137,7 @@ class SyncReport:
     duration: float = 0.0
     dry_run: bool = False
     stopped: bool = False  # SIGTERM or time budget: stopped early, what completed is recorded
-    stop_reason: str = "signal"
+    stop_reason: str = "SIGTERM"
     not_started: list[str] = field(default_factory=list)
     abandoned: list[str] = field(default_factory=list)
 
@@ -152,6 +153,8 @@ class SyncReport:
 
     @property
     def exit_code(self) -> int:
+        if self.stopped and self.stop_reason == INTERRUPTED:
+            return 130  # Ctrl-C: what finished is still published, as after SIGTERM
         return 1 if self.failures or self.listing_errors or self.stopped else 0
 
     def shard_weights(self) -> dict[str, int]:
@@ -467,7 +470,7 @@ class Sync:
         self._record(run, item, result)
         self.progress.finished(run.namespace.source, ok=True)
 
-    def request_stop(self, reason: str = "signal") -> None:
+    def request_stop(self, reason: str = "SIGTERM") -> None:
         """First stop starting images; a second time, abandon the ones in flight."""
         if self.stopping:
             log.warning("%s: abandoning %d copies in flight", reason, len(self._in_flight))
@@ -630,9 +633,10 @@ def stop_on_signals(sync: Sync) -> Iterator[None]:
     """SIGTERM (what CI sends on cancel) and SIGINT ask the run to stop cleanly."""
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    reasons = {signal.SIGTERM: "SIGTERM", signal.SIGINT: INTERRUPTED}
+    for signum, reason in reasons.items():
         try:
-            loop.add_signal_handler(signum, sync.request_stop)
+            loop.add_signal_handler(signum, sync.request_stop, reason)
         except (NotImplementedError, RuntimeError, ValueError):
             continue  # not the main thread, or no signals here: run without the handler
         installed.append(signum)

@@ -674,9 +674,18 @@ def _wait_for(condition: Any, timeout: float, what: str) -> Any:
         delay = min(delay * 2, 0.05)
 
 
+@pytest.mark.parametrize(
+    ("signum", "exit_code"), [(signal.SIGTERM, 1), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"]
+)
 def test_sigterm_stops_cleanly_and_records_what_completed(
-    world: World, fronts: list[Any], reliability: Recorder
+    world: World,
+    fronts: list[Any],
+    reliability: Recorder,
+    signum: signal.Signals,
+    exit_code: int,
 ) -> None:
+    """SIGTERM (CI's cancel) and SIGINT (Ctrl-C) stop starting copies, finish the ones in
+    flight and publish them; SIGTERM exits 1, Ctrl-C 130 (interrupted)."""
     f = ImageFactory(world.ns)
     images: Corpus = {}
     for n in range(20):
@@ -711,13 +720,13 @@ def test_sigterm_stops_cleanly_and_records_what_completed(
         at_signal = _wait_for(some_landed, 60, "three tags in the mirror")
         assert process.poll() is None, "the run finished before it could be stopped"
         signalled = time.monotonic()
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         try:
             stdout, stderr = process.communicate(timeout=grace)
         except subprocess.TimeoutExpired:
             process.kill()
             stdout, stderr = process.communicate()
-            pytest.fail(f"still running {grace} s after SIGTERM:\n{stdout}\n{stderr}")
+            pytest.fail(f"still running {grace} s after {signum.name}:\n{stdout}\n{stderr}")
         exit_seconds = time.monotonic() - signalled
     finally:
         if process.poll() is None:
@@ -729,6 +738,7 @@ def test_sigterm_stops_cleanly_and_records_what_completed(
     output = stdout + stderr
     reported = report_row(stdout, "tags new (copied)") if "tags new (copied)" in stdout else -1
     figures = {
+        "signal": signum.name,
         "total": total,
         "in_mirror_at_signal": len(at_signal),
         "exit": process.returncode,
@@ -740,6 +750,7 @@ def test_sigterm_stops_cleanly_and_records_what_completed(
     }
     reliability.sigterm(**figures)
     assert exit_seconds < grace
+    assert process.returncode == exit_code, output
     assert reported == len(done), output
     assert 0 < len(done) < total, output
     # Everything that had landed when the signal came was finished and recorded...

@@ -191,10 +191,10 @@ class Ledger:
         return [*lines, ""]
 
     def _render_sigterm(self) -> list[str]:
-        lines = ["## Cancellation (SIGTERM)", ""]
+        lines = ["## Cancellation (SIGTERM, SIGINT)", ""]
         for entry in self.sigterms:
             lines.append(
-                f"- SIGTERM once some of {entry['total']} tags were in the mirror: exited with "
+                f"- {entry['signal']} once some of {entry['total']} tags were in the mirror: exited with "
                 f"{entry['exit']} within the grace of {entry['grace']:.0f} s; every tag reported "
                 "completed was recorded and pushed, and is in the mirror with its digest; the "
                 f"next run completed the rest — {self._status(entry['nodeid'])}."

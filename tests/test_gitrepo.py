@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mirrorbot.publish import Change, apply_changes
+from mirrorbot.publish import Change, apply_changes, pending_changes
 from mirrorbot.state.gitrepo import GitError, MetadataRepo
 from mirrorbot.state.store import StateStore, TagRecord
 from tests.support.git_http import GitHttpServer
@@ -41,14 +41,15 @@ def remote(tmp_path: Path) -> Path:
     return seeded_remote(tmp_path, "remote.git")
 
 
-def publish(repo: MetadataRepo, changes: list[Change]) -> str | None:
+def publish(repo: MetadataRepo, changes: list[Change], *, push: bool = True) -> str | None:
+    """What ``job.publish_changes`` does: record what the remote lacks, commit, push."""
     store = StateStore(repo.root / "state")
 
-    def write() -> list[Path]:
-        return apply_changes(store, changes, WHEN)
+    def build() -> tuple[list[Path], str]:
+        pending = pending_changes(store, changes)
+        return (apply_changes(store, pending, WHEN), "mirror: test") if pending else ([], "")
 
-    sha = repo.commit(write(), "mirror: test")
-    repo.push(write, "mirror: test")
+    sha, _ = repo.publish(build, push=push)
     return sha
 
 
@@ -245,5 +246,9 @@ def test_dot_means_the_repository_holding_the_config(tmp_path: Path, remote: Pat
     repo = MetadataRepo.open(
         ".", branch="main", base_dir=checkout / "config", clone_root=tmp_path / "unused", environ={}
     )
-    assert repo.root == checkout
+    # Not a clone: a worktree of the checkout's own repository, at the remote state branch.
     assert not (tmp_path / "unused").exists()
+    common = git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=repo.root)
+    assert Path(common.strip()) == checkout / ".git"
+    assert repo.head() == git("rev-parse", "origin/main", cwd=checkout).strip()
+    assert (repo.root / "README.md").read_text() == "metadata repository\n"

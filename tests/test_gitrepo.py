@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -252,3 +253,147 @@ def test_dot_means_the_repository_holding_the_config(tmp_path: Path, remote: Pat
     assert Path(common.strip()) == checkout / ".git"
     assert repo.head() == git("rev-parse", "origin/main", cwd=checkout).strip()
     assert (repo.root / "README.md").read_text() == "metadata repository\n"
+
+
+# -- runs that overlap, re-runs, and runs from another branch ---------------------------
+
+
+def mirror_commits(remote: Path) -> list[str]:
+    return [s for s in git("log", "--format=%s", "main", cwd=remote).splitlines() if s != "init"]
+
+
+def test_a_run_that_started_from_the_old_tip_records_only_what_the_remote_lacks(
+    tmp_path: Path, remote: Path
+) -> None:
+    first = MetadataRepo.open(
+        str(remote), branch="main", base_dir=tmp_path, clone_root=tmp_path / "a", environ={}
+    )
+    second = MetadataRepo.open(
+        str(remote), branch="main", base_dir=tmp_path, clone_root=tmp_path / "b", environ={}
+    )
+    publish(first, [change("3.9", D1), change("latest", D1)])
+    # Both started from the same tip: the second saw every tag as new.
+    publish(second, [change("3.9", D1), change("latest", D2), change("v1", D2, image="etcd")])
+    changelog = remote_file(remote, "state/CHANGELOG.md")
+    assert changelog.count("pause:3.9` →") == 1
+    assert changelog.count("- new: `gcr.io/google-containers/pause:latest` →") == 1
+    # What the second run calls new is, against the remote it pushes onto, an update.
+    assert changelog.count("- updated: `gcr.io/google-containers/pause:latest` →") == 1
+    assert f"was {D1[:15]}" in changelog
+    assert changelog.count("etcd:v1` →") == 1
+    assert len(mirror_commits(remote)) == 2
+    # Run once more, from the same old start: nothing left, no commit.
+    third = MetadataRepo.open(
+        str(remote), branch="main", base_dir=tmp_path, clone_root=tmp_path / "c", environ={}
+    )
+    tip = git("rev-parse", "main", cwd=remote)
+    assert publish(third, [change("3.9", D1), change("v1", D2, image="etcd")]) is None
+    assert git("rev-parse", "main", cwd=remote) == tip
+
+
+def test_publishing_the_same_changes_twice_makes_one_commit(tmp_path: Path, remote: Path) -> None:
+    changes = [change("3.9", D1), change("v1", D2, image="etcd")]
+    assert publish(reopen(tmp_path, remote), changes) is not None
+    assert publish(reopen(tmp_path, remote), changes) is None
+    assert mirror_commits(remote) == ["mirror: test"]
+    assert remote_file(remote, "state/CHANGELOG.md").count("- new: ") == 2
+
+
+def test_a_rejected_push_recomputes_the_section_on_the_new_tip(
+    tmp_path: Path, remote: Path
+) -> None:
+    """The second run's first push is rejected; its retry must not repeat the first's lines."""
+    slow = reopen(tmp_path, remote)
+    store = StateStore(slow.root / "state")
+    attempts: list[int] = []
+
+    def build() -> tuple[list[Path], str]:
+        if not attempts:
+            # Another runner pushes the same tag between our fetch and our push.
+            publish(
+                MetadataRepo.open(
+                    str(remote),
+                    branch="main",
+                    base_dir=tmp_path,
+                    clone_root=tmp_path / "other",
+                    environ={},
+                ),
+                [change("3.9", D1)],
+            )
+        pending = pending_changes(store, [change("3.9", D1), change("latest", D2)])
+        attempts.append(len(pending))
+        return (apply_changes(store, pending, WHEN), "mirror: slow") if pending else ([], "")
+
+    slow.publish(build, push=True)
+    assert attempts == [2, 1]
+    changelog = remote_file(remote, "state/CHANGELOG.md")
+    assert changelog.count("pause:3.9` →") == 1
+    assert changelog.count("pause:latest` →") == 1
+    assert mirror_commits(remote) == ["mirror: slow", "mirror: test"]
+
+
+@pytest.mark.parametrize("checked_out", ["feature", "main"])
+def test_a_run_from_another_checkout_publishes_only_state_on_the_remote_branch(
+    tmp_path: Path, remote: Path, checked_out: str
+) -> None:
+    """Unreviewed commits (a feature branch, or a local main ahead of origin) stay local."""
+    checkout = tmp_path / "checkout"
+    git("clone", str(remote), str(checkout), cwd=tmp_path)
+    if checked_out == "feature":
+        git("checkout", "-b", "feature", cwd=checkout)
+    (checkout / "mirrorbot.yaml").write_text("# unreviewed\n")
+    (checkout / "state").mkdir()
+    (checkout / "state" / "CHANGELOG.md").write_text("# forged on the branch\n")
+    git("add", "mirrorbot.yaml", "state", cwd=checkout)
+    git("commit", "-m", "unreviewed", cwd=checkout)
+    (checkout / "README.md").write_text("uncommitted edit\n")
+    unreviewed = git("rev-parse", "HEAD", cwd=checkout).strip()
+    status = git("status", "--porcelain", cwd=checkout)
+    human_edits_the_config(tmp_path, remote)  # the remote moved on since the checkout
+    tip = git("rev-parse", "main", cwd=remote).strip()
+
+    repo = MetadataRepo.open(
+        ".", branch="main", base_dir=checkout, clone_root=tmp_path / "unused", environ={}
+    )
+    assert publish(repo, [change("3.9", D1)]) is not None
+
+    assert git("rev-parse", "main^", cwd=remote).strip() == tip
+    # Not in main's history: not even in the remote's object store.
+    assert subprocess.run(["git", "cat-file", "-e", unreviewed], cwd=remote).returncode != 0
+    changed = git("diff", "--name-only", "main^", "main", cwd=remote).split()
+    assert changed
+    assert all(path.startswith("state/") for path in changed)
+    assert remote_file(remote, "state/CHANGELOG.md").startswith("# Changelog")
+    assert "human" in remote_file(remote, "mirrorbot.yaml")
+    # The user's checkout is as it was: same branch, same commit, same edits.
+    assert git("rev-parse", "HEAD", cwd=checkout).strip() == unreviewed
+    assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=checkout).strip() == checked_out
+    assert git("status", "--porcelain", cwd=checkout) == status  # only origin/main moved
+    assert (checkout / "README.md").read_text() == "uncommitted edit\n"
+    # A second run reuses the worktree and records nothing twice.
+    again = MetadataRepo.open(
+        ".", branch="main", base_dir=checkout, clone_root=tmp_path / "unused", environ={}
+    )
+    assert publish(again, [change("3.9", D1), change("latest", D2)]) is not None
+    assert remote_file(remote, "state/CHANGELOG.md").count("pause:3.9` →") == 1
+    assert git("rev-parse", "HEAD", cwd=checkout).strip() == unreviewed
+
+
+def test_a_new_state_branch_starts_empty_not_from_the_checkout(
+    tmp_path: Path, remote: Path
+) -> None:
+    checkout = tmp_path / "checkout"
+    git("clone", str(remote), str(checkout), cwd=tmp_path)
+    repo = MetadataRepo.open(
+        ".", branch="state", base_dir=checkout, clone_root=tmp_path / "unused", environ={}
+    )
+    assert repo.head() is None
+    assert publish(repo, [change("3.9", D1)]) is not None
+    log = git("log", "--format=%s", "state", cwd=remote).splitlines()
+    assert log == ["mirror: test"]
+    assert git("ls-tree", "-r", "--name-only", "state", cwd=remote).split() == [
+        "state/CHANGELOG.md",
+        "state/README.md",
+        "state/gcr.io/google-containers.json",
+    ]
+    assert "mirrorbot-unborn" not in git("branch", "--all", cwd=checkout)

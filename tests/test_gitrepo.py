@@ -2,56 +2,28 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mirrorbot.publish import Change, apply_changes, pending_changes
+from mirrorbot.publish import apply_changes, pending_changes
 from mirrorbot.state.gitrepo import GitError, MetadataRepo
-from mirrorbot.state.store import StateStore, TagRecord
+from mirrorbot.state.store import StateStore
 from tests.support.git_http import GitHttpServer
+from tests.support.publisher import D1, D2, WHEN, change, publish
 from tests.support.world import git, seeded_remote
 
-D1 = "sha256:" + "a" * 64
-D2 = "sha256:" + "b" * 64
-WHEN = dt.datetime(2026, 11, 23, 3, 4, tzinfo=dt.UTC)
 TOKEN = "ghp_TestTokenNeverOnDisk0123456789"
-
-
-def change(tag: str, digest: str, image: str = "pause") -> Change:
-    return Change(
-        kind="new",
-        namespace="gcr.io/google-containers",
-        mirror="docker.io/gcrxio",
-        image=image,
-        tag=tag,
-        upstream=f"gcr.io/google-containers/{image}:{tag}",
-        target_repository=f"docker.io/gcrxio/{image}",
-        record=TagRecord(
-            digest, "application/vnd.oci.image.manifest.v1+json", (), 1, "2026-11-23T03:04:00Z"
-        ),
-    )
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
     return seeded_remote(tmp_path, "remote.git")
-
-
-def publish(repo: MetadataRepo, changes: list[Change], *, push: bool = True) -> str | None:
-    """What ``job.publish_changes`` does: record what the remote lacks, commit, push."""
-    store = StateStore(repo.root / "state")
-
-    def build() -> tuple[list[Path], str]:
-        pending = pending_changes(store, changes)
-        return (apply_changes(store, pending, WHEN), "mirror: test") if pending else ([], "")
-
-    sha, _ = repo.publish(build, push=push)
-    return sha
 
 
 def remote_file(bare: Path, path: str) -> str:
@@ -397,3 +369,58 @@ def test_a_new_state_branch_starts_empty_not_from_the_checkout(
         "state/gcr.io/google-containers.json",
     ]
     assert "mirrorbot-unborn" not in git("branch", "--all", cwd=checkout)
+
+
+# -- one clone shared by several processes -----------------------------------------------
+
+
+def publisher(remote: Path, clone_root: Path, *tags: str) -> subprocess.Popen[str]:
+    """Another mirrorbot process publishing ``tags`` through the clone under ``clone_root``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.support.publisher", str(remote), str(clone_root), *tags],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def test_a_second_process_waits_for_the_clone_lock(tmp_path: Path, remote: Path) -> None:
+    holder = reopen(tmp_path, remote)
+    with holder.locked():
+        other = publisher(remote, tmp_path / "clones", "latest")
+        try:
+            assert other.stderr is not None
+            # It says it waits (it found the lock held) before it touches the clone.
+            assert "waiting for another mirrorbot run" in other.stderr.readline()
+            publish(holder, [change("3.9", D1)])
+            # A git of ours is mid-operation: its lock must not be taken for a stale one.
+            index_lock = Path(holder.repo.git_dir) / "index.lock"
+            index_lock.write_text("")
+            assert other.poll() is None
+            index_lock.unlink()
+        except BaseException:
+            other.kill()
+            other.communicate()
+            raise
+    _, errors = other.communicate(timeout=120)
+    assert other.returncode == 0, errors
+    changelog = remote_file(remote, "state/CHANGELOG.md")
+    assert changelog.count("pause:3.9` →") == 1
+    assert changelog.count("pause:latest` →") == 1
+
+
+def test_concurrent_processes_on_one_clone_take_turns(tmp_path: Path, remote: Path) -> None:
+    reopen(tmp_path, remote)  # the shared clone exists, as on a runner's second run
+    runs = [
+        publisher(remote, tmp_path / "clones", *tags)
+        for tags in (("3.9", "latest"), ("latest", "v1"), ("3.9", "v1"), ("v2",))
+    ]
+    results = [run.communicate(timeout=300) for run in runs]
+    for run, (_, errors) in zip(runs, results, strict=True):
+        assert run.returncode == 0, errors
+        assert "index.lock" not in errors
+    changelog = remote_file(remote, "state/CHANGELOG.md")
+    for tag in ("3.9", "latest", "v1", "v2"):
+        assert changelog.count(f"pause:{tag}` →") == 1, changelog

@@ -1,9 +1,11 @@
-"""Runs that overlap or repeat, end to end: each tag gets exactly one CHANGELOG line.
+"""Runs that overlap, repeat or start from another branch, end to end.
 
 Two runners (or ``notify`` and the cron on one host, sharing the clone cache)
 sync against the same state remote at once; ``publish`` runs twice with the
 same fragments; a re-run shard reports, from an old state, tags that are
-already recorded. Real registries, real git, the real command line.
+already recorded: each tag gets exactly one CHANGELOG line. A sync from a
+feature-branch checkout pushes only state, on top of the remote's main.
+Real registries, real git, the real command line.
 """
 
 from __future__ import annotations
@@ -99,3 +101,34 @@ def test_publish_twice_and_a_rerun_shard_from_the_old_state_add_nothing_twice(
     assert len(lines) == 3, lines
     assert sum(f"/{world.ns}/app:v2` →" in line for line in lines) == 1
     assert sum(f"/{world.ns}/app:v1` →" in line for line in lines) == 1
+
+
+def test_a_sync_from_a_feature_branch_pushes_only_state_onto_main(world: World) -> None:
+    world.seed("app", "v1", ImageFactory(world.ns).image("feature-1"))
+    checkout = world.tmp / "checkout"
+    git("clone", "--quiet", str(world.remote), str(checkout), cwd=world.tmp)
+    git("checkout", "-q", "-b", "feature", cwd=checkout)
+    config = checkout / "mirrorbot.yaml"
+    config.write_text(world.config.read_text().replace(f"repo: {world.remote}", "repo: ."))
+    (checkout / "NOTES.md").write_text("unreviewed\n")
+    git("add", "mirrorbot.yaml", "NOTES.md", cwd=checkout)
+    git("commit", "-q", "-m", "unreviewed feature", cwd=checkout)
+    feature = git("rev-parse", "HEAD", cwd=checkout).strip()
+    tip = git("rev-parse", "main", cwd=world.remote).strip()
+    world.config = config
+
+    result = world.run("sync")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert git("rev-parse", "main^", cwd=world.remote).strip() == tip
+    assert git("rev-list", "main", cwd=world.remote).split().count(feature) == 0
+    changed = git("diff", "--name-only", "main^", "main", cwd=world.remote).split()
+    assert set(changed) == {
+        "state/CHANGELOG.md",
+        "state/README.md",
+        f"state/{world.upstream.host}/{world.ns}.json",
+    }
+    assert "refs/heads/feature" not in git("ls-remote", str(world.remote), cwd=world.tmp)
+    # The checkout is as it was: on the feature branch, clean, no state files in it.
+    assert git("rev-parse", "HEAD", cwd=checkout).strip() == feature
+    assert git("status", "--porcelain", cwd=checkout) == ""
+    assert not (checkout / "state").exists()

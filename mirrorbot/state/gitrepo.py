@@ -24,13 +24,10 @@ base (see :meth:`MetadataRepo.publish`).
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
-import logging
 import os
 import re
 import shutil
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,10 +36,9 @@ import git
 
 from mirrorbot.logs import redact
 from mirrorbot.registry.errors import MirrorbotError
+from mirrorbot.state.lock import RepoLock
 
-__all__ = ["GitError", "MetadataRepo", "RepoLock", "git_token"]
-
-log = logging.getLogger("mirrorbot.state")
+__all__ = ["GitError", "MetadataRepo", "git_token"]
 
 TOKEN_VARIABLES = ("MIRRORBOT_GIT_TOKEN", "GITHUB_TOKEN")
 BOT_NAME = "mirrorbot"
@@ -80,52 +76,6 @@ def _split_userinfo(url: str) -> tuple[str, str | None]:
 
 def looks_like_url(spec: str) -> bool:
     return bool(_URL_RE.match(spec))
-
-
-class RepoLock:
-    """An exclusive ``flock`` on one file, re-entrant within the process.
-
-    ``flock`` (rather than a lock file that exists or not) dies with its
-    process: a killed run never leaves a lock behind for the next one.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._guard = threading.RLock()
-        self._depth = 0
-        self._descriptor: int | None = None
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        with self._guard:
-            if self._depth == 0:
-                self._descriptor = self._acquire()
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0 and self._descriptor is not None:
-                    os.close(self._descriptor)  # closing releases the lock
-                    self._descriptor = None
-
-    def _acquire(self) -> int:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
-            descriptor = os.open(self.path, flags, 0o600)
-        except OSError as exc:
-            raise GitError(f"cannot open the lock {self.path}: {exc.strerror}") from None
-        try:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log.warning("waiting for another mirrorbot run to release %s", self.path)
-                fcntl.flock(descriptor, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(descriptor)
-            raise
-        return descriptor
 
 
 class MetadataRepo:

@@ -25,7 +25,7 @@ from mirrorbot.config import (
 from mirrorbot.imagesyncer import AuthEntry, Rule, load_auth, load_rules
 from mirrorbot.logs import secret_filter
 from mirrorbot.progress import ProgressSink
-from mirrorbot.publish import Change, apply_changes
+from mirrorbot.publish import Change, apply_changes, pending_changes
 from mirrorbot.redact import redact
 from mirrorbot.registry.credentials import CredentialStore
 from mirrorbot.registry.pool import RegistryPool
@@ -158,7 +158,23 @@ def run_sync(
     output: Path | None = None,
     progress: ProgressSink | None = None,
 ) -> SyncOutcome:
-    """Sync, then commit (and push) — or, with ``output``, write a shard fragment instead."""
+    """Sync, then commit (and push) — or, with ``output``, write a shard fragment instead.
+
+    The clone is this run's from reading state to pushing it: one run at a time on it.
+    """
+    with context.repo.locked():
+        return _run_sync(context, options, push=push, now=now, output=output, progress=progress)
+
+
+def _run_sync(
+    context: JobContext,
+    options: SyncOptions,
+    *,
+    push: bool,
+    now: dt.datetime | None = None,
+    output: Path | None = None,
+    progress: ProgressSink | None = None,
+) -> SyncOutcome:
     moment = now or dt.datetime.now(dt.UTC)
 
     network = context.config.network
@@ -171,9 +187,7 @@ def run_sync(
 
     async def go() -> SyncReport:
         async with context.pool() as pool:
-            sync = Sync(
-                context.config, pool, context.store, options, now=moment, progress=progress
-            )
+            sync = Sync(context.config, pool, context.store, options, now=moment, progress=progress)
             with stop_on_signals(sync):
                 return await sync.run()
 
@@ -209,25 +223,23 @@ def run_sync(
 def publish_changes(
     context: JobContext | RulesContext, changes: list[Change], moment: dt.datetime, *, push: bool
 ) -> tuple[str | None, bool]:
-    """Write state, CHANGELOG and index; commit once; push (re-applying on conflicts)."""
+    """Record what of ``changes`` the remote state lacks: state, CHANGELOG, index; one commit.
+
+    The changes are re-applied on the remote's tip after every fetch (see
+    ``MetadataRepo.publish``), so a concurrent run, a re-run or a second
+    ``publish`` of the same fragments never duplicates or loses an entry.
+    """
     repo, store = context.repo, context.store
-    if not changes:
-        if push and repo.has_remote and repo.unpushed():
-            # A previous run committed but was killed before its push: push it now.
-            repo.push(list, "")
-            return repo.head(), True
+    if not changes and not (push and repo.has_remote and repo.unpushed()):
         return None, False
 
-    def write() -> list[Path]:
-        return apply_changes(store, changes, moment)
+    def build() -> tuple[list[Path], str]:
+        pending = pending_changes(store, changes)
+        if not pending:
+            return [], ""
+        return apply_changes(store, pending, moment), commit_message(pending, moment)
 
-    files = write()
-    message = commit_message(changes, moment)
-    commit = repo.commit(files, message)
-    if not (push and commit and repo.has_remote):
-        return commit, False
-    repo.push(write, message)
-    return repo.head(), True
+    return repo.publish(build, push=push)
 
 
 @dataclass(slots=True)
@@ -319,14 +331,15 @@ def run_rules_sync(
                 context.rules, pool, context.store, options, now=moment, dry_run=dry_run
             )
 
-    if not dry_run:
-        context.repo.discard_changes(context.store.root)
-    report = run_async(go)
-    outcome = SyncOutcome(report)
-    if dry_run:
-        return outcome
-    changes = sorted(report.changes, key=lambda c: (c.namespace, c.mirror, c.image, c.tag))
-    outcome.commit, outcome.pushed = publish_changes(context, changes, moment, push=push)
+    with context.repo.locked():
+        if not dry_run:
+            context.repo.discard_changes(context.store.root)
+        report = run_async(go)
+        outcome = SyncOutcome(report)
+        if dry_run:
+            return outcome
+        changes = sorted(report.changes, key=lambda c: (c.namespace, c.mirror, c.image, c.tag))
+        outcome.commit, outcome.pushed = publish_changes(context, changes, moment, push=push)
     return outcome
 
 

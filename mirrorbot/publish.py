@@ -1,16 +1,17 @@
 """Turn a run's verified copies into files: state JSON, a CHANGELOG section, the index page.
 
-``apply_changes`` is idempotent on any base: the sync applies a run's changes to
-the working tree, and when a push is rejected because the remote moved, the
-same changes are applied again on top of the remote's files. That is why a
-concurrent writer can never make us lose or duplicate an entry.
+``pending_changes`` keeps, of a run's changes, only those the state on disk
+does not already record, labelled against that state; the publisher calls it
+after every fetch of the remote (see ``MetadataRepo.publish``), so a tag that
+another run, an earlier attempt or an earlier ``publish`` of the same fragments
+recorded gets no second CHANGELOG line, and none is lost.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,6 +28,7 @@ __all__ = [
     "INDEX_NAME",
     "Change",
     "apply_changes",
+    "pending_changes",
     "render_changelog_section",
     "render_index",
     "short_digest",
@@ -202,6 +204,30 @@ def render_index(states: Iterable[NamespaceState]) -> str:
             last_sync=_display_time(last_sync) if last_sync else "",
         )
     )
+
+
+def pending_changes(store: StateStore, changes: Sequence[Change]) -> list[Change]:
+    """What of ``changes`` the state in ``store`` does not record yet, as it stands now.
+
+    A tag already recorded with the same digest is dropped (another run or an
+    earlier publish recorded it); the rest are re-labelled ``new`` or ``updated``
+    (with the digest they replace) against the current state, not against the
+    state the run started from. A tag named twice counts once (the last wins).
+    """
+    latest: dict[tuple[str, str, str, str], Change] = {}
+    for change in changes:
+        latest[(change.namespace, change.mirror, change.image, change.tag)] = change
+    states: dict[tuple[str, str], NamespaceState] = {}
+    pending: list[Change] = []
+    for (namespace, mirror, image, tag), change in latest.items():
+        if (namespace, mirror) not in states:
+            states[(namespace, mirror)] = store.load(namespace, mirror)
+        current = states[(namespace, mirror)].lookup(image, tag)
+        if current is None:
+            pending.append(replace(change, kind="new", previous=None))
+        elif current.digest != change.record.digest:
+            pending.append(replace(change, kind="updated", previous=current.digest))
+    return pending
 
 
 def apply_changes(store: StateStore, changes: Sequence[Change], when: dt.datetime) -> list[Path]:

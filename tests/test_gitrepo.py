@@ -2,54 +2,28 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mirrorbot.publish import Change, apply_changes
+from mirrorbot.publish import apply_changes, pending_changes
 from mirrorbot.state.gitrepo import GitError, MetadataRepo
-from mirrorbot.state.store import StateStore, TagRecord
+from mirrorbot.state.store import StateStore
 from tests.support.git_http import GitHttpServer
+from tests.support.publisher import D1, D2, WHEN, change, publish
 from tests.support.world import git, seeded_remote
 
-D1 = "sha256:" + "a" * 64
-D2 = "sha256:" + "b" * 64
-WHEN = dt.datetime(2026, 11, 23, 3, 4, tzinfo=dt.UTC)
 TOKEN = "ghp_TestTokenNeverOnDisk0123456789"
-
-
-def change(tag: str, digest: str, image: str = "pause") -> Change:
-    return Change(
-        kind="new",
-        namespace="gcr.io/google-containers",
-        mirror="docker.io/gcrxio",
-        image=image,
-        tag=tag,
-        upstream=f"gcr.io/google-containers/{image}:{tag}",
-        target_repository=f"docker.io/gcrxio/{image}",
-        record=TagRecord(
-            digest, "application/vnd.oci.image.manifest.v1+json", (), 1, "2026-11-23T03:04:00Z"
-        ),
-    )
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
     return seeded_remote(tmp_path, "remote.git")
-
-
-def publish(repo: MetadataRepo, changes: list[Change]) -> str | None:
-    store = StateStore(repo.root / "state")
-
-    def write() -> list[Path]:
-        return apply_changes(store, changes, WHEN)
-
-    sha = repo.commit(write(), "mirror: test")
-    repo.push(write, "mirror: test")
-    return sha
 
 
 def remote_file(bare: Path, path: str) -> str:
@@ -245,5 +219,208 @@ def test_dot_means_the_repository_holding_the_config(tmp_path: Path, remote: Pat
     repo = MetadataRepo.open(
         ".", branch="main", base_dir=checkout / "config", clone_root=tmp_path / "unused", environ={}
     )
-    assert repo.root == checkout
+    # Not a clone: a worktree of the checkout's own repository, at the remote state branch.
     assert not (tmp_path / "unused").exists()
+    common = git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=repo.root)
+    assert Path(common.strip()) == checkout / ".git"
+    assert repo.head() == git("rev-parse", "origin/main", cwd=checkout).strip()
+    assert (repo.root / "README.md").read_text() == "metadata repository\n"
+
+
+# -- runs that overlap, re-runs, and runs from another branch ---------------------------
+
+
+def mirror_commits(remote: Path) -> list[str]:
+    return [s for s in git("log", "--format=%s", "main", cwd=remote).splitlines() if s != "init"]
+
+
+def test_a_run_that_started_from_the_old_tip_records_only_what_the_remote_lacks(
+    tmp_path: Path, remote: Path
+) -> None:
+    first = MetadataRepo.open(
+        str(remote), branch="main", base_dir=tmp_path, clone_root=tmp_path / "a", environ={}
+    )
+    second = MetadataRepo.open(
+        str(remote), branch="main", base_dir=tmp_path, clone_root=tmp_path / "b", environ={}
+    )
+    publish(first, [change("3.9", D1), change("latest", D1)])
+    # Both started from the same tip: the second saw every tag as new.
+    publish(second, [change("3.9", D1), change("latest", D2), change("v1", D2, image="etcd")])
+    changelog = remote_file(remote, "state/CHANGELOG.md")
+    assert changelog.count("pause:3.9` →") == 1
+    assert changelog.count("- new: `gcr.io/google-containers/pause:latest` →") == 1
+    # What the second run calls new is, against the remote it pushes onto, an update.
+    assert changelog.count("- updated: `gcr.io/google-containers/pause:latest` →") == 1
+    assert f"was {D1[:15]}" in changelog
+    assert changelog.count("etcd:v1` →") == 1
+    assert len(mirror_commits(remote)) == 2
+    # Run once more, from the same old start: nothing left, no commit.
+    third = MetadataRepo.open(
+        str(remote), branch="main", base_dir=tmp_path, clone_root=tmp_path / "c", environ={}
+    )
+    tip = git("rev-parse", "main", cwd=remote)
+    assert publish(third, [change("3.9", D1), change("v1", D2, image="etcd")]) is None
+    assert git("rev-parse", "main", cwd=remote) == tip
+
+
+def test_publishing_the_same_changes_twice_makes_one_commit(tmp_path: Path, remote: Path) -> None:
+    changes = [change("3.9", D1), change("v1", D2, image="etcd")]
+    assert publish(reopen(tmp_path, remote), changes) is not None
+    assert publish(reopen(tmp_path, remote), changes) is None
+    assert mirror_commits(remote) == ["mirror: test"]
+    assert remote_file(remote, "state/CHANGELOG.md").count("- new: ") == 2
+
+
+def test_a_rejected_push_recomputes_the_section_on_the_new_tip(
+    tmp_path: Path, remote: Path
+) -> None:
+    """The second run's first push is rejected; its retry must not repeat the first's lines."""
+    slow = reopen(tmp_path, remote)
+    store = StateStore(slow.root / "state")
+    attempts: list[int] = []
+
+    def build() -> tuple[list[Path], str]:
+        if not attempts:
+            # Another runner pushes the same tag between our fetch and our push.
+            publish(
+                MetadataRepo.open(
+                    str(remote),
+                    branch="main",
+                    base_dir=tmp_path,
+                    clone_root=tmp_path / "other",
+                    environ={},
+                ),
+                [change("3.9", D1)],
+            )
+        pending = pending_changes(store, [change("3.9", D1), change("latest", D2)])
+        attempts.append(len(pending))
+        return (apply_changes(store, pending, WHEN), "mirror: slow") if pending else ([], "")
+
+    slow.publish(build, push=True)
+    assert attempts == [2, 1]
+    changelog = remote_file(remote, "state/CHANGELOG.md")
+    assert changelog.count("pause:3.9` →") == 1
+    assert changelog.count("pause:latest` →") == 1
+    assert mirror_commits(remote) == ["mirror: slow", "mirror: test"]
+
+
+@pytest.mark.parametrize("checked_out", ["feature", "main"])
+def test_a_run_from_another_checkout_publishes_only_state_on_the_remote_branch(
+    tmp_path: Path, remote: Path, checked_out: str
+) -> None:
+    """Unreviewed commits (a feature branch, or a local main ahead of origin) stay local."""
+    checkout = tmp_path / "checkout"
+    git("clone", str(remote), str(checkout), cwd=tmp_path)
+    if checked_out == "feature":
+        git("checkout", "-b", "feature", cwd=checkout)
+    (checkout / "mirrorbot.yaml").write_text("# unreviewed\n")
+    (checkout / "state").mkdir()
+    (checkout / "state" / "CHANGELOG.md").write_text("# forged on the branch\n")
+    git("add", "mirrorbot.yaml", "state", cwd=checkout)
+    git("commit", "-m", "unreviewed", cwd=checkout)
+    (checkout / "README.md").write_text("uncommitted edit\n")
+    unreviewed = git("rev-parse", "HEAD", cwd=checkout).strip()
+    status = git("status", "--porcelain", cwd=checkout)
+    human_edits_the_config(tmp_path, remote)  # the remote moved on since the checkout
+    tip = git("rev-parse", "main", cwd=remote).strip()
+
+    repo = MetadataRepo.open(
+        ".", branch="main", base_dir=checkout, clone_root=tmp_path / "unused", environ={}
+    )
+    assert publish(repo, [change("3.9", D1)]) is not None
+
+    assert git("rev-parse", "main^", cwd=remote).strip() == tip
+    # Not in main's history: not even in the remote's object store.
+    assert subprocess.run(["git", "cat-file", "-e", unreviewed], cwd=remote).returncode != 0
+    changed = git("diff", "--name-only", "main^", "main", cwd=remote).split()
+    assert changed
+    assert all(path.startswith("state/") for path in changed)
+    assert remote_file(remote, "state/CHANGELOG.md").startswith("# Changelog")
+    assert "human" in remote_file(remote, "mirrorbot.yaml")
+    # The user's checkout is as it was: same branch, same commit, same edits.
+    assert git("rev-parse", "HEAD", cwd=checkout).strip() == unreviewed
+    assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=checkout).strip() == checked_out
+    assert git("status", "--porcelain", cwd=checkout) == status  # only origin/main moved
+    assert (checkout / "README.md").read_text() == "uncommitted edit\n"
+    # A second run reuses the worktree and records nothing twice.
+    again = MetadataRepo.open(
+        ".", branch="main", base_dir=checkout, clone_root=tmp_path / "unused", environ={}
+    )
+    assert publish(again, [change("3.9", D1), change("latest", D2)]) is not None
+    assert remote_file(remote, "state/CHANGELOG.md").count("pause:3.9` →") == 1
+    assert git("rev-parse", "HEAD", cwd=checkout).strip() == unreviewed
+
+
+def test_a_new_state_branch_starts_empty_not_from_the_checkout(
+    tmp_path: Path, remote: Path
+) -> None:
+    checkout = tmp_path / "checkout"
+    git("clone", str(remote), str(checkout), cwd=tmp_path)
+    repo = MetadataRepo.open(
+        ".", branch="state", base_dir=checkout, clone_root=tmp_path / "unused", environ={}
+    )
+    assert repo.head() is None
+    assert publish(repo, [change("3.9", D1)]) is not None
+    log = git("log", "--format=%s", "state", cwd=remote).splitlines()
+    assert log == ["mirror: test"]
+    assert git("ls-tree", "-r", "--name-only", "state", cwd=remote).split() == [
+        "state/CHANGELOG.md",
+        "state/README.md",
+        "state/gcr.io/google-containers.json",
+    ]
+    assert "mirrorbot-unborn" not in git("branch", "--all", cwd=checkout)
+
+
+# -- one clone shared by several processes -----------------------------------------------
+
+
+def publisher(remote: Path, clone_root: Path, *tags: str) -> subprocess.Popen[str]:
+    """Another mirrorbot process publishing ``tags`` through the clone under ``clone_root``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.support.publisher", str(remote), str(clone_root), *tags],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def test_a_second_process_waits_for_the_clone_lock(tmp_path: Path, remote: Path) -> None:
+    holder = reopen(tmp_path, remote)
+    with holder.locked():
+        other = publisher(remote, tmp_path / "clones", "latest")
+        try:
+            assert other.stderr is not None
+            # It says it waits (it found the lock held) before it touches the clone.
+            assert "waiting for another mirrorbot run" in other.stderr.readline()
+            publish(holder, [change("3.9", D1)])
+            # A git of ours is mid-operation: its lock must not be taken for a stale one.
+            index_lock = Path(holder.repo.git_dir) / "index.lock"
+            index_lock.write_text("")
+            assert other.poll() is None
+            index_lock.unlink()
+        except BaseException:
+            other.kill()
+            other.communicate()
+            raise
+    _, errors = other.communicate(timeout=120)
+    assert other.returncode == 0, errors
+    changelog = remote_file(remote, "state/CHANGELOG.md")
+    assert changelog.count("pause:3.9` →") == 1
+    assert changelog.count("pause:latest` →") == 1
+
+
+def test_concurrent_processes_on_one_clone_take_turns(tmp_path: Path, remote: Path) -> None:
+    reopen(tmp_path, remote)  # the shared clone exists, as on a runner's second run
+    runs = [
+        publisher(remote, tmp_path / "clones", *tags)
+        for tags in (("3.9", "latest"), ("latest", "v1"), ("3.9", "v1"), ("v2",))
+    ]
+    results = [run.communicate(timeout=300) for run in runs]
+    for run, (_, errors) in zip(runs, results, strict=True):
+        assert run.returncode == 0, errors
+        assert "index.lock" not in errors
+    changelog = remote_file(remote, "state/CHANGELOG.md")
+    for tag in ("3.9", "latest", "v1", "v2"):
+        assert changelog.count(f"pause:{tag}` →") == 1, changelog

@@ -1,14 +1,24 @@
-"""The git metadata repository: open or clone, commit, push with pull-rebase-retry.
+"""The git metadata repository: open or clone, then publish under a lock.
 
 Credentials for the remote come from the environment (``MIRRORBOT_GIT_TOKEN``
 or ``GITHUB_TOKEN``) and reach git only through ``GIT_CONFIG_*`` environment
 variables of the git processes we start: never through the remote URL, never
 written to ``.git/config``, never in a message (every error is redacted).
 
-When a push is rejected because the remote moved, we first try ``git pull
---rebase``. If the rebase conflicts (two runs appended to the same CHANGELOG),
-we drop our commit, take the remote's files, and re-apply this run's changes
-on top of them: the changes are data, so nothing is lost or duplicated.
+State is only ever committed on top of the remote state branch. A URL (or a
+bare repository) is cloned under the cache; ``"."`` or a path to a working
+tree gets a private linked worktree inside its git directory, detached at the
+remote state branch, so a run from a feature branch never publishes that
+branch's commits and never touches the user's checkout. A repository without
+an ``origin`` has no remote state branch: it is committed to in place, and
+nothing is pushed.
+
+Every process working in one clone (or worktree) holds an exclusive file lock
+(``flock``) for the whole clone→commit→push, so two runs on one host take
+turns instead of failing on ``index.lock``. Publishing is "fetch, reset to the
+remote tip, apply what still differs, commit, push"; a rejected push starts
+again from the fetch, so a CHANGELOG section is never computed against an old
+base (see :meth:`MetadataRepo.publish`).
 """
 
 from __future__ import annotations
@@ -17,19 +27,26 @@ import base64
 import hashlib
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import git
 
 from mirrorbot.redact import redact, register
 from mirrorbot.registry.errors import MirrorbotError
+from mirrorbot.state.lock import RepoLock
 
 __all__ = ["GitError", "MetadataRepo", "git_token"]
 
 TOKEN_VARIABLES = ("MIRRORBOT_GIT_TOKEN", "GITHUB_TOKEN")
 BOT_NAME = "mirrorbot"
 BOT_EMAIL = "mirrorbot@users.noreply.github.com"
+# Inside the git directory, where neither `git clean` nor the stale-lock sweep
+# (which removes ``*.lock``) reaches it: deleting a held lock file would let a
+# second process lock a new inode and run alongside the first.
+LOCK_NAME = "mirrorbot.flock"
 _URL_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
 _USERINFO_RE = re.compile(
     r"^(?P<scheme>https?://)(?P<userinfo>[^@/]+)@(?P<rest>.+)$", re.IGNORECASE
@@ -64,12 +81,25 @@ def looks_like_url(spec: str) -> bool:
 class MetadataRepo:
     """The working tree that holds the state folder."""
 
-    def __init__(self, repo: git.Repo, branch: str, *, token: str | None = None) -> None:
+    def __init__(
+        self,
+        repo: git.Repo,
+        branch: str,
+        *,
+        token: str | None = None,
+        lock: RepoLock | None = None,
+        detached: bool = False,
+    ) -> None:
         self.repo = repo
         self.branch = branch
         self._token = token
         self._secrets = tuple(s for s in (token, _basic(token) if token else None) if s)
         register(self._secrets)  # unprintable anywhere, not only in git's own errors
+        # Our own clone or worktree: every entry to it goes through this lock.
+        self._lock = lock or RepoLock(Path(repo.git_dir) / LOCK_NAME)
+        # A private worktree of the user's repository: HEAD is detached (the
+        # state branch is usually checked out in the user's own working tree).
+        self._detached = detached
         # Set once our own clone has been checked out with -f: tracked files match HEAD.
         self._tracked_pristine = False
 
@@ -93,22 +123,63 @@ class MetadataRepo:
         candidate = (base_dir / spec).resolve() if not looks_like_url(spec) else None
         if candidate is not None and candidate.exists() and not _is_bare(candidate):
             try:
-                repo = git.Repo(candidate, search_parent_directories=True)
+                user = git.Repo(candidate, search_parent_directories=True)
             except (git.InvalidGitRepositoryError, git.NoSuchPathError):
                 raise GitError(
                     f"state.repo {spec!r}: {candidate} is not inside a git repository"
                 ) from None
-            return cls(repo, branch, token=token)
+            return cls._worktree_of(user, branch, token)
         remote = str(candidate) if candidate is not None and candidate.exists() else url_spec
         if candidate is not None and not candidate.exists():
             raise GitError(f"state.repo {spec!r}: no such path {candidate}")
         destination = clone_root / hashlib.sha256(remote.encode()).hexdigest()[:16]
-        instance = cls(_empty(destination), branch, token=token)
-        instance._attach(remote)
+        lock = RepoLock(destination / ".git" / LOCK_NAME)
+        with lock.held():
+            instance = cls(_empty(destination), branch, token=token, lock=lock)
+            instance._attach(remote)
+        return instance
+
+    @classmethod
+    def _worktree_of(cls, user: git.Repo, branch: str, token: str | None) -> MetadataRepo:
+        """The user's repository: a private worktree at the remote state branch.
+
+        Without an ``origin`` there is no remote state branch: the checkout
+        itself is used, as before, and nothing is ever pushed from it.
+        """
+        if not any(remote.name == "origin" for remote in user.remotes):
+            return cls(user, branch, token=token, lock=RepoLock(_common_dir(user) / LOCK_NAME))
+        home = _common_dir(user) / "mirrorbot"
+        digest = hashlib.sha256(branch.encode()).hexdigest()[:12]
+        path = home / f"state-{digest}"
+        lock = RepoLock(home / LOCK_NAME)
+        with lock.held():
+            owner = cls(user, branch, token=token, lock=lock)
+            fresh = not _is_worktree(path)
+            if fresh:
+                shutil.rmtree(path, ignore_errors=True)
+                owner._git("worktree", "prune")
+                start = owner._refs(f"refs/remotes/origin/{branch}") or {"": "HEAD"}
+                # --no-checkout: its files come from the remote branch below, never from HEAD.
+                owner._git(
+                    "worktree", "add", "--detach", "--no-checkout", str(path), *start.values()
+                )
+            else:
+                _clear_stale_locks(Path(git.Repo(path).git_dir))
+            instance = cls(git.Repo(path), branch, token=token, lock=lock, detached=True)
+            instance._refresh(fresh=fresh)
         return instance
 
     def _attach(self, remote: str) -> None:
-        """Bring our clone to the remote's branch, keeping only commits never pushed anywhere.
+        """Point our clone's origin at ``remote`` and bring it to the remote's branch."""
+        origin = next((r for r in self.repo.remotes if r.name == "origin"), None)
+        if origin is None:
+            self.repo.create_remote("origin", remote)
+        elif origin.url != remote:
+            origin.set_url(remote)
+        self._refresh()
+
+    def _refresh(self, *, fresh: bool = False) -> None:
+        """Fetch, then stand on the remote tip, keeping only commits never pushed anywhere.
 
         A commit is unpushed when the remote-tracking ref (as last pushed or fetched)
         does not contain it: a ``--no-push`` run, or one killed between commit and
@@ -116,35 +187,48 @@ class MetadataRepo:
         since (a branch deleted, a repository recreated, history rewound) stays
         dropped: state never claims what the remote no longer records.
         """
-        origin = next((r for r in self.repo.remotes if r.name == "origin"), None)
-        if origin is None:
-            self.repo.create_remote("origin", remote)
-        elif origin.url != remote:
-            origin.set_url(remote)
         tracking = f"refs/remotes/origin/{self.branch}"
-        heads = f"refs/heads/{self.branch}"
-        before = self._refs(tracking, heads)
-        published, local = before.get(tracking), before.get(heads)
-        self._git("fetch", "--prune", "origin")
+        published = self._refs(tracking).get(tracking)
+        local = None if fresh else self.head()
+        self._fetch(tracking)
         upstream = self._refs(tracking).get(tracking)
         unpushed = self._count_between(published, local)
-        self._tracked_pristine = True  # every path below checks out with -f
+        self._tracked_pristine = True  # every path below checks out with -f (or resets)
         if upstream is None:
-            if unpushed or local is None:
+            if unpushed:
+                self._git("reset", "--quiet", "--hard")
+            elif local is None and not self._detached:
                 self._git("checkout", "-f", "-B", self.branch)
             else:
                 self._start_empty()
             return
         if not unpushed:
-            self._git("checkout", "-f", "-B", self.branch, tracking)
+            self._stand_on(tracking)
             return
-        self._git("checkout", "-f", self.branch)
+        self._git("reset", "--quiet", "--hard")
         onto = ["--onto", tracking, published] if published else [tracking]
         try:
-            self._git(*self._identity(), "rebase", *onto, self.branch)
+            self._git(*self._identity(), "rebase", *onto)
         except GitError:
             self._git("rebase", "--abort", check=False)
-            self._git("checkout", "-f", "-B", self.branch, tracking)
+            self._stand_on(tracking)
+
+    def _fetch(self, tracking: str) -> None:
+        """Fetch the state branch alone (a checkout may be shallow or hold many branches)."""
+        try:
+            self._git("fetch", "--quiet", "origin", f"+refs/heads/{self.branch}:{tracking}")
+        except GitError as error:
+            if "couldn't find remote ref" not in str(error):
+                raise
+            self._git("update-ref", "-d", tracking)  # the branch is gone: so is what it held
+
+    def _stand_on(self, commit: str) -> None:
+        """Check ``commit`` out: as our branch in a clone, detached in a worktree."""
+        if self._detached:
+            self._git("checkout", "--quiet", "-f", "--detach", commit)
+            self._drop_unborn_branch()
+        else:
+            self._git("checkout", "--quiet", "-f", "-B", self.branch, commit)
 
     def _refs(self, *names: str) -> dict[str, str]:
         """The commits of those of ``names`` (full ref names) that exist, in one call."""
@@ -158,10 +242,22 @@ class MetadataRepo:
         since = [f"{base}..{tip}"] if base else [tip]
         return int(self._git("rev-list", "--count", *since).strip() or 0)
 
+    def _unborn_branch(self) -> str:
+        """Where a worktree's HEAD points while the remote branch does not exist yet:
+        a detached HEAD cannot be unborn. Removed again once there is a commit."""
+        if not self._detached:
+            return f"refs/heads/{self.branch}"
+        return f"refs/heads/mirrorbot-unborn/{self.branch}"
+
+    def _drop_unborn_branch(self) -> None:
+        if self._detached:
+            self._git("update-ref", "-d", self._unborn_branch(), check=False)
+
     def _start_empty(self) -> None:
         """An unborn branch and an empty tree: the remote has nothing, and neither do we."""
-        self._git("symbolic-ref", "HEAD", f"refs/heads/{self.branch}")
-        self._git("update-ref", "-d", f"refs/heads/{self.branch}")
+        unborn = self._unborn_branch()
+        self._git("symbolic-ref", "HEAD", unborn)
+        self._git("update-ref", "-d", unborn)
         self._git("read-tree", "--empty")
         self._git("clean", "-fdxq")
 
@@ -189,13 +285,19 @@ class MetadataRepo:
         if not self.has_remote:
             return 0
         tracking = f"refs/remotes/origin/{self.branch}"
-        if tracking not in [ref.path for ref in self.repo.remotes.origin.refs]:
+        if not self._refs(tracking):
             return self._count_between(None, self.head())
         # An unborn HEAD fails the range: nothing to push.
         counted = self._git("rev-list", "--count", f"{tracking}..HEAD", check=False)
         return int(counted.strip() or 0)
 
     # -- writing ------------------------------------------------------------
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the clone's lock: no other mirrorbot process touches it meanwhile."""
+        with self._lock.held():
+            yield
 
     def discard_changes(self, folder: Path) -> None:
         """Reset ``folder`` to HEAD: drop edits and files a killed run left uncommitted."""
@@ -219,32 +321,58 @@ class MetadataRepo:
         if not staged.strip():
             return None
         self._git(*self._identity(), "commit", "--quiet", "-m", message, "--", *relative)
+        if self._detached and self._git("symbolic-ref", "-q", "HEAD", check=False).strip():
+            # The first commit of a new state branch: detach from the stand-in branch.
+            self._git("checkout", "--quiet", "--detach")
+            self._drop_unborn_branch()
         return self.head()
 
-    def push(
+    def publish(
         self,
-        reapply: Callable[[], Sequence[Path]],
-        message: str,
+        build: Callable[[], tuple[Sequence[Path], str]],
         *,
+        push: bool,
         attempts: int = 5,
-    ) -> None:
-        """Push; when the remote moved, rebase (or re-apply our changes) and try again."""
-        for attempt in range(1, attempts + 1):
-            try:
-                self._git("push", "origin", f"HEAD:refs/heads/{self.branch}")
-                return
-            except GitError as error:
-                if attempt == attempts or not _rejected(str(error)):
-                    raise
-            self._git("fetch", "origin", self.branch)
-            try:
-                self._git(*self._identity(), "rebase", f"origin/{self.branch}")
-                continue
-            except GitError:
-                self._git("rebase", "--abort", check=False)
-            # Conflict: drop our commit, keep the remote's files, apply our changes again.
-            self._git("reset", "--keep", f"origin/{self.branch}")
-            self.commit(reapply(), message)
+    ) -> tuple[str | None, bool]:
+        """Fetch, stand on the remote tip, ``build``, commit, push; on a rejected push, again.
+
+        ``build`` writes this run's changes into the working tree *as they
+        differ from what is there now* and returns the files and the commit
+        message (no files: nothing left to record). Because it runs again after
+        every fetch, a CHANGELOG section always extends the remote's own
+        CHANGELOG, and what another run recorded meanwhile is not recorded twice.
+        Without ``push`` (or a remote) the changes are committed on the local
+        branch as it is. Returns (HEAD when something was committed or pushed,
+        whether it was pushed).
+        """
+        with self.locked():
+            remote = push and self.has_remote
+            for attempt in range(1, attempts + 1):
+                if remote:
+                    self._refresh()
+                before = self.head()
+                paths, message = build()
+                commit = self.commit(paths, message) if paths else None
+                if not remote or not self.unpushed():
+                    return commit, False
+                try:
+                    self._git("push", "origin", f"HEAD:refs/heads/{self.branch}")
+                except GitError as error:
+                    if attempt == attempts or not _rejected(str(error)):
+                        raise
+                    # The remote moved: forget this attempt's commit and start over from it.
+                    self._reset_to(before)
+                    continue
+                # What we pushed is published, whatever the remote's fetch refspec.
+                self._git("update-ref", f"refs/remotes/origin/{self.branch}", "HEAD")
+                return self.head(), True
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _reset_to(self, commit: str | None) -> None:
+        if commit is None:
+            self._start_empty()
+        else:
+            self._git("reset", "--quiet", "--hard", commit)
 
     # -- plumbing -----------------------------------------------------------
 
@@ -309,14 +437,30 @@ def _is_bare(path: Path) -> bool:
         return False
 
 
+def _common_dir(user: git.Repo) -> Path:
+    """The git directory shared by all of a repository's worktrees."""
+    return Path(user.common_dir).resolve()
+
+
+def _is_worktree(path: Path) -> bool:
+    try:
+        return git.Repo(path).working_tree_dir is not None and (path / ".git").is_file()
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return False
+
+
+def _clear_stale_locks(git_dir: Path) -> None:
+    """Our own clone or worktree: a lock left by a killed git (index, HEAD, refs,
+    config) would block every later run. We hold the flock, so any lock is stale."""
+    for lock in git_dir.rglob("*.lock"):
+        lock.unlink(missing_ok=True)
+
+
 def _empty(destination: Path) -> git.Repo:
     destination.mkdir(parents=True, exist_ok=True)
-    # Our own clone: a lock left by a killed git (index, HEAD, refs, config) would
-    # block every later run. Nothing else writes here, so any lock is stale.
     git_dir = destination / ".git"
-    if git_dir.is_dir():
-        for lock in git_dir.rglob("*.lock"):
-            lock.unlink(missing_ok=True)
+    if (git_dir / "HEAD").is_file():
+        _clear_stale_locks(git_dir)
         try:
             return git.Repo(destination)
         except git.InvalidGitRepositoryError:

@@ -215,12 +215,18 @@ class ResponseTooLargeError(ProtocolViolationError):
         super().__init__(registry, reference, f"answer exceeds the {limit} byte limit", url)
 
 
-class ListingTooLargeError(ProtocolViolationError):
-    """A listing went past its cap on pages or entries: no real namespace is that big."""
+class ListingTooLargeError(MirrorbotError):
+    """A listing went past mirrorbot's cap on pages or entries: no real namespace is that big."""
 
     def __init__(self, registry: str, reference: str | None, what: str, limit: int) -> None:
+        self.registry = registry
+        self.reference = reference
+        self.what = what
         self.limit = limit
-        super().__init__(registry, reference, f"listing has more than {limit} {what}")
+        where = f"{reference}: " if reference else ""
+        super().__init__(
+            f"{where}listing on {registry} has more than {limit} {what}: refused, not truncated"
+        )
 
 
 class DigestMismatchError(MirrorbotError):

@@ -183,11 +183,12 @@ async def paced(
     registry: str,
     reference: str | None,
 ) -> AsyncIterator[bytes]:
-    """Pass ``pieces`` through; fail when a ``window``-second span moved fewer than ``rate * window`` bytes.
+    """Pass ``pieces`` through; fail when ``window`` seconds of waiting brought < ``rate * window`` bytes.
 
-    Windows are consecutive. While the current one is short of its bytes, the
-    next read waits only until the window ends, so a trickle fails on time, not
-    when (or if) its next byte arrives.
+    Only time spent waiting for the source counts (a slow consumer, such as
+    an upload to a slow target, is not the source's fault). While the current
+    window is short of its bytes, a read waits only until the window would
+    end, so a trickle fails on time, not when (or if) its next byte arrives.
     """
     if rate <= 0:
         async for piece in pieces:
@@ -195,23 +196,23 @@ async def paced(
         return
     loop = asyncio.get_running_loop()
     need = rate * window
-    window_end = loop.time() + window
     got = 0
+    spent = 0.0  # seconds waited for the source in the current window
     async with aclosing(pieces):  # type: ignore[type-var]
         while True:
-            deadline = window_end if got < need else window_end + window
+            budget = (window if got < need else 2 * window) - spent
+            started = loop.time()
             try:
-                async with asyncio.timeout_at(deadline):
+                async with asyncio.timeout(budget):
                     piece = await anext(pieces)
             except StopAsyncIteration:
                 return
             except TimeoutError:
                 raise TransferTooSlowError(registry, reference, rate, window) from None
-            now = loop.time()
-            while now >= window_end:
+            spent += loop.time() - started
+            while spent >= window:
                 if got < need:
                     raise TransferTooSlowError(registry, reference, rate, window)
-                got = 0
-                window_end += window
+                got, spent = 0, spent - window
             got += len(piece)
             yield piece

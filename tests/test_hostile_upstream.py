@@ -30,6 +30,7 @@ from mirrorbot.registry.errors import (
     ManifestTooLargeError,
     MirrorbotError,
     ProtocolViolationError,
+    RegistryError,
     ResponseTooLargeError,
     TransferTooSlowError,
 )
@@ -37,7 +38,8 @@ from mirrorbot.registry.media import Descriptor
 from mirrorbot.registry.pool import RegistryPool
 from mirrorbot.registry.retry import RetryPolicy
 from mirrorbot.sources import make_source
-from mirrorbot.sources._listing import DETAILED
+from mirrorbot.sources._listing import DETAILED, MAX_REPOSITORIES
+from mirrorbot.sources.base import ListingError
 from tests.support.hostile import HostileRegistry
 from tests.support.world import World, write_config
 
@@ -297,3 +299,40 @@ def test_sync_holds_a_trickle_to_the_configured_deadline(world: World, tmp_path:
     assert "request_deadline" in output, output
     images: Any = world.state()["images"]
     assert set(images) == {"good"}
+
+
+async def test_deeply_nested_json_is_a_typed_error_not_a_recursion_traceback() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"[" * 200_000, headers={"Content-Type": "x"})
+
+    async with RegistryClient(
+        "registry.test", transport=httpx.MockTransport(handler), retry=FAST
+    ) as client:
+        with pytest.raises(RegistryError, match="not JSON"):
+            await client.tags("ns/app")
+        with pytest.raises(RegistryError, match="not JSON"):
+            await client.get_json(
+                "/v2/ns/app/tags/list", scopes=(), reference="registry.test/ns/app"
+            )
+
+
+async def test_a_namespace_past_the_repository_cap_fails_whole() -> None:
+    requested: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requested.append(request.url.path)
+        return httpx.Response(200, json={"tags": ["v1"]})
+
+    async with RegistryClient(
+        "registry.test", transport=httpx.MockTransport(handler), retry=FAST
+    ) as client:
+        source = make_source(
+            "images",
+            registry="registry.test",
+            path="ns",
+            client=client,
+            images=[f"r{i}" for i in range(MAX_REPOSITORIES + 1)],
+        )
+        with pytest.raises(ListingError, match=f"more than {MAX_REPOSITORIES} repositories"):
+            await source.list()
+    assert requested == []  # refused before a single request

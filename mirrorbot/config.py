@@ -711,6 +711,19 @@ class NetworkSettings(BaseModel):
         le=3600,
         description="Seconds without a byte before a transfer counts as stalled and is retried.",
     )
+    request_deadline: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Seconds a small request (manifest, listing page, token) may take in total; "
+        "also the span over which a blob download must keep min_transfer_rate.",
+    )
+    min_transfer_rate: int = Field(
+        default=10 * 1024,
+        ge=0,
+        description="Bytes per second a blob download must average over every "
+        "request_deadline span, or it fails (0: no minimum).",
+    )
     retries: int = Field(default=6, ge=1, le=20, description="Attempts per request.")
     retry_budget: int = Field(
         default=1000,

@@ -74,6 +74,8 @@ class JobContext:
             retry=RetryPolicy(attempts=network.retries),
             connect_timeout=network.connect_timeout,
             read_timeout=network.read_timeout,
+            request_deadline=network.request_deadline,
+            min_transfer_rate=network.min_transfer_rate,
             retry_budget=network.retry_budget,
             circuit_breaker=network.circuit_breaker,
         )
@@ -262,6 +264,8 @@ class RulesContext:
             retry=RetryPolicy(attempts=self.network.retries),
             connect_timeout=self.network.connect_timeout,
             read_timeout=self.network.read_timeout,
+            request_deadline=self.network.request_deadline,
+            min_transfer_rate=self.network.min_transfer_rate,
             retry_budget=self.network.retry_budget,
             circuit_breaker=self.network.circuit_breaker,
         )

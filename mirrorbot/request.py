@@ -530,6 +530,8 @@ def _pool(config: Config) -> RegistryPool:
         retry=RetryPolicy(attempts=min(network.retries, _LISTING_ATTEMPTS)),
         connect_timeout=network.connect_timeout,
         read_timeout=network.read_timeout,
+        request_deadline=network.request_deadline,
+        min_transfer_rate=network.min_transfer_rate,
     )
 
 

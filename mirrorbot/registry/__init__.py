@@ -1,16 +1,22 @@
 """The registry client: one concern per module, assembled by :class:`RegistryPool`."""
 
+from mirrorbot.registry.bounded import Limits
 from mirrorbot.registry.client import MountResult, RegistryClient, RequestCounter
 from mirrorbot.registry.credentials import Credential, CredentialError, CredentialStore
 from mirrorbot.registry.errors import (
     BlobIntegrityError,
+    DeadlineExceededError,
     DigestMismatchError,
     ErrorCode,
+    ListingTooLargeError,
     ManifestTooLargeError,
     MirrorbotError,
+    ProtocolViolationError,
     RegistryError,
     RegistryUnreachableError,
+    ResponseTooLargeError,
     StreamInterruptedError,
+    TransferTooSlowError,
     UnsupportedManifestError,
 )
 from mirrorbot.registry.media import Descriptor, Manifest, Platform, PlatformFilter
@@ -22,23 +28,29 @@ __all__ = [
     "Credential",
     "CredentialError",
     "CredentialStore",
+    "DeadlineExceededError",
     "Descriptor",
     "DigestMismatchError",
     "ErrorCode",
+    "Limits",
+    "ListingTooLargeError",
     "Manifest",
     "ManifestTooLargeError",
     "MirrorbotError",
     "MountResult",
     "Platform",
     "PlatformFilter",
+    "ProtocolViolationError",
     "RegistryClient",
     "RegistryDownError",
     "RegistryError",
     "RegistryPool",
     "RegistryUnreachableError",
     "RequestCounter",
+    "ResponseTooLargeError",
     "RetryBudget",
     "RetryPolicy",
     "StreamInterruptedError",
+    "TransferTooSlowError",
     "UnsupportedManifestError",
 ]

@@ -173,6 +173,7 @@ class RegistryAuth(httpx.Auth):
                     token = self._cached(wanted)
                     if token is None:
                         token_response = yield self._token_request(challenge, wanted)
+                        # Capped (1 MiB) by the client's bound_response hook.
                         await token_response.aread()
                         token = self._store_token(challenge, wanted, token_response)
                 request.headers["Authorization"] = f"Bearer {token}"
@@ -267,7 +268,7 @@ class RegistryAuth(httpx.Auth):
             payload = json.loads(response.content)
             value = payload.get("token") or payload.get("access_token")
             lifetime = float(payload.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
-        except (ValueError, AttributeError, TypeError):
+        except (ValueError, AttributeError, TypeError, RecursionError):
             raise self._auth_error(challenge, "token realm answered with malformed JSON") from None
         if not isinstance(value, str) or not value:
             raise self._auth_error(challenge, "token realm answered without a token")

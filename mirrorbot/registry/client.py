@@ -7,6 +7,7 @@ are retried one level up, by the copier, from a fresh download.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -25,12 +26,24 @@ from mirrorbot.registry.auth import (
     pull_scope,
     push_scope,
 )
+from mirrorbot.registry.bounded import (
+    BODY_LIMIT,
+    DEFAULT_BODY_LIMIT,
+    LISTING_PAGE_LIMIT,
+    Limits,
+    bound_response,
+    paced,
+)
 from mirrorbot.registry.credentials import ANONYMOUS, Credential
 from mirrorbot.registry.errors import (
+    DeadlineExceededError,
     DigestMismatchError,
     ErrorCode,
+    ListingTooLargeError,
     ManifestTooLargeError,
+    ProtocolViolationError,
     RegistryError,
+    ResponseTooLargeError,
     StreamInterruptedError,
     redact_url,
     registry_error_from_response,
@@ -43,7 +56,13 @@ from mirrorbot.registry.media import (
     Manifest,
     parse_manifest,
 )
-from mirrorbot.registry.retry import CircuitBreaker, RetryBudget, RetryPolicy, retrying
+from mirrorbot.registry.retry import (
+    CircuitBreaker,
+    RetryBudget,
+    RetryPolicy,
+    protocol_failure,
+    retrying,
+)
 
 __all__ = ["MountResult", "RegistryClient", "RequestCounter", "api_netloc"]
 
@@ -71,7 +90,6 @@ async def coalesce(pieces: AsyncIterator[bytes], size: int) -> AsyncIterator[byt
 
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=15.0, read=120.0, write=120.0, pool=600.0)
-MAX_PAGES = 100_000
 
 
 @dataclass(slots=True)
@@ -111,6 +129,12 @@ def api_netloc(registry: str) -> str:
     return "registry-1.docker.io" if registry == DOCKER_HUB else registry
 
 
+def _content_length(headers: httpx.Headers) -> int:
+    """A ``Content-Length`` as an int; absent or malformed counts as 0 (h11 frames the body)."""
+    value = headers.get("content-length", "").strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 20 else 0
+
+
 def _page_key(url: httpx.URL) -> str:
     """Identity of a listing page: a Link may spell the same URL with its query reordered."""
     query = "&".join(f"{k}={v}" for k, v in sorted(url.params.multi_items()))
@@ -133,8 +157,10 @@ class RegistryClient:
         timeout: httpx.Timeout | None = None,
         budget: RetryBudget | None = None,
         breaker: CircuitBreaker | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.registry = registry
+        self.limits = limits or Limits()
         self.budget = budget
         self.breaker = breaker
         self.netloc = api_netloc(registry)
@@ -153,14 +179,15 @@ class RegistryClient:
             base_url=self.base_url,
             transport=transport,
             auth=self.auth,
-            headers={"User-Agent": user_agent},
+            # Compressed answers are inflated by bound_response, capped; better none at all.
+            headers={"User-Agent": user_agent, "Accept-Encoding": "identity"},
             timeout=timeout or DEFAULT_TIMEOUT,
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
             follow_redirects=True,
             verify=shared_tls_context(),
-            event_hooks={"request": [self.counter.on_request]},
+            event_hooks={"request": [self.counter.on_request], "response": [bound_response]},
         )
 
     async def __aenter__(self) -> RegistryClient:
@@ -185,6 +212,22 @@ class RegistryClient:
             breaker=self.breaker,
         )
 
+    async def _small(self, operation: Callable[[], Awaitable[T]], reference: str | None) -> T:
+        """:meth:`retrying`, each attempt held to the total ``request_deadline``."""
+
+        async def timed() -> T:
+            seconds = self.limits.request_deadline
+            timeout = asyncio.timeout(seconds)
+            try:
+                async with timeout:
+                    return await operation()
+            except TimeoutError:
+                if not timeout.expired():
+                    raise
+                raise DeadlineExceededError(self.registry, reference, seconds) from None
+
+        return await self.retrying(timed, reference)
+
     def _request(
         self,
         method: str,
@@ -194,14 +237,16 @@ class RegistryClient:
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
         content: bytes | AsyncIterator[bytes] | None = None,
+        body_limit: int | None = DEFAULT_BODY_LIMIT,
     ) -> httpx.Request:
+        """A request to this registry; ``body_limit`` caps its answer (None: a blob)."""
         return self._http.build_request(
             method,
             url,
             headers=headers,
             params=params,
             content=content,
-            extensions={SCOPE_EXTENSION: scopes},
+            extensions={SCOPE_EXTENSION: scopes, BODY_LIMIT: body_limit},
         )
 
     async def _send(
@@ -236,7 +281,7 @@ class RegistryClient:
         async def attempt() -> None:
             await self._send(self._request("GET", "/v2/", scopes=()), self.registry, 200)
 
-        await self.retrying(attempt, self.registry)
+        await self._small(attempt, self.registry)
 
     # -- manifests --------------------------------------------------------
 
@@ -250,16 +295,21 @@ class RegistryClient:
                 f"/v2/{repository}/manifests/{identifier}",
                 scopes=(pull_scope(repository),),
                 headers={"Accept": ACCEPT_MANIFESTS},
+                body_limit=MAX_MANIFEST_SIZE,
             )
             async with self._stream(request, reference, 200) as response:
-                declared = int(response.headers.get("content-length", "0") or 0)
+                declared = _content_length(response.headers)
                 if declared > MAX_MANIFEST_SIZE:
                     raise ManifestTooLargeError(reference, declared, MAX_MANIFEST_SIZE)
                 body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_MANIFEST_SIZE:
-                        raise ManifestTooLargeError(reference, len(body), MAX_MANIFEST_SIZE)
+                try:
+                    # Decoded bytes, capped while they stream (a gzip bomb stops at the cap).
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                except ResponseTooLargeError as error:
+                    raise ManifestTooLargeError(
+                        reference, error.received, MAX_MANIFEST_SIZE
+                    ) from None
                 content_type = response.headers.get("content-type")
                 header_digest = response.headers.get("docker-content-digest")
             manifest = parse_manifest(bytes(body), content_type, reference)
@@ -275,7 +325,7 @@ class RegistryClient:
                 )
             return manifest
 
-        return await self.retrying(attempt, reference)
+        return await self._small(attempt, reference)
 
     async def manifest_head(self, repository: str, identifier: str) -> Descriptor | None:
         """Digest, type and size of a manifest, or None if absent. Does not count as a Hub pull."""
@@ -296,10 +346,10 @@ class RegistryClient:
             return Descriptor(
                 media_type=response.headers.get("content-type", "").split(";")[0].strip(),
                 digest=response.headers.get("docker-content-digest", ""),
-                size=int(response.headers.get("content-length", "0") or 0),
+                size=_content_length(response.headers),
             )
 
-        found = await self.retrying(attempt, reference)
+        found = await self._small(attempt, reference)
         if found is not None and not found.digest:
             # Registries may omit Docker-Content-Digest on HEAD: hash the manifest instead.
             manifest = await self.manifest_get(repository, identifier)
@@ -337,7 +387,7 @@ class RegistryClient:
                 )
             return acknowledged
 
-        return await self.retrying(attempt, reference)
+        return await self._small(attempt, reference)
 
     async def _manifest_present(self, repository: str, identifier: str) -> str | None:
         """One unretried HEAD: the digest under ``identifier``, or None."""
@@ -364,7 +414,7 @@ class RegistryClient:
             )
             await self._send(request, reference, 202, 200)
 
-        await self.retrying(attempt, reference)
+        await self._small(attempt, reference)
 
     # -- blobs ------------------------------------------------------------
 
@@ -381,9 +431,9 @@ class RegistryClient:
                 return None
             if response.status_code != 200:
                 raise await registry_error_from_response(response, reference)
-            return int(response.headers.get("content-length", "0") or 0)
+            return _content_length(response.headers)
 
-        return await self.retrying(attempt, reference)
+        return await self._small(attempt, reference)
 
     @asynccontextmanager
     async def blob_open(
@@ -402,16 +452,24 @@ class RegistryClient:
                 "GET",
                 f"/v2/{repository}/blobs/{descriptor.digest}",
                 scopes=(pull_scope(repository),),
+                body_limit=None,  # verified against the descriptor instead
             )
             response = await self._http.send(request, stream=True)
             if response.status_code != 200:
                 raise await registry_error_from_response(response, reference)
             return response
 
-        response = await self.retrying(attempt, reference)
+        response = await self._small(attempt, reference)  # the deadline covers the headers
+        pieces = paced(
+            response.aiter_raw(),
+            rate=self.limits.min_transfer_rate,
+            window=self.limits.request_deadline,
+            registry=self.registry,
+            reference=reference,
+        )
         try:
             yield verified_stream(
-                self._interruptible(coalesce(response.aiter_raw(), CHUNK_SIZE), reference),
+                self._interruptible(coalesce(pieces, CHUNK_SIZE), reference),
                 descriptor,
                 reference,
                 self.counter.downloaded,
@@ -428,6 +486,11 @@ class RegistryClient:
                 yield chunk
         except httpx.TransportError as exc:
             raise StreamInterruptedError(self.registry, reference, exc) from exc
+        except Exception as exc:
+            error = protocol_failure(exc, self.registry, reference)
+            if error is None:
+                raise
+            raise error from exc
 
     async def blob_mount(self, repository: str, digest: str, from_repository: str) -> MountResult:
         """Cross-repository mount. 201: linked. 202: not linked, here is an upload session."""
@@ -451,7 +514,7 @@ class RegistryClient:
                 return MountResult(mounted=False)
             raise await registry_error_from_response(response, reference)
 
-        return await self.retrying(attempt, reference)
+        return await self._small(attempt, reference)
 
     async def blob_upload_start(self, repository: str) -> str:
         reference = f"{self.registry}/{repository}"
@@ -462,7 +525,7 @@ class RegistryClient:
             )
             return self._location(await self._send(request, reference, 202))
 
-        return await self.retrying(attempt, reference)
+        return await self._small(attempt, reference)
 
     async def blob_upload(
         self, repository: str, upload_url: str, digest: str, size: int, chunks: AsyncIterator[bytes]
@@ -489,11 +552,12 @@ class RegistryClient:
 
     async def blob_upload_cancel(self, upload_url: str) -> None:
         """Best effort: tell the registry to drop an abandoned upload session."""
-        request = self._request("DELETE", upload_url, scopes=())
         try:
-            response = await self._http.send(request)
+            request = self._request("DELETE", upload_url, scopes=())
+            async with asyncio.timeout(self.limits.request_deadline):
+                response = await self._http.send(request)
             await response.aclose()
-        except httpx.TransportError:
+        except (httpx.HTTPError, httpx.InvalidURL, ProtocolViolationError, TimeoutError):
             pass  # the registry purges stale sessions on its own
 
     async def _count_uploaded(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -534,27 +598,44 @@ class RegistryClient:
     async def _paginate(
         self, path: str, key: str, scopes: tuple[str, ...], page_size: int | None, reference: str
     ) -> list[str]:
-        """Follow ``Link: <…>; rel="next"`` to the end, falling back when ``n`` is refused."""
+        """Follow ``Link: <…>; rel="next"`` to the end, falling back when ``n`` is refused.
+
+        Bounded: each page by :data:`LISTING_PAGE_LIMIT` bytes, the walk by
+        ``limits.max_pages`` and ``limits.max_items``, and a ``Link`` may only
+        name another page of this registry (same scheme and host).
+        """
         items: list[str] = []
         url: httpx.URL | None = httpx.URL(path)
         params: dict[str, str] | None = {"n": str(page_size)} if page_size else None
         seen: set[str] = set()
         while url is not None:
-            if _page_key(url) in seen or len(seen) >= MAX_PAGES:
+            if _page_key(url) in seen:
                 break  # a registry that links back to a page it served: stop, do not loop forever
+            if len(seen) >= self.limits.max_pages:
+                raise ListingTooLargeError(self.registry, reference, "pages", self.limits.max_pages)
 
             async def attempt(
                 current_url: httpx.URL = url, current_params: dict[str, str] | None = params
             ) -> httpx.Response:
-                request = self._request("GET", current_url, scopes=scopes, params=current_params)
-                response = await self._http.send(request)
-                if response.status_code != 200:
-                    raise await registry_error_from_response(response, reference)
-                await response.aread()
+                request = self._request(
+                    "GET",
+                    current_url,
+                    scopes=scopes,
+                    params=current_params,
+                    headers={"Accept": "application/json"},
+                    body_limit=LISTING_PAGE_LIMIT,
+                )
+                response = await self._http.send(request, stream=True)
+                try:
+                    if response.status_code != 200:
+                        raise await registry_error_from_response(response, reference)
+                    await response.aread()
+                finally:
+                    await response.aclose()
                 return response
 
             try:
-                response = await self.retrying(attempt, reference)
+                response = await self._small(attempt, reference)
             except RegistryError as error:
                 if params is not None and error.has(ErrorCode.PAGINATION_NUMBER_INVALID):
                     params = None  # the registry caps page sizes: let it choose
@@ -566,7 +647,7 @@ class RegistryClient:
             seen.add(_page_key(response.request.url))
             try:
                 body = response.json()
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise RegistryError(
                     status=200,
                     method="GET",
@@ -577,10 +658,34 @@ class RegistryClient:
             page = body.get(key) if isinstance(body, dict) else None
             if isinstance(page, list):
                 items.extend(item for item in page if isinstance(item, str))
-            next_link = response.links.get("next", {}).get("url")
-            url = response.request.url.join(next_link) if next_link else None
+                if len(items) > self.limits.max_items:
+                    raise ListingTooLargeError(self.registry, reference, key, self.limits.max_items)
+            url = self._next_page(response, reference)
             params = None  # the Link URL carries its own query
         return items
+
+    def _next_page(self, response: httpx.Response, reference: str) -> httpx.URL | None:
+        """The ``rel="next"`` page, only ever on this registry (same scheme, host and port)."""
+        served = response.request.url
+        try:
+            link = response.links.get("next", {}).get("url")
+            following = served.join(link) if link else None
+        except (httpx.InvalidURL, ValueError) as error:
+            raise ProtocolViolationError(
+                self.registry, reference, f"invalid Link header: {error}", redact_url(served)
+            ) from None
+        if following is None:
+            return None
+        base = httpx.URL(self.base_url)
+        if (following.scheme, following.netloc) != (base.scheme, base.netloc):
+            raise ProtocolViolationError(
+                self.registry,
+                reference,
+                f"Link leaves {base.scheme}://{self.netloc} for "
+                f"{following.scheme}://{following.netloc.decode('ascii', 'replace')[:100]}",
+                redact_url(served),
+            )
+        return following
 
     async def get_json(
         self, path: str, *, scopes: tuple[str, ...], reference: str
@@ -597,14 +702,18 @@ class RegistryClient:
 
         async def attempt() -> httpx.Response:
             request = self._request(
-                "GET", path, scopes=scopes, headers={"Accept": "application/json"}
+                "GET",
+                path,
+                scopes=scopes,
+                headers={"Accept": "application/json"},
+                body_limit=LISTING_PAGE_LIMIT,
             )
             return await self._send(request, reference, 200)
 
-        response = await self.retrying(attempt, reference)
+        response = await self._small(attempt, reference)
         try:
             document = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise RegistryError(
                 status=response.status_code,
                 method="GET",

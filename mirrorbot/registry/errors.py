@@ -24,14 +24,19 @@ __all__ = [
     "TEMPORARY_CODES",
     "TEMPORARY_STATUSES",
     "BlobIntegrityError",
+    "DeadlineExceededError",
     "Diagnostic",
     "DigestMismatchError",
     "ErrorCode",
+    "ListingTooLargeError",
     "ManifestTooLargeError",
     "MirrorbotError",
+    "ProtocolViolationError",
     "RegistryError",
     "RegistryUnreachableError",
+    "ResponseTooLargeError",
     "StreamInterruptedError",
+    "TransferTooSlowError",
     "UnsupportedManifestError",
     "parse_retry_after",
     "redact_url",
@@ -156,6 +161,74 @@ class StreamInterruptedError(RegistryUnreachableError):
     """A download broke off mid-body (cut connection, stall past the read timeout)."""
 
 
+class DeadlineExceededError(RegistryUnreachableError):
+    """A small request (manifest, listing page, token) took longer than its total deadline.
+
+    Timeouts are per read: without a deadline, an answer sent at one byte a
+    second would hold the run for hours.
+    """
+
+    def __init__(self, registry: str, reference: str | None, seconds: float) -> None:
+        self.seconds = seconds
+        cause = TimeoutError(f"no complete answer within {seconds:g} s (network.request_deadline)")
+        super().__init__(registry, reference, cause)
+
+
+class TransferTooSlowError(RegistryUnreachableError):
+    """A blob stream moved fewer bytes than the minimum rate asks for over a whole window."""
+
+    def __init__(self, registry: str, reference: str | None, rate: int, window: float) -> None:
+        self.rate = rate
+        self.window = window
+        cause = TimeoutError(
+            f"fewer than {rate} bytes/s over {window:g} s (network.min_transfer_rate)"
+        )
+        super().__init__(registry, reference, cause)
+
+
+class ProtocolViolationError(MirrorbotError):
+    """A registry answered outside the protocol: a redirect loop, a body that is not what its
+    headers say, a ``Link`` to another host, an answer past its size cap."""
+
+    def __init__(
+        self, registry: str, reference: str | None, problem: str, url: str | None = None
+    ) -> None:
+        self.registry = registry
+        self.reference = reference
+        self.problem = problem
+        self.url = url
+        what = f"{reference}: " if reference else ""
+        where = f" ({url})" if url else ""
+        # One line: a hostile answer must not break the report's layout.
+        text = " ".join(f"{what}registry {registry} broke the protocol: {problem}{where}".split())
+        super().__init__(text)
+
+
+class ResponseTooLargeError(ProtocolViolationError):
+    """An answer went past the byte cap of its kind (decoded bytes; raw ones too)."""
+
+    def __init__(
+        self, registry: str, reference: str | None, limit: int, received: int, url: str | None
+    ) -> None:
+        self.limit = limit
+        self.received = received
+        super().__init__(registry, reference, f"answer exceeds the {limit} byte limit", url)
+
+
+class ListingTooLargeError(MirrorbotError):
+    """A listing went past mirrorbot's cap on pages or entries: no real namespace is that big."""
+
+    def __init__(self, registry: str, reference: str | None, what: str, limit: int) -> None:
+        self.registry = registry
+        self.reference = reference
+        self.what = what
+        self.limit = limit
+        where = f"{reference}: " if reference else ""
+        super().__init__(
+            f"{where}listing on {registry} has more than {limit} {what}: refused, not truncated"
+        )
+
+
 class DigestMismatchError(MirrorbotError):
     """Content did not hash to the digest it was asked for or announced with."""
 
@@ -218,7 +291,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 def _parse_diagnostics(body: bytes) -> tuple[Diagnostic, ...]:
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # 64 KiB of "[" is deep
         return ()
     errors = payload.get("errors") if isinstance(payload, dict) else None
     if not isinstance(errors, list):

@@ -277,7 +277,7 @@ def parse_manifest(raw: bytes, content_type: str | None, reference: str) -> Mani
     """Parse served bytes; schema1 and unknown kinds raise, never get converted."""
     try:
         document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise UnsupportedManifestError(reference, content_type or "", f"not JSON: {exc}") from None
     if not isinstance(document, dict):
         raise UnsupportedManifestError(reference, content_type or "", "not a JSON object")

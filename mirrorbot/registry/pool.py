@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 
 import httpx
 
+from mirrorbot.registry.bounded import Limits
 from mirrorbot.registry.client import RegistryClient
 from mirrorbot.registry.credentials import Credential, CredentialStore
 from mirrorbot.registry.readable import ReadableRegistry
@@ -31,6 +32,8 @@ class RegistryPool:
         read_timeout: float = 120.0,
         retry_budget: int | None = None,
         circuit_breaker: int | None = None,
+        request_deadline: float = 60.0,
+        min_transfer_rate: int = 10 * 1024,
     ) -> None:
         self.credentials = credentials or CredentialStore()
         self.insecure = frozenset(insecure)
@@ -41,6 +44,9 @@ class RegistryPool:
         self.timeout = httpx.Timeout(
             connect=connect_timeout, read=read_timeout, write=read_timeout, pool=None
         )
+        # Per read is not enough: a small answer must be complete within request_deadline,
+        # a blob must keep min_transfer_rate on average over every such span.
+        self.limits = Limits(request_deadline=request_deadline, min_transfer_rate=min_transfer_rate)
         self.budget = RetryBudget(retry_budget)
         self._breaker_threshold = circuit_breaker
         self._transport_factory = transport_factory
@@ -90,6 +96,7 @@ class RegistryPool:
                 retry=self.retry,
                 max_connections=self._max_connections,
                 timeout=self.timeout,
+                limits=self.limits,
                 budget=self.budget,
                 breaker=self._breakers.setdefault(
                     registry, CircuitBreaker(registry, self._breaker_threshold)

@@ -8,15 +8,19 @@ temporary registry errors (by status or code) and network failures. A
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import anyio
+import h11
 import httpx
 import stamina
 
 from mirrorbot.registry.errors import (
     MirrorbotError,
+    ProtocolViolationError,
     RegistryError,
     RegistryUnreachableError,
     StreamInterruptedError,
@@ -28,6 +32,7 @@ __all__ = [
     "RegistryDownError",
     "RetryBudget",
     "RetryPolicy",
+    "protocol_failure",
     "retry_hook",
     "retrying",
 ]
@@ -35,6 +40,16 @@ __all__ = [
 T = TypeVar("T")
 MAX_RETRY_AFTER = 120.0
 log = logging.getLogger("mirrorbot.retry")
+# Network failures that httpx/httpcore normally wrap, should one ever leak through.
+LEAKED_NETWORK_ERRORS = (
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    anyio.EndOfStream,
+    ssl.SSLError,
+    ConnectionError,
+)
+# Everything else httpx (or h11 below it) raises about an answer: a protocol failure.
+PROTOCOL_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, h11.ProtocolError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +72,22 @@ def retry_hook(exc: Exception) -> bool | float:
         if exc.retry_after is not None:
             return min(exc.retry_after, MAX_RETRY_AFTER)
         return True
+    if isinstance(exc, LEAKED_NETWORK_ERRORS):
+        return True
     return isinstance(exc, httpx.TransportError) and not isinstance(
         exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError
     )
+
+
+def protocol_failure(
+    exc: BaseException, registry: str, reference: str | None
+) -> MirrorbotError | None:
+    """The typed error for an exception of the HTTP stack, or None when it is not one."""
+    if isinstance(exc, (httpx.TransportError, *LEAKED_NETWORK_ERRORS)):
+        return RegistryUnreachableError(registry, reference, exc)
+    if isinstance(exc, PROTOCOL_ERRORS):
+        return ProtocolViolationError(registry, reference, f"{type(exc).__name__}: {exc}")
+    return None
 
 
 class RetryBudget:
@@ -174,8 +202,10 @@ async def retrying(
                 if breaker is not None:
                     breaker.record(None)
                 return result
-    except httpx.TransportError as exc:
-        error = RegistryUnreachableError(registry, reference, exc)
+    except (*PROTOCOL_ERRORS, *LEAKED_NETWORK_ERRORS) as exc:
+        # Typed, naming the registry: never a traceback from the HTTP stack.
+        error = protocol_failure(exc, registry, reference)
+        assert error is not None
         if breaker is not None:
             breaker.record(error)
         raise error from exc

@@ -9,14 +9,23 @@ only: private repositories are not listed.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 
+from mirrorbot.registry.bounded import bound_response
 from mirrorbot.registry.client import USER_AGENT, RegistryClient
-from mirrorbot.registry.errors import MirrorbotError, RegistryError, registry_error_from_response
+from mirrorbot.registry.errors import (
+    DeadlineExceededError,
+    ListingTooLargeError,
+    MirrorbotError,
+    RegistryError,
+    registry_error_from_response,
+)
 from mirrorbot.registry.retry import retrying
 from mirrorbot.sources._listing import (
+    MAX_REPOSITORIES,
     Warnings,
     assemble,
     checked_repository,
@@ -62,8 +71,13 @@ class DockerHubSource:
         else:
             async with httpx.AsyncClient(
                 timeout=HUB_TIMEOUT,
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                headers={
+                    "User-Agent": USER_AGENT,
+                    "Accept": "application/json",
+                    "Accept-Encoding": "identity",
+                },
                 follow_redirects=True,
+                event_hooks={"response": [bound_response]},  # bodies capped (1 MiB a page)
             ) as hub:
                 names = await self._names(hub, warnings)
         below = [
@@ -105,17 +119,38 @@ class DockerHubSource:
                     warnings.add(f"skipped repository {show(name)}: a {show(kind)}, not an image")
                     continue
                 names.append(name)
+            if len(names) > MAX_REPOSITORIES:
+                cause = ListingTooLargeError(
+                    self.hub_api.host, self.path, "repositories", MAX_REPOSITORIES
+                )
+                raise ListingError(self.source, cause)
             url = self._next(url, page.get("next"))
         return tuple(names)
 
     async def _page(self, hub: httpx.AsyncClient, url: httpx.URL) -> Any:
+        """One page: its body capped, its time bounded by the registry client's deadline."""
+        seconds = self.client.limits.request_deadline
+
         async def attempt() -> Any:
-            response = await hub.get(url)
-            if response.status_code != 200:
-                raise await registry_error_from_response(response, self.source)
+            try:
+                async with asyncio.timeout(seconds):
+                    return await read()
+            except TimeoutError:
+                raise DeadlineExceededError(self.hub_api.host, self.source, seconds) from None
+
+        async def read() -> Any:
+            request = hub.build_request("GET", url, headers={"Accept-Encoding": "identity"})
+            response = await hub.send(request, stream=True)
+            try:
+                await bound_response(response)  # a no-op when the client already installed it
+                if response.status_code != 200:
+                    raise await registry_error_from_response(response, self.source)
+                await response.aread()
+            finally:
+                await response.aclose()
             try:
                 return response.json()
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise RegistryError(
                     status=200,
                     method="GET",
@@ -133,7 +168,10 @@ class DockerHubSource:
             return None
         if not isinstance(link, str):
             raise ListingError(self.source, "Hub API 'next' is not a URL")
-        following = current.join(link)
+        try:
+            following = current.join(link)
+        except httpx.InvalidURL as error:
+            raise ListingError(self.source, f"Hub API 'next' is not a URL: {error}") from None
         if (following.scheme, following.netloc) != (self.hub_api.scheme, self.hub_api.netloc):
             # Never let a listing steer us to another host.
             raise ListingError(

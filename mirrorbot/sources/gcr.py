@@ -19,9 +19,11 @@ from typing import Any
 from mirrorbot.reference import InvalidReferenceError, validate_digest
 from mirrorbot.registry.auth import pull_scope
 from mirrorbot.registry.client import RegistryClient
-from mirrorbot.registry.errors import MirrorbotError
+from mirrorbot.registry.errors import ListingTooLargeError, MirrorbotError
 from mirrorbot.sources._listing import (
+    MAX_REPOSITORIES,
     REPOSITORY_FAILURES,
+    TagBudget,
     Warnings,
     assemble,
     checked_repository,
@@ -34,7 +36,7 @@ from mirrorbot.sources.base import ListedRepository, ListedTag, Listing, Listing
 __all__ = ["GcrSource", "parse_upload_time"]
 
 # A hostile or broken listing could describe an endless tree; real namespaces are far smaller.
-MAX_PATHS = 100_000
+MAX_PATHS = MAX_REPOSITORIES
 _MAX_MILLIS_DIGITS = 17
 
 
@@ -89,6 +91,8 @@ class _Walk:
         self.semaphore = asyncio.Semaphore(source.concurrency)
         self.found: list[ListedRepository] = []
         self.visited: set[str] = {""}
+        self.too_many_paths = False
+        self.budget = TagBudget(source.registry, source.path)
 
     async def run(self) -> Listing:
         try:
@@ -99,6 +103,12 @@ class _Walk:
             raise ListingError(self.source.source, "tags/list did not answer with a JSON object")
         async with asyncio.TaskGroup() as group:
             self._visit("", root, group)
+        if self.too_many_paths:
+            cause = ListingTooLargeError(
+                self.source.registry, self.source.path, "paths below the namespace", MAX_PATHS
+            )
+            raise ListingError(self.source.source, cause)
+        self.budget.check(self.source.source)
         return assemble(self.source.source, self.found, self.warnings)
 
     async def _fetch(self, below: str) -> Any:
@@ -112,10 +122,14 @@ class _Walk:
         return document
 
     async def _descend(self, below: str, group: asyncio.TaskGroup) -> None:
+        if self.too_many_paths or self.budget.exceeded:
+            return  # the listing fails as a whole: stop asking
         try:
             document = await self._fetch(below)
         except REPOSITORY_FAILURES as error:
-            self.warnings.add(f"skipped {show(below)} and anything below it: {error}")
+            self.warnings.add(
+                f"skipped {show(below)} and anything below it: {error}", "paths that failed to list"
+            )
             return
         if not isinstance(document, dict):
             self.warnings.add(f"skipped {show(below)}: tags/list is not a JSON object")
@@ -124,7 +138,7 @@ class _Walk:
 
     def _visit(self, below: str, document: Mapping[str, Any], group: asyncio.TaskGroup) -> None:
         tags = self._tags(below, document)
-        if below and tags:
+        if below and tags and self.budget.take(len(tags)):
             self.found.append(ListedRepository(below, tags))
         elif tags:
             self.warnings.add(
@@ -145,8 +159,8 @@ class _Walk:
                 continue
             if path in self.visited:
                 continue
-            if len(self.visited) >= MAX_PATHS:
-                self.warnings.add(f"stopped below {show(below)}: more than {MAX_PATHS} paths")
+            if len(self.visited) > MAX_PATHS:
+                self.too_many_paths = True  # fails the listing: a partial tree looks complete
                 return
             self.visited.add(path)
             group.create_task(self._descend(path, group))

@@ -32,7 +32,6 @@ from mirrorbot.registry.media import PlatformFilter
 if TYPE_CHECKING:
     from mirrorbot.job import JobContext, SyncOutcome
     from mirrorbot.sync import SyncReport
-    from mirrorbot.verify import VerifyResult
 
 __all__ = ["app", "main"]
 
@@ -430,6 +429,14 @@ def sync(
             "--retries", min=0, max=10, help="Extra rounds for failed images (with --images)."
         ),
     ] = 2,
+    repair: Annotated[
+        bool,
+        typer.Option("--repair", help="Also copy again what `verify` finds missing in the mirror."),
+    ] = False,
+    retry_skipped: Annotated[
+        bool,
+        typer.Option("--retry-skipped", help="Try tags skipped as unsupported (schema1) again."),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
 ) -> None:
     """The main job: list upstream, copy what is new or changed, record it in git."""
@@ -437,8 +444,15 @@ def sync(
     from mirrorbot.sync import SyncOptions
 
     configure_logging(verbose)
-    if images_file is not None and time_budget is not None:
-        raise _fail("--time-budget does not apply to --images (image-syncer rules)", EXIT_USAGE)
+    for flag, given in (
+        ("--time-budget", time_budget is not None),
+        ("--repair", repair),
+        ("--retry-skipped", retry_skipped),
+    ):
+        if images_file is not None and given:
+            raise _fail(f"{flag} does not apply to --images (image-syncer rules)", EXIT_USAGE)
+    if repair and (dry_run or shard is not None or output is not None):
+        raise _fail("--repair copies: not with --dry-run, --shard or --output", EXIT_USAGE)
     if images_file is not None:
         _sync_rules(
             config,
@@ -461,6 +475,8 @@ def sync(
         assignments=_read_assignments(assignments),
         images=_parse_images(image),
         time_budget=_parse_budget(time_budget),
+        repair=repair,
+        retry_skipped=retry_skipped,
     )
     moment = _parse_time(run_time)
     context = _context(config)
@@ -577,29 +593,41 @@ def verify(
         bool,
         typer.Option("--deep", help="Also re-read every manifest and blob, verifying digests."),
     ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option("--repair", help="Copy what is missing or drifted again; commit like sync."),
+    ] = False,
+    no_push: Annotated[bool, typer.Option("--no-push", help="Commit, but do not push.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
 ) -> None:
     """Check that every tag in state exists in the mirror with the recorded digest."""
-    from mirrorbot.job import run_async
-    from mirrorbot.verify import verify_states
+    from mirrorbot.job import run_verify
+    from mirrorbot.state.store import StateError
+    from mirrorbot.verify import describe_repair
 
     configure_logging(verbose)
+    if no_push and not repair:
+        raise _fail("--no-push goes with --repair", EXIT_USAGE)
     context = _context(config)
     try:
-        states = list(context.store.all())
-    except MirrorbotError as exc:
+        with _exit_codes():
+            outcome = run_verify(context, deep=deep, repair=repair, push=not no_push)
+    except StateError as exc:  # a state file mirrorbot did not write: as before, a usage error
         raise _fail(str(exc), EXIT_USAGE) from None
-
-    async def go() -> VerifyResult:
-        async with context.pool() as pool:
-            return await verify_states(states, pool, deep=deep)
-
-    result = run_async(go)
+    result = outcome.result
     for drift in result.drifts:
         typer.echo(drift.describe())
     detail = f", {result.blobs} blobs ({result.bytes_read} bytes) re-read" if deep else ""
     typer.echo(f"verified {result.tags} tags{detail}: {len(result.drifts)} drifted")
-    raise typer.Exit(EXIT_FAILED if result.drifts else EXIT_OK)
+    if repair and result.drifts:
+        for change in outcome.changes:
+            typer.echo(describe_repair(change))
+        for failure in outcome.failures:
+            typer.echo(f"not repaired: {failure.target}: {failure.error}")
+        typer.echo(f"repaired {len(outcome.changes)} tags, {len(outcome.failures)} not repaired")
+    if outcome.commit:
+        typer.echo(f"committed {outcome.commit[:12]}" + (" and pushed" if outcome.pushed else ""))
+    raise typer.Exit(outcome.exit_code)
 
 
 @app.command()

@@ -42,7 +42,13 @@ from mirrorbot.sources.storage import open_storage
 from mirrorbot.state.gitrepo import MetadataRepo
 from mirrorbot.state.store import StateStore
 from mirrorbot.sync import Failure, Sync, SyncOptions, SyncReport, stop_on_signals
-from mirrorbot.verify import VerifyResult, describe_repair, repair_drifts, verify_states
+from mirrorbot.verify import (
+    VerifyResult,
+    describe_repair,
+    recheck_repairs,
+    repair_drifts,
+    verify_states,
+)
 
 __all__ = [
     "JobContext",
@@ -229,6 +235,7 @@ async def repair_after_sync(sync: Sync, pool: RegistryPool) -> None:
         sync.copier,
         synced=sync.synced_stamp,
         concurrency=sync.options.image_concurrency,
+        stopping=lambda: sync.stopping,
     )
     report.changes.extend(changes)
     report.warnings.extend(describe_repair(change) for change in changes)
@@ -283,6 +290,7 @@ def run_verify(
                     synced=iso_utc(moment),
                     concurrency=network.image_concurrency,
                 )
+                failures += await recheck_repairs(changes, pool, deep=deep)
                 outcome_parts.append(
                     (changes, [Failure(f.upstream, f.target, f.error) for f in failures])
                 )

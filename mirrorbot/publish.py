@@ -24,8 +24,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHANGELOG_NAME",
+    "CHANGE_KINDS",
     "INDEX_NAME",
     "Change",
+    "ChangeKind",
     "apply_changes",
     "render_changelog_section",
     "render_index",

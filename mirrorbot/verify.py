@@ -14,7 +14,7 @@ upstream no longer has under that tag); every other one is ``repaired``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mirrorbot.config import ResolvedNamespace
@@ -32,6 +32,7 @@ __all__ = [
     "RepairFailure",
     "VerifyResult",
     "describe_repair",
+    "recheck_repairs",
     "repair_drifts",
     "skip_change",
     "unsupported_reason",
@@ -216,6 +217,7 @@ async def repair_drifts(
     *,
     synced: str,
     concurrency: int = 4,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> tuple[list[Change], list[RepairFailure]]:
     """Copy every repairable drift again from upstream; one failure line for each that is not."""
     by_key = {(state.source, state.mirror): state for state in states}
@@ -239,6 +241,9 @@ async def repair_drifts(
         source = Reference(ns.registry, repository, drift.tag)
         target = parse_reference(drift.reference)
         async with slots:
+            if stopping():
+                failures.append(RepairFailure(str(source), drift.reference, "run stopped first"))
+                return
             try:
                 result = await copier.copy(
                     source,
@@ -276,3 +281,22 @@ def describe_repair(change: Change) -> str:
     if change.previous:
         line += f": upstream moved on since {change.previous} was recorded; copied what it has now"
     return line
+
+
+async def recheck_repairs(
+    changes: Sequence[Change], pool: RegistryPool, *, deep: bool = False
+) -> list[RepairFailure]:
+    """Verify what a repair recorded: a copy the mirror acknowledged can still be damaged."""
+    states: dict[tuple[str, str], NamespaceState] = {}
+    for change in changes:
+        state = states.setdefault(
+            (change.namespace, change.mirror), NamespaceState(change.namespace, change.mirror)
+        )
+        state.record(change.image, change.target_repository, change.tag, change.record)
+    result = await verify_states(states.values(), pool, deep=deep)
+    return [
+        RepairFailure(
+            drift.reference, drift.reference, f"still wrong after the repair: {drift.describe()}"
+        )
+        for drift in result.drifts
+    ]

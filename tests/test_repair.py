@@ -116,6 +116,25 @@ def test_repair_takes_what_upstream_has_now_and_says_so(world: World) -> None:
     assert world.run("verify").returncode == 0
 
 
+def test_deep_repair_puts_back_a_blob_deleted_from_the_mirror(world: World) -> None:
+    f = ImageFactory(world.ns)
+    image = f.image("app-1")
+    world.seed("app", "v1", image)
+    assert world.run("sync").returncode == 0
+    layer = image.blobs[-1].digest
+    with Seeder(world.mirror.url, CREDS) as seeder:
+        seeder.delete_blob(f"{world.mirror_ns}/app", layer)
+    assert world.run("verify").returncode == 0  # the manifest is there: a HEAD cannot tell
+    damaged = world.run("verify", "--deep")
+    assert damaged.returncode == 1
+    assert "content damaged" in damaged.stdout
+
+    repaired = world.run("verify", "--deep", "--repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert len(changelog_lines(world, "- repaired:")) == 1
+    assert world.run("verify", "--deep").returncode == 0
+
+
 def test_what_cannot_be_repaired_fails_with_one_line_each(world: World) -> None:
     seeded_and_synced(world)
     delete_in_mirror(world, "v1")

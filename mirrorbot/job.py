@@ -43,6 +43,7 @@ from mirrorbot.state.gitrepo import MetadataRepo
 from mirrorbot.state.store import StateStore
 from mirrorbot.sync import Failure, Sync, SyncOptions, SyncReport, stop_on_signals
 from mirrorbot.verify import (
+    RepairFailure,
     VerifyResult,
     describe_repair,
     recheck_repairs,
@@ -247,17 +248,16 @@ async def repair_after_sync(sync: Sync, pool: RegistryPool) -> None:
 @dataclass(slots=True)
 class VerifyOutcome:
     result: VerifyResult
+    repair: bool = False
     changes: list[Change] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
+    failures: list[RepairFailure] = field(default_factory=list)
     commit: str | None = None
     pushed: bool = False
 
     @property
     def exit_code(self) -> int:
         """0 when the mirror matches state (again, after a repair)."""
-        if self.failures:
-            return 1
-        return 0 if self.changes or not self.result.drifts else 1
+        return 1 if self.failures or (self.result.drifts and not self.repair) else 0
 
 
 def run_verify(
@@ -275,30 +275,24 @@ def run_verify(
     states = list(context.store.all())
     namespaces = {ns.source: ns for ns in context.config.namespace_plans()}
     network = context.config.network
-    outcome_parts: list[tuple[list[Change], list[Failure]]] = []
 
-    async def go() -> VerifyResult:
+    async def go() -> VerifyOutcome:
         async with context.pool() as pool:
-            result = await verify_states(states, pool, deep=deep)
-            if repair and result.drifts:
-                copier = Copier(pool, blob_concurrency=network.blob_concurrency)
-                changes, failures = await repair_drifts(
-                    result.drifts,
+            outcome = VerifyOutcome(await verify_states(states, pool, deep=deep), repair)
+            if repair and outcome.result.drifts:
+                outcome.changes, outcome.failures = await repair_drifts(
+                    outcome.result.drifts,
                     states,
                     namespaces,
-                    copier,
+                    Copier(pool, blob_concurrency=network.blob_concurrency),
                     synced=iso_utc(moment),
                     concurrency=network.image_concurrency,
                 )
-                failures += await recheck_repairs(changes, pool, deep=deep)
-                outcome_parts.append(
-                    (changes, [Failure(f.upstream, f.target, f.error) for f in failures])
-                )
-            return result
+                outcome.failures += await recheck_repairs(outcome.changes, pool, deep=deep)
+            return outcome
 
-    outcome = VerifyOutcome(run_async(go))
-    if outcome_parts:
-        outcome.changes, outcome.failures = outcome_parts[0]
+    outcome = run_async(go)
+    if outcome.changes:
         outcome.commit, outcome.pushed = publish_changes(
             context, outcome.changes, moment, push=push
         )

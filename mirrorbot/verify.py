@@ -252,7 +252,8 @@ async def repair_drifts(
                     force=drift.damaged,
                 )
             except MirrorbotError as exc:
-                failures.append(RepairFailure(str(source), drift.reference, str(exc)))
+                error = " ".join(str(exc).split())  # one line, whatever a registry said
+                failures.append(RepairFailure(str(source), drift.reference, error))
                 return
         moved = result.source_digest != record.upstream_digest
         kind: ChangeKind = "updated" if moved else "repaired"

@@ -9,7 +9,11 @@ mirror serves afterwards.
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -89,6 +93,7 @@ def test_sync_repair_fixes_the_hole_in_one_run(world: World) -> None:
     fixed = world.run("sync", "--repair")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "repaired:" in fixed.stdout
+    assert re.search(r"tags repaired +1\n", fixed.stdout), fixed.stdout
     assert mirror_digest(world, "v1") == digest
     assert len(changelog_lines(world, "- repaired:")) == 1
     assert world.run("verify").returncode == 0
@@ -261,3 +266,29 @@ def test_planner_leaves_a_skipped_tag_alone_until_its_digest_changes() -> None:
     assert _plan(state, DIGEST_A) == []
     assert _plan(state, DIGEST_B) == ["old"]
     assert _plan(state, None, retry=True) == ["old"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("sync", "--repair", "--dry-run"),
+        ("sync", "--repair", "--shard", "1/2"),
+        ("sync", "--repair", "--images", "rules.yaml"),
+        ("sync", "--retry-skipped", "--images", "rules.yaml"),
+        ("verify", "--no-push"),
+    ],
+)
+def test_repair_flags_that_do_not_apply_are_usage_errors(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mirrorbot", *args, "--config", str(tmp_path / "none.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: --"), line

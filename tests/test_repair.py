@@ -19,7 +19,8 @@ import pytest
 
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.seed import Seeder
-from mirrorbot.planner import plan_namespace
+from mirrorbot.planner import plan_namespace, tags_to_recheck
+from mirrorbot.publish import Change
 from mirrorbot.sources.base import ListedRepository, ListedTag, Listing
 from mirrorbot.state.store import NamespaceState, SkipRecord, StateError, TagRecord
 from tests.conftest import CREDS
@@ -292,3 +293,33 @@ def test_repair_flags_that_do_not_apply_are_usage_errors(
     assert result.returncode == 2, result.stdout + result.stderr
     [line] = result.stderr.splitlines()
     assert line.startswith("error: --"), line
+
+
+class _Mutable(_All):
+    def is_mutable(self, tag: str) -> bool:
+        return True
+
+
+def test_a_skipped_mutable_tag_is_re_checked_with_a_head() -> None:
+    state = NamespaceState("r.example/ns", "m.example/x")
+    state.skip("app", "latest", SkipRecord("schema1", DIGEST_A, "2026-11-30T00:00:00Z"))
+    listing = Listing("r.example/ns", (ListedRepository("app", (ListedTag("latest"),)),), ())
+    assert tags_to_recheck(_Mutable(), listing, state) == [("app", "latest")]
+    assert tags_to_recheck(_All(), listing, state) == []  # immutable: no request at all
+
+
+def test_a_skipped_change_survives_a_shard_fragment() -> None:
+    change = Change(
+        kind="skipped",
+        namespace="r.example/ns",
+        mirror="m.example/x",
+        image="app",
+        tag="old",
+        upstream="r.example/ns/app:old",
+        target_repository="m.example/x/app",
+        record=TagRecord(DIGEST_A, "", (), 0, "2026-11-30T00:00:00Z"),
+        reason="schema1",
+    )
+    again = Change.from_json(change.to_json())
+    assert again == change
+    assert again.skip_record() == SkipRecord("schema1", DIGEST_A, "2026-11-30T00:00:00Z")

@@ -38,7 +38,6 @@ from mirrorbot.registry.media import PlatformFilter
 if TYPE_CHECKING:
     from mirrorbot.job import JobContext, SyncOutcome
     from mirrorbot.sync import SyncReport
-    from mirrorbot.verify import VerifyResult
 
 __all__ = ["app", "main"]
 
@@ -476,6 +475,14 @@ def sync(
             "published, exit 1. Default: network.time_budget of the config (5h).",
         ),
     ] = None,
+    repair: Annotated[
+        bool,
+        typer.Option("--repair", help="Also copy again what `verify` finds missing in the mirror."),
+    ] = False,
+    retry_skipped: Annotated[
+        bool,
+        typer.Option("--retry-skipped", help="Try tags skipped as unsupported (schema1) again."),
+    ] = False,
     verbose: VerboseOption = False,
     # Deprecated: `sync --images F` is `mirrorbot rules --images F` (one letter from --image).
     images_file: Annotated[Path | None, typer.Option("--images", hidden=True)] = None,
@@ -514,7 +521,11 @@ def sync(
         "--output": output,
         "--run-time": run_time,
         "--time-budget": time_budget,
+        "--repair": repair,
+        "--retry-skipped": retry_skipped,
     }
+    if repair and (dry_run or shard is not None or output is not None):
+        raise _fail("--repair copies: not with --dry-run, --shard or --output", EXIT_USAGE)
     if images_file is not None:
         for flag, value in sync_only.items():
             if value:
@@ -544,6 +555,8 @@ def sync(
         assignments=_read_assignments(assignments),
         images=_parse_images(image),
         time_budget=_parse_budget(time_budget),
+        repair=repair,
+        retry_skipped=retry_skipped,
     )
     moment = _parse_time(run_time)
     context = _context(config)
@@ -663,29 +676,41 @@ def verify(
         bool,
         typer.Option("--deep", help="Also re-read every manifest and blob, verifying digests."),
     ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option("--repair", help="Copy what is missing or drifted again; commit like sync."),
+    ] = False,
+    no_push: Annotated[bool, typer.Option("--no-push", help="Commit, but do not push.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
 ) -> None:
     """Check that every tag in state exists in the mirror with the recorded digest."""
-    from mirrorbot.job import run_async
-    from mirrorbot.verify import verify_states
+    from mirrorbot.job import run_verify
+    from mirrorbot.state.store import StateError
+    from mirrorbot.verify import describe_repair
 
     configure_logging(verbose)
+    if no_push and not repair:
+        raise _fail("--no-push goes with --repair", EXIT_USAGE)
     context = _context(config)
     try:
-        states = list(context.store.all())
-    except MirrorbotError as exc:
+        with _exit_codes():
+            outcome = run_verify(context, deep=deep, repair=repair, push=not no_push)
+    except StateError as exc:  # a state file mirrorbot did not write: as before, a usage error
         raise _fail(str(exc), EXIT_USAGE) from None
-
-    async def go() -> VerifyResult:
-        async with context.pool() as pool:
-            return await verify_states(states, pool, deep=deep)
-
-    result = run_async(go)
+    result = outcome.result
     for drift in result.drifts:
         typer.echo(redact(drift.describe()))
     detail = f", {result.blobs} blobs ({result.bytes_read} bytes) re-read" if deep else ""
     typer.echo(f"verified {result.tags} tags{detail}: {len(result.drifts)} drifted")
-    raise typer.Exit(EXIT_FAILED if result.drifts else EXIT_OK)
+    if repair and result.drifts:
+        for change in outcome.changes:
+            typer.echo(describe_repair(change))
+        for failure in outcome.failures:
+            typer.echo(f"not repaired: {failure.target}: {failure.error}")
+        typer.echo(f"repaired {len(outcome.changes)} tags, {len(outcome.failures)} not repaired")
+    if outcome.commit:
+        typer.echo(f"committed {outcome.commit[:12]}" + (" and pushed" if outcome.pushed else ""))
+    raise typer.Exit(outcome.exit_code)
 
 
 @app.command()

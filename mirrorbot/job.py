@@ -1,4 +1,4 @@
-"""Wiring for the commands that read a config: sync, plan, verify, find.
+"""Wiring for the commands that read a config: sync, plan, verify (and repair), find.
 
 This is the one place that assembles config, credentials, registry pool, state
 repository and publisher; the stages themselves stay unaware of each other.
@@ -22,6 +22,7 @@ from mirrorbot.config import (
     credentials_from_config,
     load_config,
 )
+from mirrorbot.copier import Copier
 from mirrorbot.imagesyncer import AuthEntry, Rule, load_auth, load_rules
 from mirrorbot.logs import secret_filter
 from mirrorbot.progress import ProgressSink
@@ -42,17 +43,27 @@ from mirrorbot.shards import (
 from mirrorbot.sources.storage import open_storage
 from mirrorbot.state.gitrepo import MetadataRepo
 from mirrorbot.state.store import StateStore
-from mirrorbot.sync import Sync, SyncOptions, SyncReport, stop_on_signals
+from mirrorbot.sync import Failure, Sync, SyncOptions, SyncReport, stop_on_signals
+from mirrorbot.verify import (
+    RepairFailure,
+    VerifyResult,
+    describe_repair,
+    recheck_repairs,
+    repair_drifts,
+    verify_states,
+)
 
 __all__ = [
     "JobContext",
     "PublishOutcome",
     "SyncOutcome",
+    "VerifyOutcome",
     "commit_message",
     "open_context",
     "publish_changes",
     "run_publish",
     "run_sync",
+    "run_verify",
     "shard_matrix",
 ]
 
@@ -135,10 +146,13 @@ def open_context(config_path: Path, environ: Mapping[str, str] | None = None) ->
 
 def commit_message(changes: list[Change], when: dt.datetime) -> str:
     new = sum(1 for c in changes if c.kind == "new")
-    updated = len(changes) - new
+    updated = sum(1 for c in changes if c.kind == "updated")
     images = len({(c.namespace, c.image) for c in changes})
     namespaces = sorted({c.namespace for c in changes})
     subject = f"mirror: {new} new, {updated} updated tags in {images} images"
+    extra = {kind: sum(1 for c in changes if c.kind == kind) for kind in ("repaired", "skipped")}
+    if any(extra.values()):
+        subject += "".join(f", {count} {kind}" for kind, count in extra.items() if count)
     body = "\n".join(f"- {ns}" for ns in namespaces)
     return f"{subject}\n\nRun at {when.astimezone(dt.UTC):%Y-%m-%d %H:%M UTC}.\n\n{body}\n"
 
@@ -191,7 +205,10 @@ def _run_sync(
         async with context.pool() as pool:
             sync = Sync(context.config, pool, context.store, options, now=moment, progress=progress)
             with stop_on_signals(sync):
-                return await sync.run()
+                report = await sync.run()
+                if options.repair and not options.dry_run and not sync.stopping:
+                    await repair_after_sync(sync, pool)
+                return report
 
     if not options.dry_run and output is None:
         # Uncommitted state is what a killed run left behind; the registries are the truth.
@@ -219,6 +236,88 @@ def _run_sync(
         outcome.fragment = fragment.write(output)
         return outcome
     outcome.commit, outcome.pushed = publish_changes(context, changes, moment, push=push)
+    return outcome
+
+
+async def repair_after_sync(sync: Sync, pool: RegistryPool) -> None:
+    """``sync --repair``: a shallow verify of the namespaces synced; copy again what is missing.
+
+    Tags this run already copied are the mirror's truth now, whatever the
+    recorded digest was: they are not repaired.
+    """
+    report = sync.report
+    states = [run.state for run in report.runs if run.state is not None and run.error is None]
+    result = await verify_states(states, pool, concurrency=sync.options.head_concurrency)
+    copied = {(c.namespace, c.image, c.tag) for c in report.changes}
+    holes = [d for d in result.drifts if (d.namespace, d.image, d.tag) not in copied]
+    namespaces = {run.namespace.source: run.namespace for run in report.runs}
+    changes, failures = await repair_drifts(
+        holes,
+        states,
+        namespaces,
+        sync.copier,
+        synced=sync.synced_stamp,
+        concurrency=sync.options.image_concurrency,
+        stopping=lambda: sync.stopping,
+    )
+    report.changes.extend(changes)
+    report.warnings.extend(describe_repair(change) for change in changes)
+    report.failures.extend(
+        Failure(f.upstream, f.target, f"not repaired: {f.error}") for f in failures
+    )
+
+
+@dataclass(slots=True)
+class VerifyOutcome:
+    result: VerifyResult
+    repair: bool = False
+    changes: list[Change] = field(default_factory=list)
+    failures: list[RepairFailure] = field(default_factory=list)
+    commit: str | None = None
+    pushed: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the mirror matches state (again, after a repair)."""
+        return 1 if self.failures or (self.result.drifts and not self.repair) else 0
+
+
+def run_verify(
+    context: JobContext,
+    *,
+    deep: bool = False,
+    repair: bool = False,
+    push: bool = True,
+    now: dt.datetime | None = None,
+) -> VerifyOutcome:
+    """Verify every state file; with ``repair``, copy the holes again and publish like a sync."""
+    moment = now or dt.datetime.now(dt.UTC)
+    if repair:
+        context.repo.discard_changes(context.store.root)
+    states = list(context.store.all())
+    namespaces = {ns.source: ns for ns in context.config.namespace_plans()}
+    network = context.config.network
+
+    async def go() -> VerifyOutcome:
+        async with context.pool() as pool:
+            outcome = VerifyOutcome(await verify_states(states, pool, deep=deep), repair)
+            if repair and outcome.result.drifts:
+                outcome.changes, outcome.failures = await repair_drifts(
+                    outcome.result.drifts,
+                    states,
+                    namespaces,
+                    Copier(pool, blob_concurrency=network.blob_concurrency),
+                    synced=iso_utc(moment),
+                    concurrency=network.image_concurrency,
+                )
+                outcome.failures += await recheck_repairs(outcome.changes, pool, deep=deep)
+            return outcome
+
+    outcome = run_async(go)
+    if outcome.changes:
+        outcome.commit, outcome.pushed = publish_changes(
+            context, outcome.changes, moment, push=push
+        )
     return outcome
 
 

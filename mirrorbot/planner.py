@@ -6,6 +6,9 @@
   upstream digest recorded. Immutable tags are not re-checked: that is what
   keeps a nightly no-op run cheap.
 - Tags in state but gone upstream are **reported**, never deleted.
+- A tag state records as **skipped** (it can never be copied: schema1, …) is
+  left alone until upstream's digest for it differs from the one recorded, or
+  the run asks to ``retry_skipped``.
 - cosign ``sha256-<hex>.sig/.att/.sbom`` tags are planned in a second phase,
   once the images they sign are in state: a signature is mirrored only next to
   the image it signs.
@@ -106,7 +109,10 @@ def tags_to_recheck(
                 rules, listed.name, signatures_phase=signatures_phase
             ):
                 continue
-            if state.lookup(repository.path, listed.name) is None:
+            if (
+                state.lookup(repository.path, listed.name) is None
+                and state.skipped_record(repository.path, listed.name) is None
+            ):
                 continue
             if signatures_phase or rules.is_mutable(listed.name):
                 found.append((repository.path, listed.name))
@@ -118,10 +124,16 @@ def _decide(
     image: str,
     state: NamespaceState,
     head_digests: Mapping[TagKey, str | None],
+    retry_skipped: bool = False,
 ) -> tuple[Kind, str | None, str | None] | None:
     """(kind, previous digest, upstream digest) or None when nothing is to be done."""
     record = state.lookup(image, listed.name)
     if record is None:
+        skipped = state.skipped_record(image, listed.name)
+        if skipped is not None and not retry_skipped:
+            current = listed.digest or head_digests.get((image, listed.name))
+            if current is None or current == skipped.digest:
+                return None
         return ("new", None, listed.digest)
     current = listed.digest or head_digests.get((image, listed.name))
     if current is None or current == record.upstream_digest:
@@ -139,6 +151,7 @@ def _plan(
     head_digests: Mapping[TagKey, str | None],
     signatures_phase: bool,
     mirrored_digests: Mapping[str, set[str]] | None = None,
+    retry_skipped: bool = False,
 ) -> NamespacePlan:
     source_registry, _, source_path = listing.source.partition("/")
     mirror_registry = mirror.partition("/")[0]
@@ -156,7 +169,7 @@ def _plan(
                 subject = signature_subject(listed.name)
                 if mirrored_digests is None or subject not in mirrored_digests.get(image, set()):
                     continue  # signs nothing we mirror
-            decision = _decide(listed, image, state, head_digests)
+            decision = _decide(listed, image, state, head_digests, retry_skipped)
             if decision is None:
                 unchanged += 1
                 continue
@@ -200,6 +213,7 @@ def plan_namespace(
     targets: Mapping[str, str],
     head_digests: Mapping[TagKey, str | None] | None = None,
     signatures: bool = False,
+    retry_skipped: bool = False,
 ) -> NamespacePlan:
     """One phase of a namespace's plan. ``targets`` maps each image to its mirror repository.
 
@@ -216,6 +230,7 @@ def plan_namespace(
             head_digests=head_digests or {},
             signatures_phase=signatures,
             mirrored_digests=mirrored_upstream_digests(state) if signatures else None,
+            retry_skipped=retry_skipped,
         )
 
 

@@ -18,15 +18,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mirrorbot.copier import CopyResult
 from mirrorbot.planner import is_signature_tag
-from mirrorbot.state.store import NamespaceState, StateStore, TagRecord, atomic_write
+from mirrorbot.state.store import NamespaceState, SkipRecord, StateStore, TagRecord, atomic_write
 
 if TYPE_CHECKING:
     import jinja2
 
 __all__ = [
     "CHANGELOG_NAME",
+    "CHANGE_KINDS",
     "INDEX_NAME",
     "Change",
+    "ChangeKind",
     "apply_changes",
     "pending_changes",
     "render_changelog_section",
@@ -41,11 +43,21 @@ CHANGELOG_HEADER = (
 )
 
 
+ChangeKind = Literal["new", "updated", "repaired", "skipped"]
+CHANGE_KINDS: tuple[ChangeKind, ...] = ("new", "updated", "repaired", "skipped")
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One tag the mirror acknowledged this run, and what state now records for it."""
+    """One tag the mirror acknowledged this run, and what state now records for it.
 
-    kind: Literal["new", "updated"]
+    ``repaired``: state already recorded it, the mirror had lost it, it was
+    copied again. ``skipped``: nothing was copied and ``record`` only carries
+    upstream's digest and the time; state notes ``reason`` so that later runs
+    leave the tag alone until its digest changes.
+    """
+
+    kind: ChangeKind
     namespace: str  # state key: the upstream namespace, "gcr.io/google-containers"
     mirror: str  # "docker.io/gcrxio"
     image: str  # repository path below the namespace
@@ -54,13 +66,14 @@ class Change:
     target_repository: str  # full mirror repository, "docker.io/gcrxio/pause"
     record: TagRecord
     previous: str | None = None
+    reason: str | None = None  # why a tag is skipped
 
     @classmethod
     def from_copy(
         cls,
         result: CopyResult,
         *,
-        kind: Literal["new", "updated"],
+        kind: ChangeKind,
         namespace: str,
         mirror: str,
         image: str,
@@ -103,12 +116,12 @@ class Change:
             "targetRepository": self.target_repository,
             "record": self.record.to_json(),
             "previous": self.previous,
-        }
+        } | ({"reason": self.reason} if self.reason is not None else {})
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> Change:
         kind = value["kind"]
-        if kind not in ("new", "updated"):
+        if kind not in CHANGE_KINDS:
             raise ValueError(f"unknown change kind {kind!r}")
         return cls(
             kind=kind,
@@ -120,7 +133,11 @@ class Change:
             target_repository=str(value["targetRepository"]),
             record=TagRecord.from_json(value["record"], f"change {value['upstream']}"),
             previous=value.get("previous"),
+            reason=value.get("reason"),
         )
+
+    def skip_record(self) -> SkipRecord:
+        return SkipRecord(self.reason or "", self.record.digest, self.record.synced)
 
 
 def short_digest(digest: str) -> str:
@@ -149,7 +166,7 @@ def format_when(moment: dt.datetime) -> str:
 
 
 def render_changelog_section(changes: Sequence[Change], when: dt.datetime) -> str:
-    ordered = sorted(changes, key=lambda c: (c.kind != "new", c.upstream))
+    ordered = sorted(changes, key=lambda c: (CHANGE_KINDS.index(c.kind), c.upstream))
     return (
         _templates()
         .get_template("changelog_section.md.j2")
@@ -245,7 +262,10 @@ def apply_changes(store: StateStore, changes: Sequence[Change], when: dt.datetim
             states[key] = store.load(change.namespace, change.mirror)
         state = states[key]
         state.mirror = change.mirror
-        state.record(change.image, change.target_repository, change.tag, change.record)
+        if change.kind == "skipped":
+            state.skip(change.image, change.tag, change.skip_record())
+        else:
+            state.record(change.image, change.target_repository, change.tag, change.record)
     for state in states.values():
         if store.save(state):
             written.append(store.path_for(state.source, state.mirror))

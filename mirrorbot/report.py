@@ -44,6 +44,8 @@ class Summary:
     stop_reason: str = "SIGTERM"
     not_started: int = 0
     abandoned: int = 0
+    tags_repaired: int = 0
+    tags_skipped: int = 0  # unsupported (schema1): recorded once, not failed
 
     def rows(self) -> list[tuple[str, str]]:
         verb = "planned" if self.dry_run else "copied"
@@ -54,6 +56,7 @@ class Summary:
             ("tags unchanged", str(self.tags_unchanged)),
             ("tags gone upstream (kept)", str(self.tags_gone)),
             ("tags failed", str(self.tags_failed)),
+            *self._only_when_some(),
             ("images touched", str(self.images_changed)),
             ("bytes uploaded", _size(self.bytes_uploaded)),
             (
@@ -62,6 +65,14 @@ class Summary:
             ),
             ("duration", f"{self.duration:.1f} s"),
         ]
+
+    def _only_when_some(self) -> list[tuple[str, str]]:
+        """Rows most runs would show as 0: repairs and skipped (schema1) tags."""
+        counts = (
+            ("tags repaired", self.tags_repaired),
+            ("tags skipped (unsupported)", self.tags_skipped),
+        )
+        return [(label, str(count)) for label, count in counts if count]
 
 
 def _size(count: int) -> str:
@@ -106,6 +117,8 @@ def summarise(report: SyncReport) -> Summary:
         stop_reason=report.stop_reason,
         not_started=len(report.not_started),
         abandoned=len(report.abandoned),
+        tags_repaired=sum(1 for c in report.changes if c.kind == "repaired"),
+        tags_skipped=sum(1 for c in report.changes if c.kind == "skipped"),
     )
 
 

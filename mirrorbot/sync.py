@@ -50,6 +50,7 @@ from mirrorbot.shards import assign, shard_of
 from mirrorbot.sources.base import ListedRepository, ListedTag, Listing, make_source
 from mirrorbot.state.store import NamespaceState, StateStore
 from mirrorbot.timebudget import TimeBudget
+from mirrorbot.verify import skip_change, unsupported_reason
 
 __all__ = [
     "Failure",
@@ -79,6 +80,8 @@ class SyncOptions:
     assignments: Mapping[str, int] = field(default_factory=dict)  # from `plan --shards`
     images: tuple[Reference, ...] = ()  # targeted sync: only these upstream references
     time_budget: float | None = None  # seconds; past it no copy starts (see TimeBudget)
+    repair: bool = False  # then copy again what a shallow verify finds missing (job.py)
+    retry_skipped: bool = False  # try tags state records as skipped (schema1, …) again
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,6 +425,7 @@ class Sync:
             targets=run.targets,
             head_digests=heads,
             signatures=signatures,
+            retry_skipped=self.options.retry_skipped,
         )
         run.plans.append(plan)
         return plan
@@ -441,7 +445,7 @@ class Sync:
         assert run.state is not None
         state = run.state.copy()
         for change in self.report.changes:
-            if change.namespace == run.namespace.source:
+            if change.namespace == run.namespace.source and change.kind != "skipped":
                 state.record(change.image, change.target_repository, change.tag, change.record)
         return state
 
@@ -463,11 +467,35 @@ class Sync:
             # Abandoned on a second SIGTERM: nothing was recorded for it, the next run redoes it.
             self.report.abandoned.append(str(item.source))
             return
+        except MirrorbotError as exc:
+            if (reason := unsupported_reason(exc)) is None:
+                raise
+            await self._skip(run, item, reason)
+            return
         finally:
             self.progress.left(str(item.source))
             if task is not None:
                 self._in_flight.discard(task)
         self._record(run, item, result)
+        self.progress.finished(run.namespace.source, ok=True)
+
+    async def _skip(self, run: NamespaceRun, item: PlanItem, reason: str) -> None:
+        """Never copyable: recorded once as skipped, reported, not a failure."""
+        self.report.warnings.append(f"{item.source}: skipped (unsupported): {reason}")
+        change = await skip_change(
+            self.pool,
+            item.source,
+            namespace=run.namespace.source,
+            mirror=run.mirror,
+            image=item.image,
+            target_repository=item.target.name,
+            reason=reason,
+            synced=self.synced_stamp,
+            digest=item.upstream_digest,
+        )
+        known = run.state.skipped_record(item.image, item.tag) if run.state else None
+        if known is None or known.digest != change.record.digest:  # --retry-skipped: same as before
+            self.report.changes.append(change)
         self.progress.finished(run.namespace.source, ok=True)
 
     def request_stop(self, reason: str = "SIGTERM") -> None:

@@ -112,3 +112,7 @@ class Seeder:
         head.raise_for_status()
         digest = head.headers["docker-content-digest"]
         self._http.delete(f"/v2/{repository}/manifests/{digest}").raise_for_status()
+
+    def delete_blob(self, repository: str, digest: str) -> None:
+        """Unlink one blob from a repository (damage a deep verify finds, a HEAD does not)."""
+        self._http.delete(f"/v2/{repository}/blobs/{digest}").raise_for_status()

@@ -25,6 +25,7 @@ __all__ = [
     "STATE_VERSION",
     "ImageRecord",
     "NamespaceState",
+    "SkipRecord",
     "StateError",
     "StateStore",
     "TagRecord",
@@ -93,6 +94,27 @@ class TagRecord:
         return cls(digest, media_type, tuple(platforms), size, synced, source_digest)
 
 
+@dataclass(frozen=True, slots=True)
+class SkipRecord:
+    """A tag never copied because it can never be (schema1, …): not retried until it changes."""
+
+    reason: str
+    digest: str  # upstream's digest when it was skipped; "" when upstream did not say
+    since: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"digest": self.digest, "reason": self.reason, "since": self.since}
+
+    @classmethod
+    def from_json(cls, value: Any, where: str) -> SkipRecord:
+        if not isinstance(value, Mapping):
+            raise StateError(f"{where}: a skipped record must be an object")
+        reason, digest, since = value.get("reason"), value.get("digest", ""), value.get("since", "")
+        if not (isinstance(reason, str) and isinstance(digest, str) and isinstance(since, str)):
+            raise StateError(f"{where}: malformed skipped record")
+        return cls(reason, digest, since)
+
+
 @dataclass(slots=True)
 class ImageRecord:
     target: str
@@ -106,11 +128,25 @@ class NamespaceState:
     source: str
     mirror: str
     images: dict[str, ImageRecord] = field(default_factory=dict)
+    # image -> tag -> why it is not mirrored; additive: absent from files that skip nothing.
+    skipped: dict[str, dict[str, SkipRecord]] = field(default_factory=dict)
 
     def record(self, image: str, target: str, tag: str, record: TagRecord) -> None:
         entry = self.images.setdefault(image, ImageRecord(target))
         entry.target = target
         entry.tags[tag] = record
+        self.unskip(image, tag)
+
+    def skip(self, image: str, tag: str, record: SkipRecord) -> None:
+        self.skipped.setdefault(image, {})[tag] = record
+
+    def unskip(self, image: str, tag: str) -> None:
+        tags = self.skipped.get(image)
+        if tags is not None and tags.pop(tag, None) is not None and not tags:
+            del self.skipped[image]
+
+    def skipped_record(self, image: str, tag: str) -> SkipRecord | None:
+        return self.skipped.get(image, {}).get(tag)
 
     def lookup(self, image: str, tag: str) -> TagRecord | None:
         entry = self.images.get(image)
@@ -132,6 +168,11 @@ class NamespaceState:
                 for name, entry in self.images.items()
             },
         }
+        if self.skipped:
+            document["skipped"] = {
+                image: {tag: record.to_json() for tag, record in tags.items()}
+                for image, tags in self.skipped.items()
+            }
         return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     @classmethod
@@ -169,6 +210,16 @@ class NamespaceState:
                 _check_tag(tag, where)
                 record.tags[tag] = TagRecord.from_json(value, f"{where}: {name}:{tag}")
             state.images[name] = record
+        skipped = document.get("skipped", {})
+        if not isinstance(skipped, dict):
+            raise StateError(f"{where}: skipped must be an object")
+        for name, tags in skipped.items():
+            _check_name(name, where)
+            if not isinstance(tags, dict):
+                raise StateError(f"{where}: skipped {name!r} must be an object")
+            for tag, value in tags.items():
+                _check_tag(tag, where)
+                state.skip(name, tag, SkipRecord.from_json(value, f"{where}: {name}:{tag}"))
         return state
 
     def copy(self) -> NamespaceState:
@@ -176,6 +227,7 @@ class NamespaceState:
             self.source,
             self.mirror,
             {name: ImageRecord(e.target, dict(e.tags)) for name, e in self.images.items()},
+            {name: dict(tags) for name, tags in self.skipped.items()},
         )
 
 

@@ -227,7 +227,8 @@ def pending_changes(store: StateStore, changes: Sequence[Change]) -> list[Change
     """What of ``changes`` the state in ``store`` does not record yet, as it stands now.
 
     A tag already recorded with the same digest is dropped (another run or an
-    earlier publish recorded it); the rest are re-labelled ``new`` or ``updated``
+    earlier publish recorded it), unless this run repaired it in the mirror, and a
+    skip already recorded for the same digest is dropped; the rest are re-labelled ``new`` or ``updated``
     (with the digest they replace) against the current state, not against the
     state the run started from. A tag named twice counts once (the last wins).
     """
@@ -239,11 +240,20 @@ def pending_changes(store: StateStore, changes: Sequence[Change]) -> list[Change
     for (namespace, mirror, image, tag), change in latest.items():
         if (namespace, mirror) not in states:
             states[(namespace, mirror)] = store.load(namespace, mirror)
-        current = states[(namespace, mirror)].lookup(image, tag)
+        state = states[(namespace, mirror)]
+        if change.kind == "skipped":
+            # Recorded once: a second run (or publish) skipping the same digest adds nothing.
+            known = state.skipped_record(image, tag)
+            if known is None or known.digest != change.record.digest:
+                pending.append(change)
+            continue
+        current = state.lookup(image, tag)
         if current is None:
             pending.append(replace(change, kind="new", previous=None))
         elif current.digest != change.record.digest:
             pending.append(replace(change, kind="updated", previous=current.digest))
+        elif change.kind == "repaired":
+            pending.append(change)  # the record stands; the mirror had lost it
     return pending
 
 

@@ -45,7 +45,7 @@ from mirrorbot.registry.media import PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
 from mirrorbot.registry.retry import RegistryDownError
 from mirrorbot.shards import assign, shard_of
-from mirrorbot.sources.base import ListedRepository, ListedTag, Listing, make_source
+from mirrorbot.sources.base import ListedRepository, ListedTag, Listing, ListingError, make_source
 from mirrorbot.state.store import NamespaceState, StateStore
 
 __all__ = [
@@ -261,10 +261,11 @@ class Sync:
                     images=ns.images,
                     hub_api=ns.hub_api,
                     hub_client=self._hub_client,
+                    quay_api=ns.quay_api,
                 )
                 run.listing = await source.list()
         except MirrorbotError as exc:
-            run.error = str(exc)
+            run.error = exc.reason if isinstance(exc, ListingError) else str(exc)
             log.error("listing %s failed: %s", ns.source, exc)
             return
         self.report.warnings.extend(f"{ns.source}: {w}" for w in run.listing.skipped)

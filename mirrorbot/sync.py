@@ -266,7 +266,7 @@ class Sync:
                 run.listing = await source.list()
         except MirrorbotError as exc:
             run.error = exc.reason if isinstance(exc, ListingError) else str(exc)
-            log.error("listing %s failed: %s", ns.source, exc)
+            log.error("%s: %s", ns.source, run.error)
             return
         self.report.warnings.extend(f"{ns.source}: {w}" for w in run.listing.skipped)
 

@@ -398,7 +398,12 @@ def test_whole_registry_needs_images(site: Site) -> None:
 def test_not_listable_upstream(site: Site) -> None:
     before = site.config.read_bytes()
     result = site.request(form(f"{site.host}/{site.ns}/nothing-here"))
-    assert_rejected(site, result, before, "nothing to mirror")
+    assert_rejected(
+        site,
+        result,
+        before,
+        f"{site.host}/{site.ns}/nothing-here: lists no repositories: check the name or set `list:`",
+    )
 
 
 def test_requested_images_that_do_not_exist(site: Site) -> None:

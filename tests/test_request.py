@@ -413,6 +413,14 @@ def test_requested_images_that_do_not_exist(site: Site) -> None:
     assert_rejected(site, result, before, "`ghost`")
 
 
+def test_requested_images_none_of_which_exist(site: Site) -> None:
+    """The listing fails as empty; the reply still names the missing images."""
+    before = site.config.read_bytes()
+    result = site.request(form(f"{site.host}/{site.ns}/app", images="ghost, phantom"))
+    assert_rejected(site, result, before, "2 of the requested images have no tags upstream")
+    assert "`phantom`" in result.stdout
+
+
 def test_unreachable_registry_is_not_listable(site: Site) -> None:
     text = site.config.read_text().replace(
         f"    - {site.host}\n", f"    - {site.host}\n    - 127.0.0.1:9\n"

@@ -112,7 +112,7 @@ DEFAULT_HUB_API: Final = "https://hub.docker.com"
 STRATEGIES: Final = ("catalog", "gcr", "dockerhub", "images", "storage")
 SCHEMA_URI: Final = "https://json-schema.org/draft/2020-12/schema"
 
-Strategy = Literal["catalog", "gcr", "dockerhub", "images", "storage"]
+Strategy = Literal["catalog", "gcr", "dockerhub", "images", "storage", "quay"]
 
 
 # --------------------------------------------------------------------------- value checks
@@ -649,13 +649,19 @@ class NamespaceSettings(BaseModel):
     list: Strategy | None = Field(
         default=None,
         description="Listing strategy; default guessed from the host (gcr.io and *.pkg.dev: "
-        "gcr, docker.io: dockerhub, else catalog; images when an images list is given).",
+        "gcr, docker.io: dockerhub, quay.io: quay, else catalog; images when an images list "
+        "is given).",
     )
     images: tuple[RepositoryName, ...] = Field(
         default=(), description="Repositories below the source, for list: images."
     )
     hub_api: Annotated[str, AfterValidator(_check_url)] | None = Field(
         default=None, description=f"Docker Hub web API base URL (default {DEFAULT_HUB_API})."
+    )
+    quay_api: Annotated[str, AfterValidator(_check_url)] | None = Field(
+        default=None,
+        description="For list: quay, the Quay API base URL (default: the registry itself, "
+        "e.g. https://quay.io).",
     )
     path: Annotated[str, AfterValidator(_check_nonempty)] | None = Field(
         default=None,
@@ -782,6 +788,8 @@ def guess_strategy(registry: str) -> Strategy:
         return "gcr"
     if registry == DOCKER_HUB:
         return "dockerhub"
+    if registry == "quay.io":
+        return "quay"  # Quay's catalog is empty for anonymous users
     return "catalog"
 
 
@@ -812,6 +820,7 @@ class ResolvedNamespace:
     mirror_registry: str = DOCKER_HUB
     mirror_namespace: str = ""
     storage_path: Path | None = None  # list: storage, resolved against the config's folder
+    quay_api: str | None = None  # list: quay; None: the registry's own host
 
     def tag_selected(self, tag: str) -> bool:
         """Included (no include patterns = all) and not excluded."""
@@ -934,6 +943,7 @@ def _resolve(config: Config, ns: NamespaceSettings) -> ResolvedNamespace:
         mirror_registry=config.mirror.registry,
         mirror_namespace=config.mirror.namespace,
         storage_path=_storage_path(config, ns),
+        quay_api=ns.quay_api,
     )
 
 
@@ -1022,6 +1032,16 @@ def _check_strategy(ns: NamespaceSettings, plan: ResolvedNamespace, here: Locati
         raise ConfigError(
             "list: gcr needs a project path (e.g. gcr.io/google-containers)",
             location=(*here, "source"),
+        )
+    if strategy == "quay" and (not plan.path or "/" in plan.path):
+        raise ConfigError(
+            "list: quay needs exactly one Quay organisation or user (e.g. quay.io/coreos)",
+            location=(*here, "source"),
+        )
+    if ns.quay_api is not None and strategy != "quay":
+        raise ConfigError(
+            f"quay_api is only used with list: quay (this namespace lists with {strategy})",
+            location=(*here, "quay_api"),
         )
     if strategy == "dockerhub" and (not plan.path or "/" in plan.path):
         raise ConfigError(

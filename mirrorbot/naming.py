@@ -12,8 +12,11 @@ Placeholders of a name template:
   ``:`` before a port, IPv6 brackets) becomes one ``-``: ``gcr.io`` → ``gcr-io``,
   ``localhost:5000`` → ``localhost-5000``. A dash rather than the separator keeps
   the host one component whatever the separator (``/`` would split it).
-- ``{namespace}``: the upstream namespace path (``google-containers``; may be
-  empty for a whole registry such as ``registry.k8s.io``).
+- ``{namespace}``: the upstream namespace path (``google-containers``). For a
+  registry-root source (``registry.k8s.io``, whose images sit at the root) it is
+  empty and takes one separator next to it (``/``, ``_``, ``-`` or ``.``) along:
+  ``{namespace}/{repo}`` renders ``pause``, ``{registry}/{namespace}/{repo}``
+  ``registry-k8s-io/pause``, never a name with a leading or doubled separator.
 - ``{repo}``: the repository path below the namespace (``pause``, ``etcd/backup``).
 
 After rendering, every ``/`` left in the name becomes the separator (Docker Hub
@@ -44,6 +47,9 @@ __all__ = [
 PLACEHOLDERS = ("registry", "namespace", "repo")
 SEPARATORS = ("_", "-", ".", "__", "/")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+# Stands for an empty {namespace} while rendering; never part of a valid name.
+_EMPTY = "\x00"
+_EMPTY_AND_SEPARATOR = re.compile(r"^\x00[/_.-]?|[/_.-]?\x00")
 
 
 class NameCollisionError(ConfigError):
@@ -65,7 +71,8 @@ class NameCollisionError(ConfigError):
         self.mirror = mirror
         super().__init__(
             f"{upstream_a} and {upstream_b} both map to mirror repository {mirror}; "
-            "use a name template that tells them apart (e.g. add {namespace})",
+            'use a name template that tells them apart, e.g. "{registry}/{namespace}/{repo}" '
+            '(README: "Choosing mirror names")',
             path=path,
             line=line,
             key=key,
@@ -137,10 +144,12 @@ def mirror_repository(
     rendered = template.format_map(
         {
             "registry": registry_component(source_registry),
-            "namespace": source_path,
+            "namespace": source_path or _EMPTY,
             "repo": repo,
         }
     )
+    if not source_path:
+        rendered = _EMPTY_AND_SEPARATOR.sub("", rendered)
     if separator != "/":
         rendered = rendered.replace("/", separator)
     target = f"{mirror_namespace}/{rendered}"

@@ -57,7 +57,7 @@ from mirrorbot.registry.credentials import Credential, CredentialStore
 from mirrorbot.registry.errors import MirrorbotError
 from mirrorbot.registry.pool import RegistryPool
 from mirrorbot.registry.retry import RetryPolicy
-from mirrorbot.sources.base import Listing, make_source
+from mirrorbot.sources.base import EmptyListingError, Listing, make_source
 from mirrorbot.state.gitrepo import TOKEN_VARIABLES, looks_like_url
 from mirrorbot.state.store import StateStore
 
@@ -544,6 +544,7 @@ async def _list(config: Config, namespace: ResolvedNamespace) -> Listing:
             client=pool.reader(namespace.registry),
             images=namespace.images,
             hub_api=namespace.hub_api,
+            quay_api=namespace.quay_api,
         )
         return await source.list()
 
@@ -565,11 +566,6 @@ def _check_listing(namespace: ResolvedNamespace, listing: Listing) -> _Found:
         found.repositories.append(repo.path)
         found.tags += len(repo.tags)
         found.selected += sum(1 for tag in repo.tags if namespace.tag_selected(tag.name))
-    if not found.tags:
-        raise RequestRejectedError(
-            f"nothing to mirror: `{namespace.source}` lists no repositories with tags upstream",
-            detail=skipped,
-        )
     if not found.selected:
         raise RequestRejectedError(
             f"none of the {found.tags} tags upstream matches the include regexes"
@@ -674,6 +670,12 @@ def handle_request(
         namespace = new_config.namespace_plans()[-1]
         try:
             listing = asyncio.run(_list(new_config, namespace))
+        except EmptyListingError as exc:
+            if not namespace.images:
+                raise RequestRejectedError(
+                    redact(str(exc), secrets), detail=redact("\n".join(exc.skipped), secrets)
+                ) from None
+            listing = Listing(exc.source, (), exc.skipped)  # says which images are missing
         except (MirrorbotError, httpx.HTTPError, ValueError) as exc:
             raise RequestRejectedError(
                 f"`{source}` could not be listed upstream", detail=redact(str(exc), secrets)

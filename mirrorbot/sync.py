@@ -47,7 +47,7 @@ from mirrorbot.registry.media import PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
 from mirrorbot.registry.retry import RegistryDownError
 from mirrorbot.shards import assign, shard_of
-from mirrorbot.sources.base import ListedRepository, ListedTag, Listing, make_source
+from mirrorbot.sources.base import ListedRepository, ListedTag, Listing, ListingError, make_source
 from mirrorbot.state.store import NamespaceState, StateStore
 from mirrorbot.timebudget import TimeBudget
 from mirrorbot.verify import skip_change, unsupported_reason
@@ -281,7 +281,7 @@ class Sync:
         except Exception as exc:
             run.error = self._namespace_error("listed", exc, expired=limit.expired())
         if run.error is not None:
-            log.error("listing %s failed: %s", ns.source, run.error)
+            log.error("%s: %s", ns.source, run.error)
             self.progress.listed(ns.source, None, run.error)
             return
         assert run.listing is not None
@@ -292,6 +292,8 @@ class Sync:
         """One line for a namespace that could not be listed or planned; the others go on."""
         if expired:
             return f"not {stage}: {self._budget.describe()} ran out"
+        if isinstance(exc, ListingError):
+            return exc.reason  # its message names the namespace, which the report shows already
         if isinstance(exc, MirrorbotError):
             return str(exc)
         # An answer nobody mapped to a typed error fails this namespace, never the run.
@@ -311,6 +313,7 @@ class Sync:
             images=ns.images,
             hub_api=ns.hub_api,
             hub_client=self._hub_client,
+            quay_api=ns.quay_api,
         )
         run.listing = await source.list()
 

@@ -198,7 +198,7 @@ def test_parse_config_text_and_defaults() -> None:
     config = parse_config(MINIMAL)
     assert config.source_path is None
     (plan,) = config.namespace_plans()
-    assert plan.strategy == "catalog"
+    assert plan.strategy == "quay"  # Quay's catalog is empty for anonymous users
     assert plan.hub_api == "https://hub.docker.com"
     assert plan.name_template == "{repo}"
     assert plan.separator == "_"
@@ -243,7 +243,7 @@ def test_registry_settings_repr_hides_secrets() -> None:
         ("docker.io/bitnami", "dockerhub", "docker.io/bitnami"),
         ("index.docker.io/bitnami", "dockerhub", "docker.io/bitnami"),
         ("bitnami", "dockerhub", "docker.io/bitnami"),
-        ("quay.io/coreos", "catalog", "quay.io/coreos"),
+        ("quay.io/coreos", "quay", "quay.io/coreos"),
         ("localhost:5000/team", "catalog", "localhost:5000/team"),
         ("myregistry.example", "catalog", "myregistry.example"),
         ("GHCR.io/owner", "catalog", "ghcr.io/owner"),
@@ -641,12 +641,13 @@ def test_invalid_render_for_one_namespace_points_at_mirror_name(tmp_path: Path) 
     text = """\
     mirror:
       namespace: m
-      name: "{namespace}_{repo}"  # <--
+      name: "{namespace}__{repo}"  # <--
     namespaces:
       - source: quay.io/a
       - source: registry.k8s.io
         images: [pause]
     """
+    # An empty {namespace} takes one separator along: the second one is left leading.
     error = assert_error(tmp_path, text, "mirror.name", "'m/_pause'")
     assert "registry.k8s.io/pause" in error.message
 

@@ -90,6 +90,29 @@ def test_empty_namespace_renders_empty() -> None:
 
 
 @pytest.mark.parametrize(
+    ("template", "separator", "expected"),
+    [
+        ("{namespace}/{repo}", "_", "gcrxio/pause"),
+        ("{namespace}_{repo}", "_", "gcrxio/pause"),
+        ("{namespace}-{repo}", "-", "gcrxio/pause"),
+        ("{repo}.{namespace}", ".", "gcrxio/pause"),
+        ("{registry}/{namespace}/{repo}", "_", "gcrxio/registry-k8s-io_pause"),
+        ("{registry}/{namespace}/{repo}", "-", "gcrxio/registry-k8s-io-pause"),
+        ("{registry}/{namespace}/{repo}", ".", "gcrxio/registry-k8s-io.pause"),
+        ("{registry}/{namespace}/{repo}", "/", "gcrxio/registry-k8s-io/pause"),
+        ("k8s-{namespace}-{repo}", "_", "gcrxio/k8s-pause"),
+    ],
+)
+def test_namespace_of_a_registry_root_renders_valid(
+    template: str, separator: str, expected: str
+) -> None:
+    """registry.k8s.io has no namespace path: ``{namespace}`` takes one separator along."""
+    assert render(template, registry="registry.k8s.io", path="", separator=separator) == expected
+    nested = render(template, "coredns/coredns", registry="registry.k8s.io", path="")
+    assert nested.endswith("coredns_coredns")
+
+
+@pytest.mark.parametrize(
     ("template", "repo", "path", "fragment"),
     [
         ("{image}", "pause", "ns", "unknown placeholder {image}"),
@@ -101,7 +124,7 @@ def test_empty_namespace_renders_empty() -> None:
         ("{namespace}", "pause", "ns", "must contain {repo}"),
         ("Mirror-{repo}", "pause", "ns", "must be lowercase"),
         ("{repo}-", "pause", "ns", "not a valid repository name"),
-        ("{namespace}_{repo}", "pause", "", "'gcrxio/_pause'"),
+        ("{namespace}_{repo}_", "pause", "", "'gcrxio/pause_'"),
         ("{repo}{{x}}", "pause", "ns", "not a valid repository name"),
     ],
 )

@@ -43,5 +43,5 @@ def test_the_repositorys_own_config_is_valid() -> None:
         ROOT / "mirrorbot.yaml", {"DOCKERHUB_USERNAME": "u", "DOCKERHUB_TOKEN": "t"}
     )
     sources = [ns.source for ns in config.namespace_plans()]
-    assert sources == ["gcr.io/google-containers", "registry.k8s.io"]
+    assert sources == ["gcr.io/google-containers", "registry.k8s.io", "quay.io/coreos"]
     assert config.state.repo == "."

@@ -398,7 +398,12 @@ def test_whole_registry_needs_images(site: Site) -> None:
 def test_not_listable_upstream(site: Site) -> None:
     before = site.config.read_bytes()
     result = site.request(form(f"{site.host}/{site.ns}/nothing-here"))
-    assert_rejected(site, result, before, "nothing to mirror")
+    assert_rejected(
+        site,
+        result,
+        before,
+        f"{site.host}/{site.ns}/nothing-here: lists no repositories: check the name or set `list:`",
+    )
 
 
 def test_requested_images_that_do_not_exist(site: Site) -> None:
@@ -406,6 +411,14 @@ def test_requested_images_that_do_not_exist(site: Site) -> None:
     before = site.config.read_bytes()
     result = site.request(form(f"{site.host}/{site.ns}/app", images="web, ghost"))
     assert_rejected(site, result, before, "`ghost`")
+
+
+def test_requested_images_none_of_which_exist(site: Site) -> None:
+    """The listing fails as empty; the reply still names the missing images."""
+    before = site.config.read_bytes()
+    result = site.request(form(f"{site.host}/{site.ns}/app", images="ghost, phantom"))
+    assert_rejected(site, result, before, "2 of the requested images have no tags upstream")
+    assert "`phantom`" in result.stdout
 
 
 def test_unreachable_registry_is_not_listable(site: Site) -> None:

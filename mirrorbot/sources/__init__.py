@@ -2,6 +2,7 @@
 
 from mirrorbot.sources.base import (
     STRATEGIES,
+    EmptyListingError,
     ListedRepository,
     ListedTag,
     Listing,
@@ -12,6 +13,7 @@ from mirrorbot.sources.base import (
 
 __all__ = [
     "STRATEGIES",
+    "EmptyListingError",
     "ListedRepository",
     "ListedTag",
     "Listing",

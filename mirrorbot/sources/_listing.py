@@ -12,7 +12,13 @@ import httpx
 from mirrorbot.reference import InvalidReferenceError, validate_repository, validate_tag
 from mirrorbot.registry.errors import ListingTooLargeError, MirrorbotError
 from mirrorbot.registry.readable import ReadableRegistry
-from mirrorbot.sources.base import ListedRepository, ListedTag, Listing, ListingError
+from mirrorbot.sources.base import (
+    EmptyListingError,
+    ListedRepository,
+    ListedTag,
+    Listing,
+    ListingError,
+)
 
 log = logging.getLogger("mirrorbot.sources")
 
@@ -203,7 +209,10 @@ class TagBudget:
 
 
 def assemble(source: str, repositories: Iterable[ListedRepository], warnings: Warnings) -> Listing:
-    by_path = {repository.path: repository for repository in repositories}
+    """The sorted :class:`Listing`; :class:`EmptyListingError` when no repository has a tag."""
+    by_path = {repository.path: repository for repository in repositories if repository.tags}
+    if not by_path:
+        raise EmptyListingError(source, warnings.result())
     return Listing(
         source=source,
         repositories=tuple(by_path[path] for path in sorted(by_path)),

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STRATEGIES",
+    "EmptyListingError",
     "ListedRepository",
     "ListedTag",
     "Listing",
@@ -32,7 +33,7 @@ __all__ = [
     "make_source",
 ]
 
-STRATEGIES = ("catalog", "gcr", "dockerhub", "images", "storage")
+STRATEGIES = ("catalog", "gcr", "dockerhub", "images", "storage", "quay")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,27 @@ class ListingError(MirrorbotError):
         self.cause = cause
         super().__init__(f"{source}: listing failed: {cause}")
 
+    @property
+    def reason(self) -> str:
+        """The message without the leading ``<source>: `` (for reports that name it already)."""
+        return str(self).removeprefix(f"{self.source}: ")
+
+
+class EmptyListingError(ListingError):
+    """The namespace listed no repository with a tag: a typo, or a strategy that sees nothing.
+
+    Raised where a listing is assembled, so that sync, plan and request all fail
+    the namespace instead of mirroring nothing, forever, with a green run.
+    """
+
+    def __init__(self, source: str, skipped: tuple[str, ...] = ()) -> None:
+        self.source = source
+        self.cause = "lists no repositories"
+        self.skipped = skipped  # what the listing refused on the way, if anything
+        MirrorbotError.__init__(
+            self, f"{source}: lists no repositories: check the name or set `list:`"
+        )
+
 
 class Source(Protocol):
     async def list(self) -> Listing: ...
@@ -89,11 +111,14 @@ def make_source(
     hub_api: str = "https://hub.docker.com",
     concurrency: int = 8,
     hub_client: httpx.AsyncClient | None = None,
+    quay_api: str | None = None,
 ) -> Source:
     """The :class:`Source` for ``strategy`` over ``registry/path``.
 
     ``path`` is the namespace below the registry (``google-containers``; ``""``
-    for a whole registry with ``catalog`` or ``images``). Raises ``ValueError``
+    for a whole registry with ``catalog`` or ``images``). ``quay_api`` is Quay's
+    API base URL (default: the registry's own); ``hub_client`` is the client for
+    a web API (Docker Hub, Quay), made per listing when None. Raises ``ValueError``
     for an unknown strategy, an invalid path or a concurrency below 1.
     """
     # Imported here: the strategy modules import this one.
@@ -102,13 +127,14 @@ def make_source(
     from mirrorbot.sources.dockerhub import DockerHubSource
     from mirrorbot.sources.gcr import GcrSource
     from mirrorbot.sources.images import ImagesSource
+    from mirrorbot.sources.quay import QuaySource
 
     path = path.strip("/")
     if path:
         validate_repository(path)
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, not {concurrency}")
-    if strategy in ("gcr", "dockerhub") and not isinstance(client, RegistryClient):
+    if strategy in ("gcr", "dockerhub", "quay") and not isinstance(client, RegistryClient):
         raise ValueError(f"list: {strategy} needs a registry reachable over HTTP")
     if strategy in ("catalog", "storage"):
         # A storage directory is listed like a catalog: its reader answers the same calls.
@@ -125,6 +151,16 @@ def make_source(
             hub_api=hub_api,
             concurrency=concurrency,
             hub_client=hub_client,
+        )
+    if strategy == "quay":
+        assert isinstance(client, RegistryClient)
+        return QuaySource(
+            registry=registry,
+            path=path,
+            client=client,
+            api=quay_api,
+            concurrency=concurrency,
+            api_client=hub_client,
         )
     if strategy == "images":
         return ImagesSource(

@@ -120,13 +120,17 @@ def test_the_shipped_config_plans_every_namespace(
         )
         assert quay.api_requests, "quay.io was not listed through its API"
 
-        # The name the file shipped with before: pause lands twice on gcrxio/pause (exit 2).
+        # The name the file shipped with before: pause lands twice on gcrxio/pause; every
+        # image that would share a name fails (exit 1), naming both upstreams.
         config.write_text(
             _replace_once(text, 'name: "{registry}/{namespace}/{repo}"', 'name: "{repo}"')
         )
         collided = _plan(config, tmp_path)
-    assert collided.returncode == 2, collided.stdout + collided.stderr
-    assert "both map to mirror repository" in collided.stderr
+    assert collided.returncode == 1, collided.stdout + collided.stderr
+    assert (
+        "/google-containers/pause: not mirrored: "
+        f"{plain_registry.host}/gcrxio/pause is also the mirror of "
+    ) in collided.stderr
 
 
 def _component(host: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,14 +68,17 @@ def test_every_documented_rule_form() -> None:
         ({"quay.io/a/b": ""}, "default registry and namespace"),
         ({"busybox": "quay.io/c/d"}, "registry/namespace/repository"),
         ({"quay.io/A/b": "quay.io/c/d"}, "lowercase"),
-        ({"quay.io/a/b:/(a+)+/": "quay.io/c/d"}, "tag regex"),
+        ({"quay.io/a/b:/(?=v)\\w+/": "quay.io/c/d"}, "look-ahead `(?=…)` is not supported"),
+        ({"quay.io/a/b:/(v)\\1/": "quay.io/c/d"}, "backreference `\\1` is not supported"),
+        ({"quay.io/a/b:/v\\d++/": "quay.io/c/d"}, "possessive quantifier"),
+        ({"quay.io/a/b:/(/": "quay.io/c/d"}, "invalid regex '(': missing )"),
         ({"quay.io/a/b:v1": 42}, "destinations are strings"),
         ({"quay.io/a/b:bad tag": "quay.io/c/d"}, "tag"),
         ({"quay.io/a/b:v1": "quay.io/c/d:/x/"}, "regular expression"),
     ],
 )
 def test_rule_errors_name_the_rule(document: dict[str, object], message: str) -> None:
-    with pytest.raises(ConfigError, match=message) as caught:
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
         rules(document)
     assert next(iter(document)) in str(caught.value)
 

@@ -106,7 +106,11 @@ def test_auth_longest_match_and_environment(tmp_path: Path) -> None:
 
 
 def _run(
-    world: World, checkout: Path, *args: str, env: dict[str, str] | None = None
+    world: World,
+    checkout: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
     environment = world.environment(env)
     return subprocess.run(
@@ -127,7 +131,7 @@ def _run(
         capture_output=True,
         text=True,
         env=environment,
-        timeout=300,
+        timeout=timeout,
         check=False,
         stdin=subprocess.DEVNULL,
     )
@@ -239,3 +243,49 @@ def test_rule_errors_exit_2(world: World) -> None:
     assert "digest mismatch" in result.stderr
     assert "images.yaml" in result.stderr
     assert os.listdir(checkout / ".git")  # untouched repository
+
+
+REDOS = "\\w*\\w*\\w*\\w*\\w*\\w*\\w*\\w*\\w*\\w*!"  # hours per 128-character tag in Python's re
+
+
+@pytest.mark.hostile("tag regexes")
+def test_backtracking_rule_regex_runs_in_linear_time(world: World) -> None:
+    f = ImageFactory(world.ns)
+    up = world.upstream.host
+    down = world.mirror.host
+    world.seed("app", "a" * 128, f.image("long"))
+    world.seed("app", "v1", f.image("v1"))
+    checkout = world.tmp / "checkout"
+    git("clone", str(world.remote), str(checkout), cwd=world.tmp)
+    (checkout / "images.yaml").write_text(
+        f"{up}/{world.ns}/app:/{REDOS}/: {down}/{world.mirror_ns}/never\n"
+        f"{up}/{world.ns}/app:/v\\d+|{REDOS}/: {down}/{world.mirror_ns}/app\n"
+    )
+    (checkout / "auth.yaml").write_text(
+        f"{down}:\n  username: ${{MIRROR_USER}}\n  password: ${{MIRROR_PASSWORD}}\n"
+    )
+    # Bounded: with a backtracking engine this run would spin for hours.
+    result = _run(world, checkout, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert skopeo.manifest_digest(f"{down}/{world.mirror_ns}/app:v1", CREDS)
+    git("pull", "-q", cwd=checkout)
+    (state,) = (checkout / "state" / up).iterdir()
+    assert sorted(json.loads(state.read_text())["images"]["app"]["tags"]) == ["v1"]
+
+
+@pytest.mark.parametrize(
+    ("regex", "named"),
+    [
+        ("(?!rc)v.*", "negative look-ahead `(?!…)` is not supported: tag regexes use RE2 syntax"),
+        ("(v)\\d+\\1", "backreference `\\1` is not supported: tag regexes use RE2 syntax"),
+    ],
+)
+def test_rule_regex_re2_lacks_exits_2_naming_it(world: World, regex: str, named: str) -> None:
+    checkout = world.tmp / "checkout"
+    git("clone", str(world.remote), str(checkout), cwd=world.tmp)
+    (checkout / "images.yaml").write_text(f"quay.io/a/b:/{regex}/: quay.io/c/d\n")
+    (checkout / "auth.yaml").write_text("{}\n")
+    result = _run(world, checkout)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert named in result.stderr
+    assert "images.yaml" in result.stderr

@@ -24,7 +24,6 @@ import re2
 __all__ = [
     "MAX_PATTERNS",
     "MAX_PATTERN_LENGTH",
-    "SYNTAX_URL",
     "TagRegex",
     "TagRegexError",
     "check_tag_regex",
@@ -34,7 +33,6 @@ __all__ = [
 
 MAX_PATTERN_LENGTH: Final = 1000
 MAX_PATTERNS: Final = 100  # per list (include, exclude, mutable)
-SYNTAX_URL: Final = "https://github.com/google/re2/wiki/Syntax"
 _SHOWN: Final = 60  # characters of a pattern quoted in a message
 
 

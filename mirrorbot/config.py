@@ -22,11 +22,11 @@ How a file becomes a :class:`Config`:
    line through the ruamel tree. Cross-field rules (strategies, duplicates,
    name rendering and collisions) run in the :class:`Config` validator.
 
-Tag filters (``include``, ``exclude``, ``mutable``) are Python regexes with
-*full-match* semantics (``re.fullmatch``): ``latest`` matches only ``latest``,
-``v1.*`` is needed for a prefix. Patterns longer than 1000 characters and
-patterns prone to catastrophic backtracking are refused (see
-:func:`regex_hazard`). A namespace's ``include``/``exclude``/``platforms``/
+Tag filters (``include``, ``exclude``, ``mutable``) are RE2 regexes (Go's
+syntax, linear-time matching: :mod:`mirrorbot.tagregex`) with *full-match*
+semantics: ``latest`` matches only ``latest``, ``v1.*`` is needed for a prefix.
+Patterns longer than 1000 characters, more than 100 per list, and constructs
+RE2 lacks (look-arounds, backreferences) are refused. A namespace's ``include``/``exclude``/``platforms``/
 ``mutable``/``signatures`` *replace* the ``defaults`` value, they do not extend it.
 """
 
@@ -37,11 +37,9 @@ import difflib
 import json
 import re
 import sys
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
@@ -77,6 +75,13 @@ from mirrorbot.reference import (
     validate_repository,
 )
 from mirrorbot.registry.credentials import Credential, CredentialError, expand_env
+from mirrorbot.tagregex import (
+    MAX_PATTERN_LENGTH,
+    MAX_PATTERNS,
+    TagRegex,
+    check_tag_regex,
+    compile_tag_regexes,
+)
 
 __all__ = [
     "DEFAULT_HUB_API",
@@ -101,13 +106,12 @@ __all__ = [
     "guess_strategy",
     "load_config",
     "parse_config",
-    "regex_hazard",
     "split_source",
 ]
 
 MAX_CONFIG_BYTES: Final = 1024 * 1024
 MAX_NODES: Final = 100_000
-MAX_REGEX_LENGTH: Final = 1000
+MAX_REGEX_LENGTH: Final = MAX_PATTERN_LENGTH
 DEFAULT_HUB_API: Final = "https://hub.docker.com"
 STRATEGIES: Final = ("catalog", "gcr", "dockerhub", "images", "storage")
 SCHEMA_URI: Final = "https://json-schema.org/draft/2020-12/schema"
@@ -241,330 +245,19 @@ def _check_nonempty(value: str) -> str:
     return value
 
 
-# --------------------------------------------------------------------------- regexes
-
-
-@dataclass(frozen=True, slots=True)
-class _Part:
-    """One quantified piece of a regex, as far as backtracking analysis cares."""
-
-    chars: frozenset[str]  # ASCII characters this piece can consume (groups: union of content)
-    first: frozenset[str]  # characters it can start with
-    low: int  # quantifier minimum
-    high: int | None  # quantifier maximum, None = unbounded
-    possessive: bool
-    zero_width: bool
-    branches: tuple[tuple[_Part, ...], ...] | None  # groups only
-    text: str  # source text, for messages
-
-    @property
-    def variable(self) -> bool:
-        return self.high is None or self.high > self.low
-
-    @property
-    def repeated(self) -> bool:
-        return self.high is None or self.high > 1
-
-
-_ASCII: Final = tuple(chr(code) for code in range(128))
-_ALL: Final = frozenset(_ASCII)
-_QUANTIFIER = re.compile(r"\{(\d*)(?:(,)(\d*))?\}")
-_INLINE_FLAGS = re.compile(r"([a-zA-Z]*)(?:-([a-zA-Z]*))?([:)])")
-_CHARSET_FLAGS: Final = re.IGNORECASE | re.DOTALL | re.ASCII
-
-
-@lru_cache(maxsize=4096)
-def _chars(atom: str, flags: int) -> frozenset[str]:
-    """Which ASCII characters a single-character atom matches (conservative: all on doubt)."""
-    try:
-        compiled = re.compile(atom, flags & _CHARSET_FLAGS)
-    except re.error:
-        return _ALL
-    return frozenset(c for c in _ASCII if compiled.fullmatch(c))
-
-
-class _RegexScanner:
-    """A small recursive-descent reader of Python regex syntax, enough to see structure.
-
-    The pattern has already compiled, so the reader can be lenient; anything it
-    does not understand is treated as matching every character (conservative).
-    """
-
-    def __init__(self, pattern: str, flags: int) -> None:
-        self.pattern = pattern
-        self.pos = 0
-        self.flags = flags
-
-    def alternatives(self, flags: int) -> tuple[tuple[_Part, ...], ...]:
-        branches: list[tuple[_Part, ...]] = []
-        current: list[_Part] = []
-        while self.pos < len(self.pattern):
-            char = self.pattern[self.pos]
-            if char == ")":
-                break
-            if char == "|":
-                self.pos += 1
-                branches.append(tuple(current))
-                current = []
-                continue
-            part = self.part(flags)
-            if part is not None:
-                current.append(part)
-        branches.append(tuple(current))
-        return tuple(branches)
-
-    def part(self, flags: int) -> _Part | None:
-        start = self.pos
-        p = self.pattern
-        char = p[self.pos]
-        branches: tuple[tuple[_Part, ...], ...] | None = None
-        zero_width = False
-        chars: frozenset[str]
-        first: frozenset[str]
-        if char == "(":
-            self.pos += 1
-            kind: str | None = "group"
-            inner_flags = flags
-            if p.startswith("?", self.pos):
-                kind, inner_flags = self._group_kind(flags)
-                if kind is None:  # a comment or global flags: nothing to match
-                    return None
-            if kind == "backref":
-                chars = first = _ALL
-            else:
-                branches = self.alternatives(inner_flags)
-                self.pos += 1  # the closing ")"
-                zero_width = kind == "look"
-                if zero_width:
-                    chars = first = frozenset()
-                else:
-                    chars = frozenset().union(*(part.chars for b in branches for part in b))
-                    first = frozenset().union(*(_first(b) for b in branches))
-        elif char == "[":
-            end = self._class_end(self.pos)
-            chars = first = _chars(p[self.pos : end], flags)
-            self.pos = end
-        elif char == "\\":
-            end = self._escape_end(self.pos)
-            atom = p[self.pos : end]
-            self.pos = end
-            if atom[1:2] in ("A", "Z", "b", "B"):
-                chars, first, zero_width = frozenset(), frozenset(), True
-            elif atom[1:2].isdigit() and atom[1:2] != "0":
-                chars = first = _ALL  # back-reference
-            else:
-                chars = first = _chars(atom, flags)
-        elif char in "^$":
-            self.pos += 1
-            chars, first, zero_width = frozenset(), frozenset(), True
-        else:
-            self.pos += 1
-            chars = first = _chars(re.escape(char) if char != "." else ".", flags)
-        low, high, possessive = self._quantifier()
-        return _Part(chars, first, low, high, possessive, zero_width, branches, p[start : self.pos])
-
-    def _group_kind(self, flags: int) -> tuple[str | None, int]:
-        """Consume the ``?...`` after ``(``: (group | look | backref | None, flags inside)."""
-        p = self.pattern
-        self.pos += 1  # "?"
-        if p.startswith(("=", "!"), self.pos):
-            self.pos += 1
-            return "look", flags
-        if p.startswith(("<=", "<!"), self.pos):
-            self.pos += 2
-            return "look", flags
-        if p.startswith(("P<", "<"), self.pos):
-            self.pos = p.index(">", self.pos) + 1
-            return "group", flags
-        if p.startswith("P=", self.pos):
-            self.pos = p.index(")", self.pos) + 1
-            return "backref", flags
-        if p.startswith("#", self.pos):
-            self.pos = p.index(")", self.pos) + 1
-            return None, flags
-        if p.startswith((":", ">"), self.pos):
-            self.pos += 1
-            return "group", flags
-        if p.startswith("(", self.pos):  # conditional (?(1)yes|no)
-            self.pos = p.index(")", self.pos) + 1
-            return "group", flags
-        match = _INLINE_FLAGS.match(p, self.pos)
-        if match is None:
-            return "group", flags
-        self.pos = match.end()
-        if match.group(3) == ")":
-            return None, flags
-        scoped = flags
-        for letter, flag in (("i", re.IGNORECASE), ("s", re.DOTALL), ("a", re.ASCII)):
-            if letter in match.group(1):
-                scoped |= flag
-            if letter in (match.group(2) or ""):
-                scoped &= ~flag
-        return "group", scoped
-
-    def _class_end(self, pos: int) -> int:
-        p = self.pattern
-        pos += 1
-        if p.startswith("^", pos):
-            pos += 1
-        if p.startswith("]", pos):
-            pos += 1
-        while pos < len(p) and p[pos] != "]":
-            pos += 2 if p[pos] == "\\" else 1
-        return min(pos + 1, len(p))
-
-    def _escape_end(self, pos: int) -> int:
-        p = self.pattern
-        kind = p[pos + 1 : pos + 2]
-        lengths = {"x": 4, "u": 6, "U": 10}
-        if kind in lengths:
-            return min(pos + lengths[kind], len(p))
-        if kind == "N" and p.startswith("{", pos + 2):
-            return p.index("}", pos) + 1
-        if kind.isdigit():
-            end = pos + 2
-            while end < len(p) and end < pos + 4 and p[end].isdigit():
-                end += 1
-            return end
-        return min(pos + 2, len(p))
-
-    def _quantifier(self) -> tuple[int, int | None, bool]:
-        p = self.pattern
-        low: int
-        high: int | None
-        if self.pos >= len(p):
-            return 1, 1, False
-        char = p[self.pos]
-        if char == "*":
-            low, high = 0, None
-            self.pos += 1
-        elif char == "+":
-            low, high = 1, None
-            self.pos += 1
-        elif char == "?":
-            low, high = 0, 1
-            self.pos += 1
-        elif (
-            char == "{"
-            and (match := _QUANTIFIER.match(p, self.pos))
-            and (match.group(1) or match.group(3))
-        ):
-            low = int(match.group(1) or 0)
-            high = low
-            if match.group(2):  # "{m,}" is unbounded, "{m,n}" bounded
-                high = int(match.group(3)) if match.group(3) else None
-            self.pos = match.end()
-        else:
-            return 1, 1, False
-        possessive = False
-        if p.startswith("?", self.pos):
-            self.pos += 1
-        elif p.startswith("+", self.pos):
-            self.pos += 1
-            possessive = True
-        return low, high, possessive
-
-
-def _first(branch: Sequence[_Part]) -> frozenset[str]:
-    """Characters a branch can start with (through optional leading parts)."""
-    found: frozenset[str] = frozenset()
-    for part in branch:
-        if part.zero_width:
-            continue
-        found |= part.first
-        if part.low >= 1:
-            break
-    return found
-
-
-def _walk(branches: Sequence[Sequence[_Part]]) -> Iterator[_Part]:
-    for branch in branches:
-        for part in branch:
-            yield part
-            if part.branches is not None:
-                yield from _walk(part.branches)
-
-
-def _hazard_in(branches: Sequence[Sequence[_Part]]) -> str | None:
-    for part in _walk(branches):
-        if part.branches is None or not part.repeated or part.possessive or part.zero_width:
-            continue
-        inner = [
-            p for p in _walk(part.branches) if p.variable and not p.possessive and not p.zero_width
-        ]
-        if inner:
-            inner_chars = frozenset().union(*(p.chars for p in inner))
-            for branch in part.branches:
-                if not any(
-                    p.low >= 1 and not p.zero_width and p.chars and not (p.chars & inner_chars)
-                    for p in branch
-                ):
-                    return (
-                        f"the repeated group {part.text!r} contains another repetition "
-                        f"({inner[0].text!r}) with nothing in between that only one of them "
-                        "can match (like (a+)+); this can take exponential time on a "
-                        r"near-miss. Separate the repetitions, e.g. \d+(?:\.\d+)*"
-                    )
-        if len(part.branches) > 1:
-            firsts = [_first(branch) for branch in part.branches]
-            for index, chars in enumerate(firsts):
-                for other in firsts[index + 1 :]:
-                    if chars & other:
-                        return (
-                            f"the repeated group {part.text!r} has alternatives that can start "
-                            "with the same character (like (a|ab)*); this can take exponential "
-                            "time on a near-miss. Make the alternatives start differently"
-                        )
-    return None
-
-
-def regex_hazard(pattern: str, flags: int = 0) -> str | None:
-    """Why ``pattern`` risks catastrophic backtracking, or None when it looks safe.
-
-    A structural heuristic, not a proof. A group repeated more than once
-    (``*``, ``+``, ``{n,}``, ``{m,n}`` with n > 1, not possessive) is refused when
-
-    - it contains a variable-length repetition (``a+``, ``x?``, ``(..){1,3}``)
-      and one of its alternatives has no mandatory piece whose characters the
-      inner repetitions cannot match: ``(a+)+`` and ``(a*)*`` are refused,
-      ``\\d+(\\.\\d+)*`` is fine because ``.`` is not a digit; or
-    - two of its alternatives can start with the same character (``(a|a)*``,
-      ``(\\d|\\w)+``).
-
-    Character sets are computed over ASCII, which is what tags are made of.
-    """
-    scanner = _RegexScanner(pattern, flags)
-    branches = scanner.alternatives(flags)
-    return _hazard_in(branches)
-
-
-def _check_regex(value: str) -> str:
-    """A tag regex: compiles, is short, has no catastrophic-backtracking shape."""
-    if len(value) > MAX_REGEX_LENGTH:
-        raise ValueError(f"regex is {len(value)} characters long; the limit is {MAX_REGEX_LENGTH}")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            compiled = re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regex {value!r}: {exc}") from None
-    if caught:
-        raise ValueError(f"ambiguous regex {value!r}: {caught[0].message}")
-    if compiled.flags & re.VERBOSE:
-        raise ValueError(f"regex {value!r}: verbose mode (?x) is not supported")
-    hazard = regex_hazard(value, compiled.flags)
-    if hazard is not None:
-        raise ValueError(f"regex {value!r} is prone to catastrophic backtracking: {hazard}")
-    return value
-
-
 # --------------------------------------------------------------------------- models
 
 Host = Annotated[str, AfterValidator(_check_host)]
 Regex = Annotated[
     str,
-    AfterValidator(_check_regex),
-    WithJsonSchema({"type": "string", "format": "regex", "maxLength": MAX_REGEX_LENGTH}),
+    AfterValidator(check_tag_regex),  # RE2: linear-time matching (mirrorbot.tagregex)
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": MAX_REGEX_LENGTH,
+            "description": "An RE2 regex (Go's syntax) that must match the whole tag.",
+        }
+    ),
 ]
 Platform = Annotated[
     str,
@@ -620,17 +313,22 @@ class Filters(BaseModel):
     model_config = _STRICT
 
     include: tuple[Regex, ...] = Field(
-        default=(), description="Tag regexes (full match); empty means every tag."
+        default=(),
+        max_length=MAX_PATTERNS,
+        description="Tag regexes (RE2 syntax, full match); empty means every tag.",
     )
     exclude: tuple[Regex, ...] = Field(
-        default=(), description="Tag regexes (full match) never copied."
+        default=(),
+        max_length=MAX_PATTERNS,
+        description="Tag regexes (RE2 syntax, full match) never copied.",
     )
     platforms: tuple[Platform, ...] = Field(
         default=(), description="os/arch[/variant] to keep, e.g. linux/amd64; empty means all."
     )
     mutable: tuple[Regex, ...] = Field(
         default=("latest",),
-        description="Tag regexes (full match) whose digest is re-checked every run.",
+        max_length=MAX_PATTERNS,
+        description="Tag regexes (RE2 syntax, full match) whose digest is re-checked every run.",
     )
     signatures: bool = Field(
         default=True, description="Also copy cosign sha256-<hex>.sig/.att/.sbom tags."
@@ -669,16 +367,16 @@ class NamespaceSettings(BaseModel):
         ".tar/.tar.gz of it; relative to this file. source then names the registry it was.",
     )
     include: tuple[Regex, ...] | None = Field(
-        default=None, description="Overrides defaults.include."
+        default=None, max_length=MAX_PATTERNS, description="Overrides defaults.include."
     )
     exclude: tuple[Regex, ...] | None = Field(
-        default=None, description="Overrides defaults.exclude."
+        default=None, max_length=MAX_PATTERNS, description="Overrides defaults.exclude."
     )
     platforms: tuple[Platform, ...] | None = Field(
         default=None, description="Overrides defaults.platforms."
     )
     mutable: tuple[Regex, ...] | None = Field(
-        default=None, description="Overrides defaults.mutable."
+        default=None, max_length=MAX_PATTERNS, description="Overrides defaults.mutable."
     )
     signatures: bool | None = Field(default=None, description="Overrides defaults.signatures.")
     name: NameTemplate | None = Field(
@@ -793,15 +491,15 @@ def guess_strategy(registry: str) -> Strategy:
     return "catalog"
 
 
-def _compile(patterns: Sequence[str]) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(pattern) for pattern in patterns)
+def _compile(patterns: Sequence[str]) -> tuple[TagRegex, ...]:
+    return compile_tag_regexes(patterns)
 
 
 @dataclass(frozen=True)
 class ResolvedNamespace:
     """A namespace with defaults merged and names normalised: what the stages consume.
 
-    Regexes are compiled and used with ``fullmatch``.
+    Tag regexes are compiled with RE2 (:mod:`mirrorbot.tagregex`) and must match the whole tag.
     """
 
     source: str
@@ -810,10 +508,10 @@ class ResolvedNamespace:
     strategy: str
     images: tuple[str, ...]
     hub_api: str
-    include: tuple[re.Pattern[str], ...]
-    exclude: tuple[re.Pattern[str], ...]
+    include: tuple[TagRegex, ...]
+    exclude: tuple[TagRegex, ...]
     platforms: tuple[str, ...]
-    mutable: tuple[re.Pattern[str], ...]
+    mutable: tuple[TagRegex, ...]
     signatures: bool
     name_template: str
     separator: str
@@ -1070,7 +768,7 @@ def config_json_schema() -> dict[str, object]:
     schema["title"] = "mirrorbot.yaml"
     schema["description"] = (
         "Configuration of mirrorbot: upstream namespaces mirrored into one target namespace. "
-        "Tag filters are Python regexes matched against the whole tag."
+        "Tag filters are RE2 regexes (Go's syntax) matched against the whole tag."
     )
     return schema
 

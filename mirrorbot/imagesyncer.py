@@ -4,7 +4,7 @@ Rules map a source to one destination or a list of them::
 
     quay.io/coreos/kube-rbac-proxy: quay.io/ruohe/kube-rbac-proxy          # all tags
     quay.io/coreos/kube-rbac-proxy:v1.0,v2.0: quay.io/ruohe/kube-rbac-proxy # these tags
-    quay.io/coreos/kube-rbac-proxy:/a+/: quay.io/ruohe/kube-rbac-proxy     # tags matching
+    quay.io/coreos/kube-rbac-proxy:/a+/: quay.io/ruohe/kube-rbac-proxy     # tags matching (RE2)
     quay.io/coreos/kube-rbac-proxy@sha256:…: quay.io/ruohe/kube-rbac-proxy  # one digest
     quay.io/coreos/kube-rbac-proxy:v1.1: [quay.io/ruohe/a, quay.io/ruohe/b] # several targets
     quay.io/coreos/kube-rbac-proxy:v1.0: quay.io/ruohe/proxy:stable         # retag (counts match)
@@ -17,7 +17,6 @@ match wins; ``${VAR}``/``$VAR`` expand from the environment.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from mirrorbot.config import ConfigError, regex_hazard
+from mirrorbot.config import ConfigError
 from mirrorbot.reference import (
     InvalidReferenceError,
     Reference,
@@ -36,6 +35,7 @@ from mirrorbot.reference import (
     validate_tag,
 )
 from mirrorbot.registry.credentials import Credential, CredentialError, expand_env
+from mirrorbot.tagregex import TagRegex, TagRegexError, compile_tag_regex
 
 __all__ = [
     "AuthEntry",
@@ -63,7 +63,7 @@ class Rule:
     key: str
     source: Reference  # registry + repository, no tag
     tags: tuple[str, ...] = ()  # explicit tags; empty with no regex and no digest means all
-    regex: re.Pattern[str] | None = None
+    regex: TagRegex | None = None  # RE2, full match
     digest: str | None = None
     destinations: tuple[Destination, ...] = ()
 
@@ -215,7 +215,7 @@ def _rule(key: str, value: Any, default: tuple[str, str] | None) -> Rule:
     name, tag_part, digest = _split_selector(key)
     source = _repository(name, key, "source")
     tags: tuple[str, ...] = ()
-    regex: re.Pattern[str] | None = None
+    regex: TagRegex | None = None
     if digest is not None:
         try:
             validate_digest(digest)
@@ -229,14 +229,10 @@ def _rule(key: str, value: Any, default: tuple[str, str] | None) -> Rule:
         and tag_part.endswith("/")
         and len(tag_part) > 2
     ):
-        pattern = tag_part[1:-1]
-        hazard = regex_hazard(pattern)
-        if hazard:
-            raise ConfigError(f"tag regex {pattern!r}: {hazard}", key=key)
         try:
-            regex = re.compile(pattern)
-        except re.error as exc:
-            raise ConfigError(f"tag regex {pattern!r}: {exc}", key=key) from None
+            regex = compile_tag_regex(tag_part[1:-1])
+        except TagRegexError as exc:
+            raise ConfigError(str(exc), key=key) from None
     elif tag_part is not None:
         tags = _tags(tag_part, key)
     values = value if isinstance(value, list) else [value]

@@ -30,6 +30,7 @@ from mirrorbot.registry.media import PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
 from mirrorbot.state.store import NamespaceState, StateStore
 from mirrorbot.sync import Failure, SyncReport, copy_in_rounds
+from mirrorbot.tagregex import compile_tag_regexes
 
 __all__ = ["RuleOptions", "RulePair", "expand_rules", "run_rules"]
 
@@ -134,12 +135,10 @@ async def run_rules(
     dry_run: bool = False,
 ) -> SyncReport:
     """Expand, skip what state already holds (re-checking mutable tags), copy, record."""
-    import re
-
     report = SyncReport(dry_run=dry_run)
     pairs = await expand_rules(rules, pool, report)
     states: dict[tuple[str, str], NamespaceState] = {}
-    mutable = [re.compile(p) for p in options.mutable]
+    mutable = compile_tag_regexes(options.mutable)
     work: list[tuple[RulePair, str | None, Literal["new", "updated"]]] = []
     for pair in pairs:
         key = (pair.namespace, pair.mirror)

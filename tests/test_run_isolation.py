@@ -206,3 +206,39 @@ def test_an_unknown_namespace_is_a_usage_error(world: World, command: str) -> No
     assert len(lines) == 1
     assert "example.invalid/nope" in lines[0]
     assert f"{world.upstream.host}/{world.ns}" in lines[0]
+
+
+def test_a_shard_stopped_by_its_budget_leaves_a_fragment_that_publishes(
+    world: World, fronts: list[Front]
+) -> None:
+    """In the nightly a shard writes a fragment instead of committing: when its time
+    budget runs out, what it finished is in the fragment, and ``publish`` records it."""
+    f = ImageFactory(world.ns)
+    world.seed("quick", "v1", f.image("quick-1"))
+    world.seed("stuck", "v1", f.image("stuck-1", layer_size=200_000))
+    stalling = FaultProxy(
+        world.upstream,
+        rate=1.0,
+        seed=1,
+        kinds=("stall",),
+        stall_seconds=120,
+        only=_blob_gets_of(f"{world.ns}/stuck"),
+    ).start()
+    fronts.append(stalling)
+    write_config(world, source=f"{stalling.host}/{world.ns}")
+    world.config.write_text(
+        world.config.read_text() + "network:\n  read_timeout: 300\n  retries: 1\n"
+    )
+    fragments = world.tmp / "fragments"
+
+    shard = world.run(
+        "sync", "--shard", "1/1", "--no-push", "--output", str(fragments), "--time-budget", "6s"
+    )
+
+    assert shard.returncode == 1, shard.stdout + shard.stderr
+    [fragment] = fragments.glob("fragment-*.json")
+    document = json.loads(fragment.read_text())
+    assert {(c["image"], c["tag"]) for c in document["changes"]} == {("quick", "v1")}
+    published = world.run("publish", str(fragments))
+    assert published.returncode == 0, published.stdout + published.stderr
+    assert recorded_tags(world, stalling.host, world.ns) == {("quick", "v1")}

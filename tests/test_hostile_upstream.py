@@ -10,8 +10,9 @@ still mirror, record and push the healthy one beside it.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
-import threading
+import sys
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Iterator
@@ -47,6 +48,8 @@ FAST = RetryPolicy(attempts=3, timeout=30.0, wait_initial=0.01, wait_max=0.05)
 MiB = 1024 * 1024
 # Small deadlines so a trickle fails in about a second, not a minute.
 QUICK = Limits(request_deadline=1.0, min_transfer_rate=1000)
+
+ROOT = Path(__file__).resolve().parent.parent  # where `-m tests.support.peak_rss` resolves
 
 
 @pytest.fixture
@@ -238,25 +241,30 @@ async def test_half_a_million_invalid_tags_are_a_few_lines() -> None:
 
 
 def _sync_measured(world: World, env: dict[str, str] | None = None) -> tuple[int, str, int]:
-    """Run ``mirrorbot sync``; exit code, output and the peak RSS (bytes) of that process."""
+    """Run ``mirrorbot sync``; exit code, output and the peak RSS (bytes) of that process.
+
+    The peak is measured by a small parent (``tests.support.peak_rss``): measured
+    from pytest, a child's peak includes pytest's own memory at the fork."""
     out = world.tmp / "sync.out"
+    peak = world.tmp / "sync.rss"
+    wrapper = [sys.executable, "-m", "tests.support.peak_rss", str(peak)]
     with out.open("w") as sink:
         process = subprocess.Popen(
-            world.command("sync"),
+            [*wrapper, *world.command("sync")],
             stdout=sink,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=world.environment(env),
+            cwd=ROOT,
+            start_new_session=True,
         )
-        # A time bound, not a synchronisation: an unbounded run is killed, and fails below.
-        watchdog = threading.Timer(150, process.kill)
-        watchdog.start()
         try:
-            _, status, usage = os.wait4(process.pid, 0)
-        finally:
-            watchdog.cancel()
-        process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, out.read_text(), usage.ru_maxrss * 1024  # KiB on Linux
+            # A time bound, not a synchronisation: an unbounded run is killed, and fails below.
+            process.wait(timeout=150)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode, out.read_text(), int(peak.read_text() or 0)
 
 
 def _hostile_namespace(server: HostileRegistry, network: str = "") -> str:

@@ -18,10 +18,10 @@ from mirrorbot.config import ConfigError, guess_strategy, parse_config
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
+from mirrorbot.registry.bounded import DEFAULT_BODY_LIMIT as MAX_PAGE_BYTES
 from mirrorbot.registry.client import RegistryClient
 from mirrorbot.registry.retry import RetryPolicy
 from mirrorbot.sources import EmptyListingError, Listing, ListingError, make_source
-from mirrorbot.sources.quay import MAX_PAGE_BYTES
 from tests.support.quay_front import QuayFront
 
 FAST = RetryPolicy(attempts=3, timeout=30.0, wait_initial=0.01, wait_max=0.05)
@@ -184,7 +184,7 @@ async def test_an_endless_page_is_cut_off() -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=endless())  # type: ignore[arg-type]
 
-    with pytest.raises(ListingError, match="larger than"):
+    with pytest.raises(ListingError, match="exceeds the 1048576 byte limit"):
         await _list_scripted(answer)
     assert sum(served) <= MAX_PAGE_BYTES + 2 * len(chunk)
 

@@ -9,21 +9,12 @@ only: private repositories are not listed.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 
-from mirrorbot.registry.bounded import bound_response
-from mirrorbot.registry.client import USER_AGENT, RegistryClient
-from mirrorbot.registry.errors import (
-    DeadlineExceededError,
-    ListingTooLargeError,
-    MirrorbotError,
-    RegistryError,
-    registry_error_from_response,
-)
-from mirrorbot.registry.retry import retrying
+from mirrorbot.registry.client import RegistryClient
+from mirrorbot.registry.errors import ListingTooLargeError, MirrorbotError
 from mirrorbot.sources._listing import (
     MAX_REPOSITORIES,
     Warnings,
@@ -32,13 +23,13 @@ from mirrorbot.sources._listing import (
     list_tags,
     show,
 )
+from mirrorbot.sources._webapi import api_client, read_json_page
 from mirrorbot.sources.base import Listing, ListingError, source_name
 
 __all__ = ["HUB_PAGE_SIZE", "DockerHubSource"]
 
 HUB_PAGE_SIZE = 100
 MAX_HUB_PAGES = 10_000
-HUB_TIMEOUT = httpx.Timeout(connect=15.0, read=60.0, write=60.0, pool=60.0)
 
 
 class DockerHubSource:
@@ -69,16 +60,7 @@ class DockerHubSource:
         if self.hub_client is not None:
             names = await self._names(self.hub_client, warnings)
         else:
-            async with httpx.AsyncClient(
-                timeout=HUB_TIMEOUT,
-                headers={
-                    "User-Agent": USER_AGENT,
-                    "Accept": "application/json",
-                    "Accept-Encoding": "identity",
-                },
-                follow_redirects=True,
-                event_hooks={"response": [bound_response]},  # bodies capped (1 MiB a page)
-            ) as hub:
+            async with api_client(follow_redirects=True) as hub:
                 names = await self._names(hub, warnings)
         below = [
             checked
@@ -128,39 +110,13 @@ class DockerHubSource:
         return tuple(names)
 
     async def _page(self, hub: httpx.AsyncClient, url: httpx.URL) -> Any:
-        """One page: its body capped, its time bounded by the registry client's deadline."""
-        seconds = self.client.limits.request_deadline
-
-        async def attempt() -> Any:
-            try:
-                async with asyncio.timeout(seconds):
-                    return await read()
-            except TimeoutError:
-                raise DeadlineExceededError(self.hub_api.host, self.source, seconds) from None
-
-        async def read() -> Any:
-            request = hub.build_request("GET", url, headers={"Accept-Encoding": "identity"})
-            response = await hub.send(request, stream=True)
-            try:
-                await bound_response(response)  # a no-op when the client already installed it
-                if response.status_code != 200:
-                    raise await registry_error_from_response(response, self.source)
-                await response.aread()
-            finally:
-                await response.aclose()
-            try:
-                return response.json()
-            except (ValueError, RecursionError):
-                raise RegistryError(
-                    status=200,
-                    method="GET",
-                    url=str(url.copy_with(query=None)),
-                    reference=self.source,
-                    body_excerpt="Hub API page is not JSON",
-                ) from None
-
-        return await retrying(
-            attempt, self.client.retry, registry=self.hub_api.host, reference=self.source
+        return await read_json_page(
+            hub,
+            url,
+            client=self.client,
+            host=self.hub_api.host,
+            source=self.source,
+            what="Hub API page",
         )
 
     def _next(self, current: httpx.URL, link: object) -> httpx.URL | None:

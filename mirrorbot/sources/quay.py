@@ -16,13 +16,11 @@ repository is refused entry by entry.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 
-from mirrorbot.registry.client import USER_AGENT, RegistryClient
-from mirrorbot.registry.errors import RegistryError, redact_url, registry_error_from_response
+from mirrorbot.registry.client import RegistryClient
 from mirrorbot.sources._listing import (
     REPOSITORY_FAILURES,
     Warnings,
@@ -31,6 +29,7 @@ from mirrorbot.sources._listing import (
     list_tags,
     show,
 )
+from mirrorbot.sources._webapi import api_client, read_json_page
 from mirrorbot.sources.base import Listing, ListingError, source_name
 
 __all__ = ["MAX_QUAY_PAGES", "MAX_QUAY_REPOSITORIES", "QuaySource"]
@@ -38,9 +37,7 @@ __all__ = ["MAX_QUAY_PAGES", "MAX_QUAY_REPOSITORIES", "QuaySource"]
 # Quay serves 100 repositories a page: 1,000 pages is 100,000, far above any real namespace.
 MAX_QUAY_PAGES = 1_000
 MAX_QUAY_REPOSITORIES = 100_000
-MAX_PAGE_BYTES = 8 * 1024 * 1024
 MAX_TOKEN_LENGTH = 4096
-QUAY_TIMEOUT = httpx.Timeout(connect=15.0, read=60.0, write=60.0, pool=60.0)
 
 
 class QuaySource:
@@ -71,10 +68,7 @@ class QuaySource:
         if self.api_client is not None:
             names = await self._names(self.api_client, warnings)
         else:
-            async with httpx.AsyncClient(
-                timeout=QUAY_TIMEOUT,
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            ) as api:
+            async with api_client(follow_redirects=False) as api:
                 names = await self._names(api, warnings)
         below = [
             checked
@@ -136,33 +130,11 @@ class QuaySource:
         return name
 
     async def _page(self, api: httpx.AsyncClient, url: httpx.URL) -> Any:
-        """One JSON page, at most :data:`MAX_PAGE_BYTES` decoded, under the registry's retries."""
-
-        async def attempt() -> Any:
-            request = api.build_request("GET", url, headers={"Accept": "application/json"})
-            response = await api.send(request, stream=True, follow_redirects=False)
-            try:
-                if response.status_code != 200:
-                    raise await registry_error_from_response(response, self.source)
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_PAGE_BYTES:
-                        raise self._bad_page(url, f"page larger than {MAX_PAGE_BYTES} bytes")
-            finally:
-                await response.aclose()
-            try:
-                return json.loads(bytes(body))
-            except ValueError:
-                raise self._bad_page(url, "Quay API page is not JSON") from None
-
-        return await self.client.retrying(attempt, self.source)
-
-    def _bad_page(self, url: httpx.URL, why: str) -> RegistryError:
-        return RegistryError(
-            status=200,
-            method="GET",
-            url=redact_url(url.copy_with(query=None)),
-            reference=self.source,
-            body_excerpt=why,
+        return await read_json_page(
+            api,
+            url,
+            client=self.client,
+            host=self.api.host,
+            source=self.source,
+            what="Quay API page",
         )

@@ -591,7 +591,8 @@ def find(
     from mirrorbot.find import find as search
 
     context = _context(config)
-    matches = search(context.store.all(), query)
+    with _exit_codes():  # a refused or corrupt state file: one line, exit 1
+        matches = search(context.store.all(), query)
     if not matches:
         typer.echo(f"nothing mirrored matches {query!r}")
         raise typer.Exit(EXIT_FAILED)

@@ -125,6 +125,7 @@ def open_context(config_path: Path, environ: Mapping[str, str] | None = None) ->
     store = StateStore(
         repo.root / config.state.path,
         default_mirror=f"{config.mirror.registry}/{config.mirror.namespace}",
+        boundary=repo.root,
     )
     return JobContext(config, repo, store, credentials, env)
 
@@ -171,6 +172,8 @@ def run_sync(
             with stop_on_signals(sync):
                 return await sync.run()
 
+    # A link or special file under the state folder stops the run before anything is read.
+    context.store.check()
     if not options.dry_run and output is None:
         # Uncommitted state is what a killed run left behind; the registries are the truth.
         context.repo.discard_changes(context.store.root)
@@ -287,7 +290,7 @@ def open_rules_context(
     return RulesContext(
         rules=rules,
         repo=repo,
-        store=StateStore(repo.root / state.path, default_mirror=""),
+        store=StateStore(repo.root / state.path, default_mirror="", boundary=repo.root),
         credentials=credentials,
         scoped=scoped,
         network=config.network if config is not None else NetworkSettings(),
@@ -312,6 +315,7 @@ def run_rules_sync(
                 context.rules, pool, context.store, options, now=moment, dry_run=dry_run
             )
 
+    context.store.check()
     if not dry_run:
         context.repo.discard_changes(context.store.root)
     report = run_async(go)
@@ -340,6 +344,7 @@ class PublishOutcome:
 
 def run_publish(context: JobContext, directories: list[Path], *, push: bool) -> PublishOutcome:
     """Merge shard fragments into state, one CHANGELOG section and the index; commit once."""
+    context.store.check()
     fragments = read_fragments(directories)
     if not fragments:
         raise FragmentError("no fragment-*.json found in " + ", ".join(str(d) for d in directories))

@@ -515,6 +515,8 @@ def publish(
         typer.echo(f"failed: {failure.get('upstream')}: {failure.get('error')}", err=True)
     for error in outcome.errors:
         typer.echo(f"listing failed: {error}", err=True)
+    for line in outcome.rejected:
+        typer.echo(f"rejected: {line}", err=True)
     if outcome.commit:
         typer.echo(f"committed {outcome.commit[:12]}" + (" and pushed" if outcome.pushed else ""))
     raise typer.Exit(outcome.exit_code)

@@ -336,10 +336,12 @@ class PublishOutcome:
     errors: list[str]
     commit: str | None = None
     pushed: bool = False
+    # Fragment records that failed validation: dropped, never recorded, always reported.
+    rejected: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.missing or self.failures or self.errors else 0
+        return 1 if self.missing or self.failures or self.errors or self.rejected else 0
 
 
 def run_publish(context: JobContext, directories: list[Path], *, push: bool) -> PublishOutcome:
@@ -356,6 +358,7 @@ def run_publish(context: JobContext, directories: list[Path], *, push: bool) -> 
         missing=missing_shards(fragments),
         failures=[failure for fragment in fragments for failure in fragment.failures],
         errors=[error for fragment in fragments for error in fragment.errors],
+        rejected=[line for fragment in fragments for line in fragment.rejected],
     )
     moment = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
     outcome.commit, outcome.pushed = publish_changes(context, changes, moment, push=push)

@@ -9,15 +9,25 @@ commit.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mirrorbot.demo.corpus import Image, ImageFactory
 from mirrorbot.publish import apply_changes
+from mirrorbot.shards import (
+    Fragment,
+    FragmentError,
+    InvalidFragmentRecordError,
+    change_from_fragment,
+    read_fragments,
+)
 from mirrorbot.state.store import (
     CorruptStateError,
     StateStore,
@@ -328,3 +338,208 @@ def test_sync_refuses_a_fifo_left_in_its_clone_without_blocking(world: World) ->
     )
     _assert_refused(world, result, "state/waiting.json is a fifo, not a regular file")
     assert "3.10" not in world.remote_file("state/CHANGELOG.md")
+
+
+# -- shard fragments at publish: data to check, never to trust --------------------------------
+
+RUN_TIME = "2026-11-23T03:04:05Z"
+
+
+def _fragment_document(changes: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "shard": "1/1",
+        "when": RUN_TIME,
+        "changes": changes,
+        "failures": [],
+        "errors": [],
+    }
+
+
+def _good_change() -> dict[str, Any]:
+    return change("new", "3.9", D1).to_json()
+
+
+def _with(path: str, value: object) -> dict[str, Any]:
+    """A good change with one field (``record.digest`` reaches into the record) replaced."""
+    document = _good_change()
+    outer, _, inner = path.partition(".")
+    if inner:
+        document[outer][inner] = value
+    else:
+        document[outer] = value
+    return document
+
+
+@pytest.mark.hostile("shard fragments")
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("tag", "3.9`\n\n<img src=x onerror=alert(1)>", "tag: invalid reference"),
+        ("tag", "v1 **bold**", "tag: invalid reference"),
+        ("image", "pause](https://evil.example)", "image: invalid reference"),
+        ("upstream", "gcr.io/google-containers/pause:3.9\n- new: `x`", "upstream: invalid"),
+        ("upstream", "gcr.io/google-containers/other:3.9", "is not pause:3.9"),
+        ("targetRepository", "docker.io/gcrxio/<b>pause</b>", "targetRepository: invalid"),
+        ("targetRepository", "docker.io/gcrxio/pause:3.9", "has a tag or digest"),
+        ("namespace", "gcr.io/Google Containers", "namespace: invalid"),
+        ("mirror", "docker.io/`x`", "mirror: invalid"),
+        ("kind", "deleted", "neither new nor updated"),
+        ("previous", "sha256:abc", "previous 'sha256:abc' is not sha256:<64 hex>"),
+        ("record.digest", "sha256:" + "A" * 64, "is not sha256:<64 hex>"),
+        ("record.digest", "md5:" + "a" * 32, "is not sha256:<64 hex>"),
+        ("record.sourceDigest", "sha256:" + "a" * 63, "sourceDigest"),
+        ("record.mediaType", "text/html\n<script>", "is not a media type"),
+        ("record.platforms", ["linux/amd64", "<svg onload=x>/y"], "not os/arch"),
+        ("record.platforms", ["linux/amd64"] * 257, "not os/arch"),
+        ("record.size", 10**18, "is not a manifest size"),
+        ("record.size", True, "is not a manifest size"),
+        ("record.synced", "2026-13-45T99:99:99Z", "is not a real moment"),
+        ("record.synced", "<b>now</b>", "is not a UTC timestamp"),
+        ("record.extra", "x", "unknown fields"),
+    ],
+)
+def test_a_hostile_fragment_record_is_dropped_and_named(
+    field: str, value: object, reason: str
+) -> None:
+    document = _fragment_document([_with(field, value), _good_change()])
+    fragment = Fragment.from_document(document, "fragment-1-of-1.json")
+    assert [c.to_json() for c in fragment.changes] == [_good_change()]
+    assert len(fragment.rejected) == 1
+    line = fragment.rejected[0]
+    assert line.startswith("fragment-1-of-1.json: change 1 dropped: "), line
+    assert reason in line, line
+    assert "\n" not in line
+    with pytest.raises(InvalidFragmentRecordError):
+        change_from_fragment(_with(field, value))
+
+
+@pytest.mark.hostile("shard fragments")
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update(when="yesterday"), "when 'yesterday' is not a UTC timestamp"),
+        (lambda d: d.update(when="2026-02-30T00:00:00Z"), "is not a real moment"),
+        (lambda d: d.update(when=None), "when None is not a UTC timestamp"),
+        (lambda d: d.update(shard="0/3"), "shard '0/3' is not I/N"),
+        (lambda d: d.update(shard="3/2"), "shard '3/2' is not I/N"),
+        (lambda d: d.update(shard="1/100000"), "is not I/N"),
+        (lambda d: d.update(version=2), "unsupported fragment version 2"),
+        (lambda d: d.update(changes={"a": 1}), "changes is not a list"),
+        (lambda d: d.update(failures=[{"upstream": 1}]), "failure 1"),
+        (lambda d: d.update(errors=[["x"]]), "error 1: not a string"),
+    ],
+)
+def test_a_hostile_fragment_file_is_refused_with_a_named_error(
+    mutate: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    document = _fragment_document([_good_change()])
+    mutate(document)
+    with pytest.raises(FragmentError, match=re.escape(message)) as caught:
+        Fragment.from_document(document, "fragment-1-of-1.json")
+    assert str(caught.value).startswith("fragment-1-of-1.json: ")
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.hostile("shard fragments")
+def test_fragment_files_are_plain_bounded_files(tmp_path: Path) -> None:
+    secret = _secret_file(tmp_path)
+    downloads = tmp_path / "fragments"
+    nested = downloads / "fragment-1"
+    nested.mkdir(parents=True)
+    good = nested / "fragment-1-of-2.json"
+    good.write_text(json.dumps(_fragment_document([_good_change()]) | {"shard": "1/2"}))
+    # A link to an unrelated place is skipped, never followed ...
+    (downloads / "elsewhere").symlink_to(secret.parent, target_is_directory=True)
+    assert [f.index for f in read_fragments([downloads])] == [1]
+    # ... but a fragment that is a link is refused, whatever it points at.
+    (downloads / "fragment-2-of-2.json").symlink_to(secret)
+    with pytest.raises(FragmentError, match=r"fragment-2-of-2\.json is a symlink") as caught:
+        read_fragments([downloads])
+    assert FAKE_TOKEN not in str(caught.value)
+    with pytest.raises(FragmentError, match="is a symlink"):
+        read_fragments([downloads / "fragment-2-of-2.json"])
+    (downloads / "fragment-2-of-2.json").unlink()
+    os.mkfifo(downloads / "fragment-2-of-2.json")
+    with pytest.raises(FragmentError, match=r"fragment-2-of-2\.json is a fifo"):
+        read_fragments([downloads])
+    (downloads / "fragment-2-of-2.json").unlink()
+    # Size, encoding and nesting are bounded.
+    big = downloads / "fragment-2-of-2.json"
+    with big.open("wb") as handle:
+        handle.truncate(64 * 1024 * 1024 + 1)
+    with pytest.raises(FragmentError, match="larger than 64 MiB"):
+        read_fragments([downloads])
+    big.write_bytes(b"[" * 200_000)
+    with pytest.raises(FragmentError, match=r"nested too deeply"):
+        read_fragments([downloads])
+    big.write_bytes(b'{"version": 1, "when": "\xff"}')
+    with pytest.raises(FragmentError, match=r"not valid UTF-8"):
+        read_fragments([downloads])
+
+
+def _publish(world: World, *directories: Path) -> subprocess.CompletedProcess[str]:
+    env = {"DOCKERHUB_TOKEN": FAKE_TOKEN, "XDG_CACHE_HOME": str(world.tmp / "cache")}
+    return world.run("publish", *(str(d) for d in directories), env=env)
+
+
+def _genuine_fragment(world: World) -> Path:
+    world.seed("pause", "3.9", _image(world))
+    output = world.tmp / "fragments"
+    shard = world.run(
+        "sync", "--shard", "1/1", "--no-push", "--output", str(output), "--run-time", RUN_TIME
+    )
+    assert shard.returncode == 0, shard.stdout + shard.stderr
+    return output / "fragment-1-of-1.json"
+
+
+@pytest.mark.hostile("shard fragments")
+def test_publish_drops_injected_records_and_publishes_the_genuine_ones(world: World) -> None:
+    path = _genuine_fragment(world)
+    document = json.loads(path.read_text())
+    genuine = document["changes"][0]
+    injected = json.loads(json.dumps(genuine))
+    injected["tag"] = "3.9`\n\n<img src=x onerror=alert(1)>"
+    injected["upstream"] = genuine["upstream"].replace(":3.9", ":" + injected["tag"])
+    forged = json.loads(json.dumps(genuine))
+    forged["tag"] = "forged"
+    forged["upstream"] = genuine["upstream"].replace(":3.9", ":forged")
+    forged["record"]["digest"] = "sha256:" + "0" * 63 + "Z"
+    document["changes"] = [injected, genuine, forged]
+    path.write_text(json.dumps(document))
+
+    result = _publish(world, path.parent)
+    assert result.returncode == 1, result.stdout + result.stderr
+    rejected = [line for line in result.stderr.splitlines() if line.startswith("rejected: ")]
+    assert len(rejected) == 2, result.stderr
+    assert "change 1 dropped: tag: invalid reference" in rejected[0]
+    assert "change 3 dropped: digest 'sha256:000" in rejected[1]
+    changelog = world.remote_file("state/CHANGELOG.md")
+    assert changelog.count("- new: ") == 1
+    assert f"{world.ns}/pause:3.9` → " in changelog
+    assert "<img" not in changelog
+    assert "forged" not in changelog
+    assert set(world.state()["images"]["pause"]["tags"]) == {"3.9"}  # type: ignore[index]
+    assert "<img" not in world.remote_file("state/README.md")
+
+
+@pytest.mark.hostile("shard fragments")
+@pytest.mark.parametrize("case", ["bad-timestamp", "linked-fragment"])
+def test_publish_refuses_a_hostile_fragment_file_and_commits_nothing(
+    world: World, case: str
+) -> None:
+    path = _genuine_fragment(world)
+    if case == "bad-timestamp":
+        document = json.loads(path.read_text())
+        document["when"] = "2026-11-23 03:04:05<script>"
+        path.write_text(json.dumps(document))
+        expected = "fragment-1-of-1.json: when '2026-11-23 03:04:05<script>' is not a UTC"
+    else:
+        real = world.tmp / "outside-fragment.json"
+        path.rename(real)
+        path.symlink_to(real)
+        expected = "fragment-1-of-1.json is a symlink, not a regular file"
+    commits = git("rev-list", "--count", "main", cwd=world.remote)
+    result = _publish(world, path.parent)
+    _assert_refused(world, result, expected)
+    assert git("rev-list", "--count", "main", cwd=world.remote) == commits

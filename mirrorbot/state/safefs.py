@@ -56,8 +56,8 @@ class UnsafeStatePathError(StateError):
 
     def __init__(self, path: str, what: str, expected: str = "regular file") -> None:
         super().__init__(
-            f"{path} is a {what}, not a {expected}: nothing under the state folder may be "
-            "a link or a special file; refusing to read or write it"
+            f"{path} is a {what}, not a {expected}: links and special files in the state "
+            "repository are refused, never followed"
         )
         self.path = path
         self.what = what

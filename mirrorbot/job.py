@@ -350,7 +350,7 @@ def run_publish(context: JobContext, directories: list[Path], *, push: bool) -> 
     fragments = read_fragments(directories)
     if not fragments:
         raise FragmentError("no fragment-*.json found in " + ", ".join(str(d) for d in directories))
-    changes = merge_changes(fragments)
+    changes, unconfirmed = confirm_in_mirror(context, merge_changes(fragments))
     when = min(fragment.when for fragment in fragments)
     outcome = PublishOutcome(
         changes=changes,
@@ -358,11 +358,25 @@ def run_publish(context: JobContext, directories: list[Path], *, push: bool) -> 
         missing=missing_shards(fragments),
         failures=[failure for fragment in fragments for failure in fragment.failures],
         errors=[error for fragment in fragments for error in fragment.errors],
-        rejected=[line for fragment in fragments for line in fragment.rejected],
+        rejected=[line for fragment in fragments for line in fragment.rejected] + unconfirmed,
     )
     moment = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
     outcome.commit, outcome.pushed = publish_changes(context, changes, moment, push=push)
     return outcome
+
+
+def confirm_in_mirror(context: JobContext, changes: list[Change]) -> tuple[list[Change], list[str]]:
+    """Keep the fragments' records the mirror verifiably holds (read-only HEADs)."""
+    from mirrorbot.verify import confirm_changes
+
+    if not changes:
+        return [], []
+
+    async def go() -> tuple[list[Change], list[str]]:
+        async with context.pool() as pool:
+            return await confirm_changes(changes, pool)
+
+    return run_async(go)
 
 
 def iso_utc(moment: dt.datetime) -> str:

@@ -505,20 +505,26 @@ def test_publish_drops_injected_records_and_publishes_the_genuine_ones(world: Wo
     forged["tag"] = "forged"
     forged["upstream"] = genuine["upstream"].replace(":3.9", ":forged")
     forged["record"]["digest"] = "sha256:" + "0" * 63 + "Z"
-    document["changes"] = [injected, genuine, forged]
+    ghost = json.loads(json.dumps(genuine))  # well-formed, but the mirror never got it
+    ghost["tag"] = "ghost"
+    ghost["upstream"] = genuine["upstream"].replace(":3.9", ":ghost")
+    ghost["record"]["digest"] = "sha256:" + "0" * 64
+    document["changes"] = [injected, genuine, forged, ghost]
     path.write_text(json.dumps(document))
 
     result = _publish(world, path.parent)
     assert result.returncode == 1, result.stdout + result.stderr
     rejected = [line for line in result.stderr.splitlines() if line.startswith("rejected: ")]
-    assert len(rejected) == 2, result.stderr
+    assert len(rejected) == 3, result.stderr
     assert "change 1 dropped: tag: invalid reference" in rejected[0]
     assert "change 3 dropped: digest 'sha256:000" in rejected[1]
+    assert rejected[2].endswith("/pause:ghost: not in the mirror; not recorded"), rejected[2]
     changelog = world.remote_file("state/CHANGELOG.md")
     assert changelog.count("- new: ") == 1
     assert f"{world.ns}/pause:3.9` → " in changelog
     assert "<img" not in changelog
     assert "forged" not in changelog
+    assert "ghost" not in changelog
     assert set(world.state()["images"]["pause"]["tags"]) == {"3.9"}  # type: ignore[index]
     assert "<img" not in world.remote_file("state/README.md")
 

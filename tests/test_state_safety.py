@@ -30,6 +30,7 @@ from mirrorbot.shards import (
 )
 from mirrorbot.state.store import (
     CorruptStateError,
+    StateError,
     StateStore,
     UnsafeStatePathError,
     atomic_write,
@@ -549,3 +550,37 @@ def test_publish_refuses_a_hostile_fragment_file_and_commits_nothing(
     result = _publish(world, path.parent)
     _assert_refused(world, result, expected)
     assert git("rev-list", "--count", "main", cwd=world.remote) == commits
+
+
+@pytest.mark.hostile("state files")
+@pytest.mark.parametrize(
+    ("path", "value", "reason"),
+    [
+        ("target", "docker.io/gcrxio/pause`](https://evil.example)", "target: invalid reference"),
+        ("target", "docker.io/gcrxio/pause:3.9", "has a tag or digest"),
+        ("digest", "sha256:<b>x</b>", "invalid reference"),
+        ("synced", "<script>alert(1)</script>", "is not a timestamp"),
+        ("mediaType", "text/html <b>", "is not a media type"),
+        ("platforms", ["linux/amd64\n| injected |"], "os/arch"),
+        ("source", "gcr.io/google containers", "is not registry[/path]"),
+    ],
+)
+def test_a_state_file_carrying_markup_is_a_named_error(
+    tmp_path: Path, path: str, value: object, reason: str
+) -> None:
+    store = StateStore(tmp_path / "state")
+    apply_changes(store, [change("new", "3.9", D1)], WHEN)
+    file = store.path_for(NAMESPACE)
+    document = json.loads(file.read_text())
+    image = document["images"]["pause"]
+    if path == "source":
+        document["source"] = value
+    elif path == "target":
+        image["target"] = value
+    else:
+        image["tags"]["3.9"][path] = value
+    file.write_text(json.dumps(document))
+    with pytest.raises(StateError, match=re.escape(reason)) as caught:
+        list(store.all())
+    assert str(caught.value).startswith("state/gcr.io/google-containers.json: ")
+    assert "\n" not in str(caught.value)

@@ -12,13 +12,21 @@ repository name, so it cannot collide with a real namespace.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mirrorbot.reference import InvalidReferenceError, validate_repository, validate_tag
+from mirrorbot.reference import (
+    InvalidReferenceError,
+    parse_reference,
+    validate_digest,
+    validate_repository,
+    validate_tag,
+)
 from mirrorbot.state.safefs import (
     CorruptStateError,
     SafeTree,
@@ -93,6 +101,16 @@ class TagRecord:
             or not (source_digest is None or isinstance(source_digest, str))
         ):
             raise StateError(f"{where}: malformed tag record")
+        # Every string here reaches the index page: only what mirrorbot writes passes.
+        _check_digest(digest, where)
+        if source_digest is not None:
+            _check_digest(source_digest, where)
+        if media_type and _MEDIA_TYPE_RE.fullmatch(media_type) is None:
+            raise StateError(f"{where}: mediaType {media_type[:80]!r} is not a media type")
+        if not all(_PLATFORM_RE.fullmatch(p) for p in platforms):
+            raise StateError(f"{where}: platforms must be os/arch[/variant]")
+        if synced and not _is_timestamp(synced):
+            raise StateError(f"{where}: synced {synced[:80]!r} is not a timestamp")
         return cls(digest, media_type, tuple(platforms), size, synced, source_digest)
 
 
@@ -161,11 +179,15 @@ class NamespaceState:
             or not isinstance(images, dict)
         ):
             raise StateError(f"{where}: needs string source and mirror and an images object")
+        _check_namespace(source, where, "source")
+        if mirror:
+            _check_namespace(mirror, where, "mirror")
         state = cls(source, mirror)
         for name, entry in images.items():
             _check_name(name, where)
             if not isinstance(entry, dict) or not isinstance(entry.get("target"), str):
                 raise StateError(f"{where}: image {name!r} needs a target")
+            _check_target(entry["target"], f"{where}: image {name!r}")
             tags = entry.get("tags", {})
             if not isinstance(tags, dict):
                 raise StateError(f"{where}: image {name!r} tags must be an object")
@@ -189,6 +211,48 @@ def _check_name(name: str, where: str) -> None:
         validate_repository(name)
     except InvalidReferenceError as exc:
         raise StateError(f"{where}: {exc}") from None
+
+
+_MEDIA_TYPE_RE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+)
+_PLATFORM_RE = re.compile(r"[A-Za-z0-9._+-]{1,64}(?:/[A-Za-z0-9._+-]{1,64}){1,2}")
+_TIMESTAMP_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.+Z-]{1,30}")
+
+
+def _is_timestamp(value: str) -> bool:
+    if _TIMESTAMP_RE.fullmatch(value) is None:
+        return False
+    try:
+        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _check_digest(digest: str, where: str) -> None:
+    try:
+        validate_digest(digest)
+    except InvalidReferenceError as exc:
+        raise StateError(f"{where}: {exc}") from None
+
+
+def _check_namespace(value: str, where: str, what: str) -> None:
+    """``registry[/path]`` by the reference grammar."""
+    try:
+        parse_reference(f"{value}/x", default_tag=None)
+    except InvalidReferenceError:
+        raise StateError(f"{where}: {what} {value[:80]!r} is not registry[/path]") from None
+
+
+def _check_target(target: str, where: str) -> None:
+    """A repository name, without tag or digest."""
+    try:
+        parsed = parse_reference(target, default_tag=None)
+    except InvalidReferenceError as exc:
+        raise StateError(f"{where}: target: {exc}") from None
+    if parsed.tag is not None or parsed.digest is not None:
+        raise StateError(f"{where}: target {target[:80]!r} has a tag or digest")
 
 
 def _check_tag(tag: str, where: str) -> None:

@@ -584,3 +584,22 @@ def test_a_state_file_carrying_markup_is_a_named_error(
         list(store.all())
     assert str(caught.value).startswith("state/gcr.io/google-containers.json: ")
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.hostile("state files")
+def test_find_and_verify_refuse_a_linked_state_file_in_one_line(world: World) -> None:
+    secret = _secret_file(world.tmp)
+
+    def linked(clone: Path) -> None:
+        (clone / "state" / world.upstream.host).mkdir(parents=True)
+        (clone / "state" / world.upstream.host / f"{world.ns}.json").symlink_to(secret)
+
+    _commit_to_remote(world, linked)
+    expected = f"state/{world.upstream.host}/{world.ns}.json is a symlink"
+    for command, code in (("find", 1), ("verify", 2)):
+        args = ("find", "pause") if command == "find" else ("verify",)
+        result = world.run(*args, env={"XDG_CACHE_HOME": str(world.tmp / "cache")})
+        assert result.returncode == code, result.stdout + result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert expected in result.stderr
+        assert FAKE_TOKEN not in result.stdout + result.stderr

@@ -298,6 +298,8 @@ class SafeTree:
                 (entry.name, entry.stat(follow_symlinks=False).st_mode) for entry in entries
             )
         for name, mode in listed:
+            if name == ".git":  # never tracked; only there when the state folder is the root
+                continue
             count[0] += 1
             if count[0] > MAX_TREE_ENTRIES:
                 raise StateError(

@@ -636,6 +636,8 @@ def publish(
         typer.echo(redact(f"failed: {failure.get('upstream')}: {failure.get('error')}"), err=True)
     for error in outcome.errors:
         typer.echo(redact(f"listing failed: {error}"), err=True)
+    for line in outcome.rejected:
+        typer.echo(redact(f"rejected: {line}"), err=True)
     if outcome.commit:
         typer.echo(f"committed {outcome.commit[:12]}" + (" and pushed" if outcome.pushed else ""))
     raise typer.Exit(outcome.exit_code)
@@ -724,7 +726,8 @@ def find(
     from mirrorbot.find import find as search
 
     context = _context(config)
-    matches = search(context.store.all(), query)
+    with _exit_codes():  # a refused or corrupt state file: one line, exit 1
+        matches = search(context.store.all(), query)
     if not matches:
         typer.echo(f"nothing mirrored matches {query!r}")
         raise typer.Exit(EXIT_FAILED)

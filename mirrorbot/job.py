@@ -47,6 +47,7 @@ from mirrorbot.sync import Failure, Sync, SyncOptions, SyncReport, stop_on_signa
 from mirrorbot.verify import (
     RepairFailure,
     VerifyResult,
+    confirm_changes,
     describe_repair,
     recheck_repairs,
     repair_drifts,
@@ -140,6 +141,7 @@ def open_context(config_path: Path, environ: Mapping[str, str] | None = None) ->
     store = StateStore(
         repo.root / config.state.path,
         default_mirror=f"{config.mirror.registry}/{config.mirror.namespace}",
+        boundary=repo.root,
     )
     return JobContext(config, repo, store, credentials, env)
 
@@ -200,6 +202,8 @@ def run_sync(
                         await repair_after_sync(sync, pool)
                     return report
 
+        # A link or special file under the state folder stops the run before anything is read.
+        context.store.check()
         if not options.dry_run and output is None:
             # Uncommitted state is what a killed run left behind; the registries are the truth.
             context.repo.discard_changes(context.store.root)
@@ -399,7 +403,7 @@ def open_rules_context(
     return RulesContext(
         rules=rules,
         repo=repo,
-        store=StateStore(repo.root / state.path, default_mirror=""),
+        store=StateStore(repo.root / state.path, default_mirror="", boundary=repo.root),
         credentials=credentials,
         scoped=scoped,
         network=config.network if config is not None else NetworkSettings(),
@@ -425,6 +429,7 @@ def run_rules_sync(
             )
 
     with context.repo.locked():
+        context.store.check()
         if not dry_run:
             context.repo.discard_changes(context.store.root)
         report = run_async(go)
@@ -445,18 +450,21 @@ class PublishOutcome:
     errors: list[str]
     commit: str | None = None
     pushed: bool = False
+    # Fragment records that failed validation: dropped, never recorded, always reported.
+    rejected: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.missing or self.failures or self.errors else 0
+        return 1 if self.missing or self.failures or self.errors or self.rejected else 0
 
 
 def run_publish(context: JobContext, directories: list[Path], *, push: bool) -> PublishOutcome:
     """Merge shard fragments into state, one CHANGELOG section and the index; commit once."""
+    context.store.check()
     fragments = read_fragments(directories)
     if not fragments:
         raise FragmentError("no fragment-*.json found in " + ", ".join(str(d) for d in directories))
-    changes = merge_changes(fragments)
+    changes, unconfirmed = confirm_in_mirror(context, merge_changes(fragments))
     when = min(fragment.when for fragment in fragments)
     outcome = PublishOutcome(
         changes=changes,
@@ -464,10 +472,23 @@ def run_publish(context: JobContext, directories: list[Path], *, push: bool) -> 
         missing=missing_shards(fragments),
         failures=[failure for fragment in fragments for failure in fragment.failures],
         errors=[error for fragment in fragments for error in fragment.errors],
+        rejected=[line for fragment in fragments for line in fragment.rejected] + unconfirmed,
     )
     moment = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
     outcome.commit, outcome.pushed = publish_changes(context, changes, moment, push=push)
     return outcome
+
+
+def confirm_in_mirror(context: JobContext, changes: list[Change]) -> tuple[list[Change], list[str]]:
+    """Keep the fragments' records the mirror verifiably holds (read-only HEADs)."""
+    if not changes:
+        return [], []
+
+    async def go() -> tuple[list[Change], list[str]]:
+        async with context.pool() as pool:
+            return await confirm_changes(changes, pool)
+
+    return run_async(go)
 
 
 def iso_utc(moment: dt.datetime) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mirrorbot.copier import CopyResult
 from mirrorbot.planner import is_signature_tag
-from mirrorbot.state.store import NamespaceState, SkipRecord, StateStore, TagRecord, atomic_write
+from mirrorbot.state.store import NamespaceState, SkipRecord, StateStore, TagRecord
 
 if TYPE_CHECKING:
     import jinja2
@@ -260,10 +260,13 @@ def pending_changes(store: StateStore, changes: Sequence[Change]) -> list[Change
 def apply_changes(store: StateStore, changes: Sequence[Change], when: dt.datetime) -> list[Path]:
     """Record changes in state, append one CHANGELOG section, regenerate the index.
 
-    Returns the files that changed. No changes → nothing written.
+    Returns the files that changed. No changes → nothing written. Every file is
+    read and written through the store: a link or special file under the state
+    folder is refused before anything is read or written there.
     """
     if not changes:
         return []
+    store.check()
     written: list[Path] = []
     states: dict[tuple[str, str], NamespaceState] = {}
     for change in changes:
@@ -280,15 +283,14 @@ def apply_changes(store: StateStore, changes: Sequence[Change], when: dt.datetim
         if store.save(state):
             written.append(store.path_for(state.source, state.mirror))
     changelog = store.root / CHANGELOG_NAME
-    try:
-        existing = changelog.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    existing = store.read_text(changelog)
+    if existing is None:
         existing = CHANGELOG_HEADER
     if not existing.endswith("\n"):
         existing += "\n"
-    atomic_write(changelog, existing + "\n" + render_changelog_section(changes, when))
+    store.write_text(changelog, existing + "\n" + render_changelog_section(changes, when))
     written.append(changelog)
     index = store.root / INDEX_NAME
-    if atomic_write(index, render_index(store.all())):
+    if store.write_text(index, render_index(store.all())):
         written.append(index)
     return written

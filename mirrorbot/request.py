@@ -515,8 +515,8 @@ def _existing_claims(config: Config, config_path: Path) -> list[tuple[str, str]]
         for repo in ns.images:
             claims.append((ns.upstream(repo), f"{ns.mirror_registry}/{ns.mirror_repository(repo)}"))
     if not looks_like_url(config.state.repo):
-        root = config_path.resolve().parent / config.state.repo / config.state.path
-        for state in StateStore(root).all():
+        repository = config_path.resolve().parent / config.state.repo
+        for state in StateStore(repository / config.state.path, boundary=repository).all():
             for image, entry in state.images.items():
                 claims.append((f"{state.source}/{image}", entry.target))
     return claims

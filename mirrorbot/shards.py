@@ -9,26 +9,48 @@ follow it exactly, and anything it does not name falls back to a stable hash.
 Each shard writes a *fragment*: the changes it verified and the failures it
 saw. ``publish`` merges fragments into state, one CHANGELOG section and the
 index, and commits once — so a shard that fails loses nothing the others did.
+
+Fragments arrive as downloaded artifacts: data to check, not to trust. A
+fragment file must be a plain file (never a link) of bounded size; every
+field of every record must fit the grammar mirrorbot writes (digests, tags and
+names by the reference grammar, media types, timestamps, bounded sizes and
+counts), so nothing can carry Markdown, HTML or a newline into the CHANGELOG
+or the index. A record that does not fit is dropped and reported; a file that
+does not fit is refused whole.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import fnmatch
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mirrorbot.publish import Change
+from mirrorbot.reference import (
+    InvalidReferenceError,
+    parse_reference,
+    validate_repository,
+    validate_tag,
+)
 from mirrorbot.registry.errors import MirrorbotError
-from mirrorbot.state.store import atomic_write
+from mirrorbot.registry.media import MAX_MANIFEST_SIZE
+from mirrorbot.state.safefs import SafeTree, StateError, UnsafeStatePathError
+from mirrorbot.state.store import TagRecord, atomic_write
 
 __all__ = [
     "FRAGMENT_VERSION",
     "Fragment",
     "FragmentError",
+    "InvalidFragmentRecordError",
     "assign",
+    "change_from_fragment",
+    "check_timestamp",
     "fragment_name",
     "merge_changes",
     "read_fragments",
@@ -36,10 +58,33 @@ __all__ = [
 ]
 
 FRAGMENT_VERSION = 1
+MAX_FRAGMENT_BYTES = 64 * 1024 * 1024
+MAX_SHARDS = 256  # plan --shards allows no more
+MAX_RECORDS = 500_000  # changes, failures or errors in one fragment
+MAX_PLATFORMS = 256
+MAX_TEXT = 16 * 1024  # one failure or error message
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+_TIMESTAMP_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_MEDIA_TYPE_RE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+)
+_PLATFORM_RE = re.compile(r"[A-Za-z0-9._+-]{1,64}(?:/[A-Za-z0-9._+-]{1,64}){1,2}")
+_SHARD_RE = re.compile(r"([1-9][0-9]{0,2})/([1-9][0-9]{0,2})")
+_CHANGE_KEYS = frozenset(
+    {"kind", "namespace", "mirror", "image", "tag", "upstream", "targetRepository", "record"}
+)
+_RECORD_KEYS = frozenset({"digest", "mediaType", "platforms", "size", "synced", "sourceDigest"})
+_FAILURE_KEYS = frozenset({"upstream", "target", "error"})
 
 
 class FragmentError(MirrorbotError):
     """A fragment that cannot be read or does not fit with the others."""
+
+
+class InvalidFragmentRecordError(FragmentError):
+    """One record of a fragment that does not fit the grammar mirrorbot writes: dropped."""
 
 
 def assign(weights: Mapping[str, int], count: int) -> dict[str, int]:
@@ -73,6 +118,8 @@ class Fragment:
     changes: tuple[Change, ...]
     failures: tuple[dict[str, str], ...] = ()
     errors: tuple[str, ...] = field(default=())
+    # Records dropped when read, each a one-line reason: never merged, always reported.
+    rejected: tuple[str, ...] = field(default=(), compare=False)
 
     def to_json(self) -> str:
         document: dict[str, Any] = {
@@ -91,39 +138,227 @@ class Fragment:
         return path
 
     @classmethod
-    def read(cls, path: Path) -> Fragment:
+    def read(cls, path: Path, *, root: Path | None = None) -> Fragment:
+        """Read and check one fragment file; ``root`` is the folder it was found in."""
+        tree = SafeTree(path.parent if root is None else root, path, max_bytes=MAX_FRAGMENT_BYTES)
+        where = tree.display(tree.parts(path))
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-            if document.get("version") != FRAGMENT_VERSION:
-                raise FragmentError(
-                    f"{path.name}: unsupported fragment version {document.get('version')!r}"
-                )
-            index_text, _, count_text = str(document["shard"]).partition("/")
-            return cls(
-                index=int(index_text),
-                count=int(count_text),
-                when=str(document["when"]),
-                changes=tuple(Change.from_json(item) for item in document["changes"]),
-                failures=tuple(
-                    {str(k): str(v) for k, v in item.items()}
-                    for item in document.get("failures", [])
-                ),
-                errors=tuple(str(e) for e in document.get("errors", [])),
-            )
-        except FragmentError:
-            raise
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            data = tree.read_bytes(path)
+            if data is None:
+                raise FragmentError(f"{where}: no such fragment")
+            document = json.loads(data.decode("utf-8"))
+        except UnsafeStatePathError as exc:
             raise FragmentError(
-                f"{path.name}: not a mirrorbot fragment ({type(exc).__name__}: {exc})"
+                f"{where} is a {exc.what}, not a regular file: a fragment is never followed"
             ) from None
+        except StateError as exc:
+            raise FragmentError(f"{where}: {str(exc).partition(': ')[2] or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise FragmentError(f"{where}: not valid UTF-8 (byte {exc.start})") from None
+        except RecursionError:
+            raise FragmentError(f"{where}: not valid JSON (nested too deeply)") from None
+        except ValueError as exc:
+            raise FragmentError(f"{where}: not valid JSON ({exc})") from None
+        return cls.from_document(document, where)
+
+    @classmethod
+    def from_document(cls, document: Any, where: str) -> Fragment:
+        """A fragment from parsed JSON: file-level faults raise, bad records are dropped."""
+        if not isinstance(document, dict):
+            raise FragmentError(f"{where}: not a mirrorbot fragment (the top level is no object)")
+        if document.get("version") != FRAGMENT_VERSION:
+            raise FragmentError(
+                f"{where}: unsupported fragment version {_shown(document.get('version'))}"
+            )
+        shard = document.get("shard")
+        match = _SHARD_RE.fullmatch(shard) if isinstance(shard, str) else None
+        if match is None or not int(match[1]) <= int(match[2]) <= MAX_SHARDS:
+            raise FragmentError(
+                f"{where}: shard {_shown(shard)} is not I/N with 1 <= I <= N <= 256"
+            )
+        try:
+            when = check_timestamp(document.get("when"), "when")
+        except InvalidFragmentRecordError as exc:
+            raise FragmentError(f"{where}: {exc}") from None
+        changes: list[Change] = []
+        rejected: list[str] = []
+        for number, item in enumerate(_bounded_list(document, "changes", where), start=1):
+            try:
+                changes.append(change_from_fragment(item))
+            except InvalidFragmentRecordError as exc:
+                rejected.append(f"{where}: change {number} dropped: {exc}")
+        failures = tuple(
+            _failure(item, f"{where}: failure {number}")
+            for number, item in enumerate(_bounded_list(document, "failures", where), start=1)
+        )
+        errors = tuple(
+            _text(item, f"{where}: error {number}")
+            for number, item in enumerate(_bounded_list(document, "errors", where), start=1)
+        )
+        return cls(
+            index=int(match[1]),
+            count=int(match[2]),
+            when=when,
+            changes=tuple(changes),
+            failures=failures,
+            errors=errors,
+            rejected=tuple(rejected),
+        )
+
+
+def _shown(value: Any) -> str:
+    """A hostile value quoted for a one-line message: repr, and not too much of it."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _bounded_list(document: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    value = document.get(key, [])
+    if not isinstance(value, list):
+        raise FragmentError(f"{where}: {key} is not a list")
+    if len(value) > MAX_RECORDS:
+        raise FragmentError(f"{where}: more than {MAX_RECORDS} {key}")
+    return value
+
+
+def _text(value: Any, where: str) -> str:
+    """Free text a shard reported (printed, never published): one bounded line."""
+    if not isinstance(value, str):
+        raise FragmentError(f"{where}: not a string")
+    line = " ".join(value[:MAX_TEXT].split())
+    return "".join(ch if ch.isprintable() else "?" for ch in line)
+
+
+def _failure(value: Any, where: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not set(value) <= _FAILURE_KEYS:
+        raise FragmentError(f"{where}: a failure is an object with upstream, target and error")
+    return {key: _text(item, f"{where}: {key}") for key, item in value.items()}
+
+
+def check_timestamp(value: Any, name: str) -> str:
+    """``2026-11-23T03:04:05Z``, and a real moment: what mirrorbot writes, nothing else."""
+    if not isinstance(value, str) or _TIMESTAMP_RE.fullmatch(value) is None:
+        raise InvalidFragmentRecordError(
+            f"{name} {_shown(value)} is not a UTC timestamp like 2026-11-23T03:04:05Z"
+        )
+    try:
+        dt.datetime.strptime(value, TIMESTAMP_FORMAT)
+    except ValueError:
+        raise InvalidFragmentRecordError(f"{name} {_shown(value)} is not a real moment") from None
+    return value
+
+
+def _field(value: Mapping[str, Any], key: str) -> str:
+    item = value.get(key)
+    if not isinstance(item, str):
+        raise InvalidFragmentRecordError(f"{key} {_shown(item)} is not a string")
+    return item
+
+
+def _digest(value: Any, name: str) -> str:
+    if not isinstance(value, str) or _DIGEST_RE.fullmatch(value) is None:
+        raise InvalidFragmentRecordError(f"{name} {_shown(value)} is not sha256:<64 hex>")
+    return value
+
+
+def _grammar(check: Any, value: str, name: str) -> None:
+    try:
+        check(value)
+    except InvalidReferenceError as exc:
+        raise InvalidFragmentRecordError(f"{name}: {exc}") from None
+
+
+def _namespace(value: str, name: str) -> None:
+    """``registry[/path]``, by the reference grammar (checked as the name of a repository in it)."""
+    _grammar(lambda v: parse_reference(f"{v}/x", default_tag=None), value, name)
+
+
+def _record(value: Any) -> TagRecord:
+    if not isinstance(value, dict) or not set(value) <= _RECORD_KEYS:
+        raise InvalidFragmentRecordError(f"record {_shown(value)} has unknown fields")
+    digest = _digest(value.get("digest"), "digest")
+    media_type = _field(value, "mediaType")
+    if _MEDIA_TYPE_RE.fullmatch(media_type) is None:
+        raise InvalidFragmentRecordError(f"mediaType {_shown(media_type)} is not a media type")
+    platforms = value.get("platforms", [])
+    if (
+        not isinstance(platforms, list)
+        or len(platforms) > MAX_PLATFORMS
+        or not all(isinstance(p, str) and _PLATFORM_RE.fullmatch(p) for p in platforms)
+    ):
+        raise InvalidFragmentRecordError(f"platforms {_shown(platforms)} are not os/arch[/variant]")
+    size = value.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_MANIFEST_SIZE:
+        raise InvalidFragmentRecordError(f"size {_shown(size)} is not a manifest size")
+    synced = check_timestamp(value.get("synced"), "synced")
+    source = value.get("sourceDigest")
+    return TagRecord(
+        digest,
+        media_type,
+        tuple(platforms),
+        size,
+        synced,
+        None if source is None else _digest(source, "sourceDigest"),
+    )
+
+
+def change_from_fragment(value: Any) -> Change:
+    """One change record, every field checked; InvalidFragmentRecordError says which is wrong."""
+    if not isinstance(value, dict) or not set(value) - {"previous"} <= _CHANGE_KEYS:
+        raise InvalidFragmentRecordError("a change is an object with the fields sync writes")
+    kind = value.get("kind")
+    if kind not in ("new", "updated"):
+        raise InvalidFragmentRecordError(f"kind {_shown(kind)} is neither new nor updated")
+    namespace, mirror = _field(value, "namespace"), _field(value, "mirror")
+    image, tag = _field(value, "image"), _field(value, "tag")
+    upstream, target = _field(value, "upstream"), _field(value, "targetRepository")
+    _namespace(namespace, "namespace")
+    _namespace(mirror, "mirror")
+    _grammar(validate_repository, image, "image")
+    _grammar(validate_tag, tag, "tag")
+    _grammar(lambda v: parse_reference(v, default_tag=None), upstream, "upstream")
+    if not upstream.endswith(f"/{image}:{tag}"):
+        raise InvalidFragmentRecordError(f"upstream {_shown(upstream)} is not {image}:{tag}")
+    _grammar(lambda v: parse_reference(v, default_tag=None), target, "targetRepository")
+    if ":" in target.rpartition("/")[2] or "@" in target:
+        raise InvalidFragmentRecordError(f"targetRepository {_shown(target)} has a tag or digest")
+    previous = value.get("previous")
+    return Change(
+        kind=kind,
+        namespace=namespace,
+        mirror=mirror,
+        image=image,
+        tag=tag,
+        upstream=upstream,
+        target_repository=target,
+        record=_record(value.get("record")),
+        previous=None if previous is None else _digest(previous, "previous"),
+    )
+
+
+def _is_fragment(name: str) -> bool:
+    return fnmatch.fnmatchcase(name, "fragment-*.json")
 
 
 def read_fragments(directories: Iterable[Path]) -> list[Fragment]:
-    """Every ``fragment-*.json`` under the given directories (artifact downloads nest them)."""
+    """Every ``fragment-*.json`` under the given directories (artifact downloads nest them).
+
+    Links are never followed: a fragment that is a link is refused, other links skipped.
+    """
     fragments: list[Fragment] = []
     for directory in directories:
-        paths = [directory] if directory.is_file() else sorted(directory.rglob("fragment-*.json"))
-        fragments.extend(Fragment.read(path) for path in paths)
+        if directory.is_symlink() or directory.is_file():
+            fragments.append(Fragment.read(directory))
+            continue
+        tree = SafeTree(directory, directory, max_bytes=MAX_FRAGMENT_BYTES)
+        try:
+            paths = tree.files(_is_fragment, strict=False)
+        except UnsafeStatePathError as exc:
+            raise FragmentError(
+                f"{directory}/{exc.path} is a {exc.what}, not a regular file: "
+                "a fragment is never followed"
+            ) from None
+        fragments.extend(Fragment.read(path, root=directory) for path in paths)
     counts = {fragment.count for fragment in fragments}
     if len(counts) > 1:
         raise FragmentError(f"fragments from runs with different shard counts: {sorted(counts)}")

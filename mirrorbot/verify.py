@@ -31,6 +31,7 @@ __all__ = [
     "Drift",
     "RepairFailure",
     "VerifyResult",
+    "confirm_changes",
     "describe_repair",
     "recheck_repairs",
     "repair_drifts",
@@ -301,3 +302,38 @@ async def recheck_repairs(
         )
         for drift in result.drifts
     ]
+
+
+async def confirm_changes(
+    changes: Sequence[Change], pool: RegistryPool, *, concurrency: int = 16
+) -> tuple[list[Change], list[str]]:
+    """Split changes into those the mirror holds (tag → recorded digest) and one line per other.
+
+    ``publish`` merges what shard jobs reported: a record enters state only when
+    the mirror answers a ``HEAD`` for its tag with its digest (a ``HEAD`` is no
+    Docker Hub pull). A mirror that cannot be asked confirms nothing.
+    """
+    slots = asyncio.Semaphore(concurrency)
+
+    async def check(change: Change) -> str | None:
+        reference = change.mirror_reference
+        parsed = parse_reference(reference)
+        async with slots:
+            try:
+                found = await pool.client(parsed.registry).manifest_head(
+                    parsed.repository, change.tag
+                )
+            except MirrorbotError as exc:
+                return f"{reference}: could not confirm it in the mirror: {exc}"
+        if found is None:
+            return f"{reference}: not in the mirror; not recorded"
+        if found.digest != change.record.digest:
+            return (
+                f"{reference}: the mirror has {found.digest}, the fragment claims "
+                f"{change.record.digest}; not recorded"
+            )
+        return None
+
+    verdicts = await asyncio.gather(*(check(change) for change in changes))
+    kept = [change for change, verdict in zip(changes, verdicts, strict=True) if verdict is None]
+    return kept, [verdict for verdict in verdicts if verdict is not None]

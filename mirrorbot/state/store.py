@@ -3,41 +3,52 @@
 ``<root>/<registry>/<namespace>.json`` with sorted keys, 2-space indent and a
 trailing newline, so a git diff shows one line per changed tag. Files are
 written atomically (temp file + rename): a run killed mid-write leaves the
-previous version, never half a file. A namespace covering a whole registry
+previous version, never half a file. Every file under the state folder is
+read and written through :mod:`mirrorbot.state.safefs`: never through a link,
+only regular files, size-capped. A namespace covering a whole registry
 (empty path) is stored as ``<registry>/_root.json``; ``_`` cannot start a
 repository name, so it cannot collide with a real namespace.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-import os
-import tempfile
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mirrorbot.reference import InvalidReferenceError, validate_repository, validate_tag
-from mirrorbot.registry.errors import MirrorbotError
+from mirrorbot.reference import (
+    InvalidReferenceError,
+    parse_reference,
+    validate_digest,
+    validate_repository,
+    validate_tag,
+)
+from mirrorbot.state.safefs import (
+    CorruptStateError,
+    SafeTree,
+    StateError,
+    UnsafeStatePathError,
+)
 
 __all__ = [
     "STATE_VERSION",
+    "CorruptStateError",
     "ImageRecord",
     "NamespaceState",
     "SkipRecord",
     "StateError",
     "StateStore",
     "TagRecord",
+    "UnsafeStatePathError",
     "atomic_write",
 ]
 
 STATE_VERSION = 1
 ROOT_NAMESPACE_FILE = "_root.json"
-
-
-class StateError(MirrorbotError):
-    """A state file that is not what mirrorbot writes: named, never silently rewritten."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +102,16 @@ class TagRecord:
             or not (source_digest is None or isinstance(source_digest, str))
         ):
             raise StateError(f"{where}: malformed tag record")
+        # Every string here reaches the index page: only what mirrorbot writes passes.
+        _check_digest(digest, where)
+        if source_digest is not None:
+            _check_digest(source_digest, where)
+        if media_type and _MEDIA_TYPE_RE.fullmatch(media_type) is None:
+            raise StateError(f"{where}: mediaType {media_type[:80]!r} is not a media type")
+        if not all(_PLATFORM_RE.fullmatch(p) for p in platforms):
+            raise StateError(f"{where}: platforms must be os/arch[/variant]")
+        if synced and not _is_timestamp(synced):
+            raise StateError(f"{where}: synced {synced[:80]!r} is not a timestamp")
         return cls(digest, media_type, tuple(platforms), size, synced, source_digest)
 
 
@@ -180,7 +201,9 @@ class NamespaceState:
         try:
             document = json.loads(text)
         except ValueError as exc:
-            raise StateError(f"{where}: not valid JSON ({exc})") from None
+            raise CorruptStateError(f"{where}: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise CorruptStateError(f"{where}: not valid JSON (nested too deeply)") from None
         if not isinstance(document, dict):
             raise StateError(f"{where}: the top level must be an object")
         version = document.get("version")
@@ -197,11 +220,15 @@ class NamespaceState:
             or not isinstance(images, dict)
         ):
             raise StateError(f"{where}: needs string source and mirror and an images object")
+        _check_namespace(source, where, "source")
+        if mirror:
+            _check_namespace(mirror, where, "mirror")
         state = cls(source, mirror)
         for name, entry in images.items():
             _check_name(name, where)
             if not isinstance(entry, dict) or not isinstance(entry.get("target"), str):
                 raise StateError(f"{where}: image {name!r} needs a target")
+            _check_target(entry["target"], f"{where}: image {name!r}")
             tags = entry.get("tags", {})
             if not isinstance(tags, dict):
                 raise StateError(f"{where}: image {name!r} tags must be an object")
@@ -238,6 +265,48 @@ def _check_name(name: str, where: str) -> None:
         raise StateError(f"{where}: {exc}") from None
 
 
+_MEDIA_TYPE_RE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+)
+_PLATFORM_RE = re.compile(r"[A-Za-z0-9._+-]{1,64}(?:/[A-Za-z0-9._+-]{1,64}){1,2}")
+_TIMESTAMP_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.+Z-]{1,30}")
+
+
+def _is_timestamp(value: str) -> bool:
+    if _TIMESTAMP_RE.fullmatch(value) is None:
+        return False
+    try:
+        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _check_digest(digest: str, where: str) -> None:
+    try:
+        validate_digest(digest)
+    except InvalidReferenceError as exc:
+        raise StateError(f"{where}: {exc}") from None
+
+
+def _check_namespace(value: str, where: str, what: str) -> None:
+    """``registry[/path]`` by the reference grammar."""
+    try:
+        parse_reference(f"{value}/x", default_tag=None)
+    except InvalidReferenceError:
+        raise StateError(f"{where}: {what} {value[:80]!r} is not registry[/path]") from None
+
+
+def _check_target(target: str, where: str) -> None:
+    """A repository name, without tag or digest."""
+    try:
+        parsed = parse_reference(target, default_tag=None)
+    except InvalidReferenceError as exc:
+        raise StateError(f"{where}: target: {exc}") from None
+    if parsed.tag is not None or parsed.digest is not None:
+        raise StateError(f"{where}: target {target[:80]!r} has a tag or digest")
+
+
 def _check_tag(tag: str, where: str) -> None:
     try:
         validate_tag(tag)
@@ -246,27 +315,11 @@ def _check_tag(tag: str, where: str) -> None:
 
 
 def atomic_write(path: Path, text: str) -> bool:
-    """Write if the content changed; temp file + fsync + rename. Returns whether it changed."""
-    data = text.encode("utf-8")
-    try:
-        if path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return True
+    """Write if the content changed; temp file + fsync + rename. Returns whether it changed.
+
+    ``path`` itself must be a regular file or absent: a link there is refused, never replaced.
+    """
+    return SafeTree(path.parent, path).write_text(path, text)
 
 
 class StateStore:
@@ -278,9 +331,13 @@ class StateStore:
     ``<registry>/<namespace>@<mirror>.json`` (``/`` in the mirror becomes ``+``).
     """
 
-    def __init__(self, root: Path, default_mirror: str | None = None) -> None:
+    def __init__(
+        self, root: Path, default_mirror: str | None = None, *, boundary: Path | None = None
+    ) -> None:
+        """``boundary``: the repository root the folder must stay inside (default: its parent)."""
         self.root = root
         self.default_mirror = default_mirror
+        self.tree = SafeTree(root.parent if boundary is None else boundary, root)
 
     def path_for(self, source: str, mirror: str | None = None) -> Path:
         registry, _, namespace = source.partition("/")
@@ -300,9 +357,8 @@ class StateStore:
 
     def load(self, source: str, mirror: str) -> NamespaceState:
         path = self.path_for(source, mirror)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        text = self.read_text(path)
+        if text is None:
             return NamespaceState(source, mirror)
         state = NamespaceState.from_json(text, self.relative(path))
         if state.source != source:
@@ -312,19 +368,37 @@ class StateStore:
         return state
 
     def save(self, state: NamespaceState) -> bool:
-        return atomic_write(self.path_for(state.source, state.mirror), state.to_json())
+        return self.write_text(self.path_for(state.source, state.mirror), state.to_json())
+
+    def check(self) -> None:
+        """Refuse the state folder if anything in it, or on the way to it, is a link or special file.
+
+        Run before a job reads or writes anything there; every read and write checks again.
+        """
+        self.tree.check()
+
+    def read_text(self, path: Path) -> str | None:
+        """A file under the state folder (None when absent): never through a link, size-capped."""
+        return self.tree.read_text(path)
+
+    def write_text(self, path: Path, text: str) -> bool:
+        """Atomically replace a file under the state folder if it changed; links are refused."""
+        return self.tree.write_text(path, text)
 
     def relative(self, path: Path) -> str:
         try:
-            return str(path.relative_to(self.root.parent))
+            return str(path.relative_to(self.tree.root))
         except ValueError:
             return path.name
 
     def all(self) -> Iterator[NamespaceState]:
         """Every state file under the root, in a stable order."""
-        if not self.root.exists():
-            return
-        for path in sorted(self.root.rglob("*.json")):
-            if path.name.startswith("."):
-                continue
-            yield NamespaceState.from_json(path.read_text(encoding="utf-8"), self.relative(path))
+        for path in self.tree.files(_is_state_file):
+            text = self.read_text(path)
+            if text is not None:
+                yield NamespaceState.from_json(text, self.relative(path))
+
+
+def _is_state_file(name: str) -> bool:
+    # Dot files are a killed run's temp files.
+    return name.endswith(".json") and not name.startswith(".")

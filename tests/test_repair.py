@@ -204,7 +204,9 @@ def test_a_schema1_tag_is_skipped_once_and_not_asked_for_again(
 
 # -- state and planner: the additive field ----------------------------------------------
 
-RECORD = TagRecord(DIGEST_A, "application/vnd.oci.image.manifest.v1+json", (), 1, "2026-11-30")
+RECORD = TagRecord(
+    DIGEST_A, "application/vnd.oci.image.manifest.v1+json", (), 1, "2026-11-30T00:00:00Z"
+)
 
 
 def test_state_without_skipped_loads_and_writes_the_same_bytes() -> None:

@@ -60,6 +60,7 @@ class _Section:
     """One image (or one part of a huge one) rendered, with the size packing needs."""
 
     name: str
+    label: str  # what page lists show: the name, and for a part the tags it spans
     text: str
     size: int
 
@@ -199,7 +200,10 @@ def _image_sections(
             artifact_rows=part_artifacts,
             skipped_rows=part_skipped,
         )
-        sections.append(_Section(name, text, len(text.encode("utf-8"))))
+        label = code(name)
+        if len(parts) > 1:
+            label += f" ({_tag_span(part_tags) if part_tags else f'part {number}'})"
+        sections.append(_Section(name, label, text, len(text.encode("utf-8"))))
     return sections
 
 
@@ -236,11 +240,17 @@ def _pack(sections: list[_Section]) -> list[list[_Section]]:
     return pages
 
 
+def _tag_span(rows: list[str]) -> str:
+    """``v9`` … ``v1``: the first and last tag of a part, read back from its rows."""
+    first, last = (row.split("`", 2)[1] for row in (rows[0], rows[-1]))
+    return code(first) if first == last else f"{code(first)} … {code(last)}"
+
+
 def _span(page: list[_Section]) -> str:
     if not page:
         return "no images"
-    first, last = page[0].name, page[-1].name
-    return code(first) if first == last else f"{code(first)} … {code(last)}"
+    first, last = page[0].label, page[-1].label
+    return first if first == last else f"{first} … {last}"
 
 
 def _href(path: str) -> str:

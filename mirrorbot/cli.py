@@ -742,12 +742,13 @@ def find(
         typer.echo(f"nothing mirrored matches {query!r}")
         raise typer.Exit(EXIT_FAILED)
     for match in matches:
-        shown = ", ".join(match.tags[:10]) + (
-            f" (+{len(match.tags) - 10})" if len(match.tags) > 10 else ""
-        )
+        listed = match.tags or match.artifacts  # only artifacts matched: show those
+        shown = ", ".join(listed[:10]) + (f" (+{len(listed) - 10})" if len(listed) > 10 else "")
         typer.echo(f"{match.upstream} → {match.mirror}  [{shown}]")
         if match.artifacts:
-            typer.echo(f"  {len(match.artifacts)} signature/attestation/referrers tags")
+            typer.echo(
+                f"  {len(match.artifacts)} signature/attestation/referrers tags (not images)"
+            )
         if match.pull is not None:
             typer.echo(f"  {match.pull}")
 

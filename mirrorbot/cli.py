@@ -718,25 +718,42 @@ def verify(
 @app.command()
 def find(
     query: Annotated[
-        str, typer.Argument(help="Upstream name, mirror name or tag (name:tag narrows).")
+        str,
+        typer.Argument(
+            help="Upstream name, mirror name or tag; name:tag finds exactly that tag "
+            "(a host's :port is not a tag)."
+        ),
     ],
     config: ConfigOption = DEFAULT_CONFIG,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the matches as JSON (every tag and its digest).")
+    ] = False,
 ) -> None:
     """Search state: upstream → mirror references and the pull command."""
+    import json
+
     from mirrorbot.find import find as search
+    from mirrorbot.find import matches_to_json
 
     context = _context(config)
     with _exit_codes():  # a refused or corrupt state file: one line, exit 1
         matches = search(context.store.all(), query)
+    if as_json:
+        typer.echo(redact(json.dumps(matches_to_json(matches), indent=2, ensure_ascii=False)))
+        raise typer.Exit(0 if matches else EXIT_FAILED)
     if not matches:
         typer.echo(f"nothing mirrored matches {query!r}")
         raise typer.Exit(EXIT_FAILED)
     for match in matches:
-        shown = ", ".join(match.tags[:10]) + (
-            f" (+{len(match.tags) - 10})" if len(match.tags) > 10 else ""
-        )
+        listed = match.tags or match.artifacts  # only artifacts matched: show those
+        shown = ", ".join(listed[:10]) + (f" (+{len(listed) - 10})" if len(listed) > 10 else "")
         typer.echo(f"{match.upstream} → {match.mirror}  [{shown}]")
-        typer.echo(f"  {match.pull}")
+        if match.artifacts:
+            typer.echo(
+                f"  {len(match.artifacts)} signature/attestation/referrers tags (not images)"
+            )
+        if match.pull is not None:
+            typer.echo(f"  {match.pull}")
 
 
 @app.command()

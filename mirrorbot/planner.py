@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -25,6 +24,7 @@ from mirrorbot.collector import collector_paused
 from mirrorbot.reference import Reference
 from mirrorbot.sources.base import ListedTag, Listing
 from mirrorbot.state.store import NamespaceState
+from mirrorbot.tagorder import SIGNATURE_TAG, is_signature_tag
 
 __all__ = [
     "SIGNATURE_TAG",
@@ -36,8 +36,6 @@ __all__ = [
     "plan_namespace",
     "tags_to_recheck",
 ]
-
-SIGNATURE_TAG = re.compile(r"(sha256)-([0-9a-f]{64})\.(sig|att|sbom)")
 
 Kind = Literal["new", "updated"]
 TagKey = tuple[str, str]
@@ -52,10 +50,6 @@ class TagFilter(Protocol):
     def tag_selected(self, tag: str) -> bool: ...
 
     def is_mutable(self, tag: str) -> bool: ...
-
-
-def is_signature_tag(tag: str) -> bool:
-    return SIGNATURE_TAG.fullmatch(tag) is not None
 
 
 def signature_subject(tag: str) -> str | None:

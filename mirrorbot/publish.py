@@ -1,4 +1,4 @@
-"""Turn a run's verified copies into files: state JSON, a CHANGELOG section, the index page.
+"""Turn a run's verified copies into files: state JSON, a CHANGELOG section, the index pages.
 
 ``pending_changes`` keeps, of a run's changes, only those the state on disk
 does not already record, labelled against that state; the publisher calls it
@@ -12,16 +12,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from mirrorbot.copier import CopyResult
-from mirrorbot.planner import is_signature_tag
+from mirrorbot.indexpages import INDEX_NAME, render_pages, stale_pages
 from mirrorbot.state.store import NamespaceState, SkipRecord, StateStore, TagRecord
-
-if TYPE_CHECKING:
-    import jinja2
+from mirrorbot.templating import format_when, short_digest, templates
 
 __all__ = [
     "CHANGELOG_NAME",
@@ -37,7 +34,6 @@ __all__ = [
 ]
 
 CHANGELOG_NAME = "CHANGELOG.md"
-INDEX_NAME = "README.md"
 CHANGELOG_HEADER = (
     "# Changelog\n\nEvery run that mirrored something new or updated adds a section here.\n"
 )
@@ -140,87 +136,18 @@ class Change:
         return SkipRecord(self.reason or "", self.record.digest, self.record.synced)
 
 
-def short_digest(digest: str) -> str:
-    algorithm, _, hex_part = digest.partition(":")
-    return f"{algorithm}:{hex_part[:8]}…"
-
-
-@cache
-def _templates() -> jinja2.Environment:
-    """Built on first use: a run with nothing to publish never pays for importing jinja2."""
-    import jinja2
-
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("mirrorbot", "templates"),
-        autoescape=False,  # noqa: S701 - Markdown, not HTML; every name in it passed the reference grammar
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=False,
-    )
-    environment.filters["short"] = short_digest
-    return environment
-
-
-def format_when(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def render_changelog_section(changes: Sequence[Change], when: dt.datetime) -> str:
     ordered = sorted(changes, key=lambda c: (CHANGE_KINDS.index(c.kind), c.upstream))
     return (
-        _templates()
+        templates()
         .get_template("changelog_section.md.j2")
         .render(changes=ordered, when=format_when(when))
     )
 
 
-def _pull_tag(tags: dict[str, TagRecord]) -> str:
-    """``latest`` if mirrored, else the newest image tag (signature tags are not pullable images)."""
-    if "latest" in tags:
-        return "latest"
-    images = {tag: record for tag, record in tags.items() if not is_signature_tag(tag)} or tags
-    return max(images.items(), key=lambda item: (item[1].synced, item[0]))[0]
-
-
-def _display_time(iso: str) -> str:
-    try:
-        return format_when(dt.datetime.fromisoformat(iso.replace("Z", "+00:00")))
-    except ValueError:
-        return iso
-
-
-def render_index(states: Iterable[NamespaceState]) -> str:
-    namespaces: list[dict[str, Any]] = []
-    image_count = tag_count = 0
-    last_sync = ""
-    for state in sorted(states, key=lambda s: s.source):
-        images = []
-        for name, entry in sorted(state.images.items()):
-            if not entry.tags:
-                continue
-            newest = max(record.synced for record in entry.tags.values())
-            last_sync = max(last_sync, newest)
-            images.append(
-                {
-                    "name": name,
-                    "tag_count": len(entry.tags),
-                    "last_sync": _display_time(newest),
-                    "pull": f"{entry.target}:{_pull_tag(entry.tags)}",
-                }
-            )
-            image_count += 1
-            tag_count += len(entry.tags)
-        namespaces.append({"source": state.source, "mirror": state.mirror, "images": images})
-    return (
-        _templates()
-        .get_template("index.md.j2")
-        .render(
-            namespaces=namespaces,
-            image_count=image_count,
-            tag_count=tag_count,
-            last_sync=_display_time(last_sync) if last_sync else "",
-        )
-    )
+def render_index(states: Iterable[NamespaceState]) -> dict[str, str]:
+    """The README and every namespace page, by path relative to the state folder."""
+    return render_pages(states)
 
 
 def pending_changes(store: StateStore, changes: Sequence[Change]) -> list[Change]:
@@ -258,11 +185,11 @@ def pending_changes(store: StateStore, changes: Sequence[Change]) -> list[Change
 
 
 def apply_changes(store: StateStore, changes: Sequence[Change], when: dt.datetime) -> list[Path]:
-    """Record changes in state, append one CHANGELOG section, regenerate the index.
+    """Record changes in state, append one CHANGELOG section, regenerate the index pages.
 
-    Returns the files that changed. No changes → nothing written. Every file is
-    read and written through the store: a link or special file under the state
-    folder is refused before anything is read or written there.
+    Returns the files that changed, removed index pages included. No changes → nothing
+    written. Every file is read and written through the store: a link or special file
+    under the state folder is refused before anything is read or written there.
     """
     if not changes:
         return []
@@ -290,7 +217,12 @@ def apply_changes(store: StateStore, changes: Sequence[Change], when: dt.datetim
         existing += "\n"
     store.write_text(changelog, existing + "\n" + render_changelog_section(changes, when))
     written.append(changelog)
-    index = store.root / INDEX_NAME
-    if store.write_text(index, render_index(store.all())):
-        written.append(index)
+    pages = render_index(store.all())
+    for relative, text in pages.items():
+        if store.write_text(store.root / relative, text):
+            written.append(store.root / relative)
+    store.check()  # what is removed below is a regular file of ours, never a link
+    for stale in stale_pages(store.root, pages):
+        stale.unlink()
+        written.append(stale)
     return written

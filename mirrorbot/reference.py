@@ -20,6 +20,7 @@ __all__ = [
     "normalize_registry",
     "parse_reference",
     "split_registry",
+    "split_tag",
     "validate_digest",
     "validate_repository",
     "validate_tag",
@@ -155,6 +156,15 @@ def split_registry(value: str) -> tuple[str, str]:
     return DOCKER_HUB, value
 
 
+def split_tag(value: str) -> tuple[str, str | None]:
+    """``name[:tag]`` → (name, tag): a colon before the last ``/`` is a registry's port, not a tag."""
+    last_slash = value.rfind("/")
+    colon = value.rfind(":")
+    if colon > last_slash:
+        return value[:colon], value[colon + 1 :]
+    return value, None
+
+
 def parse_reference(value: str, *, default_tag: str | None = "latest") -> Reference:
     """Parse ``[registry/]repo[/more][:tag][@digest]``.
 
@@ -173,11 +183,8 @@ def parse_reference(value: str, *, default_tag: str | None = "latest") -> Refere
             validate_digest(digest)
         except InvalidReferenceError as exc:
             raise InvalidReferenceError(value, exc.reason) from None
-    tag: str | None = None
-    last_slash = remainder.rfind("/")
-    colon = remainder.rfind(":")
-    if colon > last_slash:
-        remainder, tag = remainder[:colon], remainder[colon + 1 :]
+    remainder, tag = split_tag(remainder)
+    if tag is not None:
         try:
             validate_tag(tag)
         except InvalidReferenceError as exc:

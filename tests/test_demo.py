@@ -28,5 +28,6 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
     assert "committed and pushed" in out
     assert "--- CHANGELOG.md (newest section) ---" in out
     assert out.count("- new: `127.0.0.1:") == 7
-    assert "| `coredns/coredns` | 1 |" in out
+    assert "(its namespace page) ---" in out
+    assert "### `coredns/coredns`" in out
     assert "second run: 0 changes, 0 requests to the mirror, no commit" in out

@@ -84,17 +84,30 @@ def test_each_run_appends_one_section_and_regenerates_the_index(tmp_path: Path) 
     first = apply_changes(
         store, [change("new", "3.9", D1), change("new", "v1", D1, image="etcd/backup")], WHEN
     )
-    assert {p.name for p in first} == {"google-containers.json", "CHANGELOG.md", "README.md"}
+    assert {p.relative_to(tmp_path / "state").as_posix() for p in first} == {
+        "gcr.io/google-containers.json",
+        "CHANGELOG.md",
+        "README.md",
+        "index/gcr.io/google-containers.md",
+    }
     apply_changes(store, [change("updated", "3.9", D2, previous=D1)], WHEN + dt.timedelta(days=1))
     changelog = (tmp_path / "state" / "CHANGELOG.md").read_text()
     assert changelog.count("## 2026-11-23 03:04 UTC") == 1
     assert changelog.count("## 2026-11-24 03:04 UTC") == 1
     assert changelog.index("2026-11-23") < changelog.index("2026-11-24")
     index = (tmp_path / "state" / "README.md").read_text()
-    assert "`gcr.io/google-containers` → `docker.io/gcrxio`" in index
-    assert "| `etcd/backup` | 1 |" in index
-    assert "`docker pull docker.io/gcrxio/etcd_backup:v1`" in index
+    assert (
+        "| [`gcr.io/google-containers`](index/gcr.io/google-containers.md) | `docker.io/gcrxio` | 2 | 2 |"
+        in index
+    )
     assert "2 images and 2 tags" in index
+    page = (tmp_path / "state" / "index" / "gcr.io" / "google-containers.md").read_text()
+    assert "# `gcr.io/google-containers` → `docker.io/gcrxio`" in page
+    assert "[All namespaces](../../README.md)" in page
+    assert "### `etcd/backup`" in page
+    assert "| `v1` | `sha256:7031c1b2…` |" in page
+    assert "`docker pull docker.io/gcrxio/etcd_backup:v1` |" in page
+    assert "| `3.9` | `sha256:9e1b2c3d…` |" in page  # the update is on the page
 
 
 def test_no_changes_writes_nothing(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from mirrorbot.demo.corpus import sample_namespace
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
+from mirrorbot.indexpages import INDEX_DIR
 from mirrorbot.job import open_context, run_sync
 from mirrorbot.publish import CHANGELOG_NAME, INDEX_NAME
 from mirrorbot.report import render_plain, summarise
@@ -99,6 +100,9 @@ def run_demo(workdir: Path | None, echo: Callable[[str], None]) -> int:
             echo("## " + changelog.rsplit("\n## ", 1)[-1].rstrip())
             echo(f"\n--- {INDEX_NAME} ---")
             echo((state_dir / INDEX_NAME).read_text().rstrip())
+            for page in sorted((state_dir / INDEX_DIR).rglob("*.md"))[:1]:
+                echo(f"\n--- {page.relative_to(state_dir).as_posix()} (its namespace page) ---")
+                echo(page.read_text().rstrip())
 
             mark = mirror.log_mark()
             second = run_sync(context, SyncOptions(), push=True, now=dt.datetime.now(dt.UTC))

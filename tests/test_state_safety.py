@@ -182,10 +182,23 @@ def test_a_huge_state_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
 def test_safe_writes_still_behave_like_atomic_writes(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "state")
     first = apply_changes(store, [change("new", "3.9", D1)], WHEN)
-    assert {p.name for p in first} == {"google-containers.json", "CHANGELOG.md", "README.md"}
+    assert {p.relative_to(store.root).as_posix() for p in first} == {
+        "gcr.io/google-containers.json",
+        "CHANGELOG.md",
+        "README.md",
+        "index/gcr.io/google-containers.md",
+    }
     # No temp file left, files are plain and readable by others (git only tracks +x).
-    names = sorted(p.name for p in store.root.rglob("*"))
-    assert names == ["CHANGELOG.md", "README.md", "gcr.io", "google-containers.json"]
+    names = sorted(p.relative_to(store.root).as_posix() for p in store.root.rglob("*"))
+    assert names == [
+        "CHANGELOG.md",
+        "README.md",
+        "gcr.io",
+        "gcr.io/google-containers.json",
+        "index",
+        "index/gcr.io",
+        "index/gcr.io/google-containers.md",
+    ]
     assert atomic_write(store.root / "README.md", (store.root / "README.md").read_text()) is False
     store.check()
 

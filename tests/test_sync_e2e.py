@@ -67,7 +67,11 @@ def test_cold_noop_and_incremental_runs(world: World) -> None:
     assert CREDS[1] not in cold.stdout + cold.stderr
     changelog = world.remote_file("state/CHANGELOG.md")
     assert changelog.count("- new: ") == 5
-    assert "| `etcd/backup` | 1 |" in world.remote_file("state/README.md")
+    page = f"index/{world.upstream.host}/{world.ns}.md"
+    assert f"({page.replace(':', '%3A')})" in world.remote_file("state/README.md")
+    namespace_page = world.remote_file(f"state/{page}")
+    assert "### `etcd/backup`" in namespace_page
+    assert f"`docker pull {world.mirror.host}/{world.mirror_ns}/etcd_backup:v1`" in namespace_page
     commits = git("rev-list", "--count", "main", cwd=world.remote)
 
     # A no-op run: not one request to the mirror, no commit.

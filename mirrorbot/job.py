@@ -74,6 +74,8 @@ __all__ = [
     "run_sync",
     "run_verify",
     "shard_matrix",
+    "sync_hosts",
+    "verify_hosts",
 ]
 
 

@@ -113,6 +113,19 @@ def test_find_reads_a_plain_checkout_offline_without_secrets(world: World, tmp_p
     assert git("status", "--porcelain", cwd=checkout) == "?? mirrorbot.yaml\n"
 
 
+def test_publish_records_fragments_without_the_registry_variables(world: World) -> None:
+    """The nightly publish job gets GITHUB_TOKEN only: it talks to git, not to registries."""
+    world.seed("app", "v1", ImageFactory(world.ns).image("app-1"))
+    fragments = world.tmp / "fragments"
+    copied = world.run("sync", "--shard", "1/1", "--output", str(fragments))
+    assert copied.returncode == 0, copied.stdout + copied.stderr
+    published = run_without_secrets(world, "publish", str(fragments))
+    assert published.returncode == 0, published.stdout + published.stderr
+    assert "merged 1 fragments: 1 tags recorded" in published.stdout
+    assert "MIRROR_" not in published.stderr
+    assert "v1" in world.state()["images"]["app"]["tags"]  # type: ignore[index]
+
+
 def test_a_registry_entry_the_run_does_not_use_needs_no_variables(world: World) -> None:
     factory = ImageFactory(world.ns)
     world.seed("app", "v1", factory.image("app-1"))

@@ -148,18 +148,23 @@ def open_context(config_path: Path, environ: Mapping[str, str] | None = None) ->
     """Config and state repository; no credential is expanded yet (each run asks for its own)."""
     env = dict(os.environ if environ is None else environ)
     config = load_config(config_path)
-    repo = MetadataRepo.open(
+    repo = _open_repo(config, config_path, env)
+    return JobContext(config, repo, _state_store(config, repo.root), env)
+
+
+def _open_repo(config: Config, config_path: Path, env: Mapping[str, str]) -> MetadataRepo:
+    return MetadataRepo.open(
         config.state.repo,
         branch=config.state.branch,
         base_dir=config_path.resolve().parent,
         clone_root=clone_root(env),
         environ=env,
     )
-    store = StateStore(
-        repo.root / config.state.path,
-        default_mirror=f"{config.mirror.registry}/{config.mirror.namespace}",
-    )
-    return JobContext(config, repo, store, env)
+
+
+def _state_store(config: Config, root: Path) -> StateStore:
+    default_mirror = f"{config.mirror.registry}/{config.mirror.namespace}"
+    return StateStore(root / config.state.path, default_mirror=default_mirror)
 
 
 def open_state(config_path: Path, environ: Mapping[str, str] | None = None) -> StateStore:
@@ -171,18 +176,10 @@ def open_state(config_path: Path, environ: Mapping[str, str] | None = None) -> S
     """
     env = dict(os.environ if environ is None else environ)
     config = load_config(config_path)
-    mirror = f"{config.mirror.registry}/{config.mirror.namespace}"
     root = _working_tree(config.state.repo, config_path.resolve().parent)
     if root is None:
-        repo = MetadataRepo.open(
-            config.state.repo,
-            branch=config.state.branch,
-            base_dir=config_path.resolve().parent,
-            clone_root=clone_root(env),
-            environ=env,
-        )
-        root = repo.root
-    return StateStore(root / config.state.path, default_mirror=mirror)
+        root = _open_repo(config, config_path, env).root
+    return _state_store(config, root)
 
 
 def _working_tree(spec: str, base_dir: Path) -> Path | None:

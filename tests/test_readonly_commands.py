@@ -138,6 +138,27 @@ def test_a_registry_entry_the_run_does_not_use_needs_no_variables(world: World) 
     assert "UNUSED" not in result.stdout + result.stderr
 
 
+def test_rules_need_the_variables_of_their_own_registries_only(world: World) -> None:
+    world.seed("app", "v1", ImageFactory(world.ns).image("app-1"))
+    rules = world.tmp / "images.yaml"
+    target = f"{world.mirror.host}/{world.mirror_ns}/ruled"
+    rules.write_text(f"{world.upstream.host}/{world.ns}/app:v1: {target}\n")
+    text = world.config.read_text()
+    world.config.write_text(text + "  unused.example:\n    identity_token: ${UNUSED_TOKEN}\n")
+
+    planned = run_without_secrets(world, "rules", "--images", str(rules), "--dry-run")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert len(warning_lines(planned)) == 1
+    refused = run_without_secrets(world, "rules", "--images", str(rules))
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "environment variable MIRROR_USER is not set" in refused.stderr
+
+    copied = world.run("rules", "--images", str(rules))
+    assert copied.returncode == 0, copied.stdout + copied.stderr
+    assert "UNUSED" not in copied.stdout + copied.stderr
+    assert world.remote_file("state/CHANGELOG.md").count("- new: ") == 1
+
+
 def test_plan_without_a_literal_password_variable_quotes_nothing_of_it(world: World) -> None:
     world.seed("app", "v1", ImageFactory(world.ns).image("app-1"))
     text = world.config.read_text().replace("${MIRROR_PASSWORD}", "'S3cure$tailpart9'")

@@ -126,6 +126,28 @@ def test_publish_records_fragments_without_the_registry_variables(world: World) 
     assert "v1" in world.state()["images"]["app"]["tags"]  # type: ignore[index]
 
 
+def test_find_in_this_repository_needs_no_secret(tmp_path: Path) -> None:
+    """What the generated index tells a reader to run, with the shipped config."""
+    shipped = Path(__file__).resolve().parent.parent / "mirrorbot.yaml"
+    assert "${DOCKERHUB_TOKEN}" in shipped.read_text()
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "HTTPS_PROXY": UNREACHABLE,
+        "HTTP_PROXY": UNREACHABLE,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "mirrorbot", "find", "no-such-image-x9", "--config", str(shipped)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=environment,
+    )
+    assert (result.returncode, result.stderr) == (1, ""), result.stderr
+    assert result.stdout == "nothing mirrored matches 'no-such-image-x9'\n"
+
+
 def test_a_registry_entry_the_run_does_not_use_needs_no_variables(world: World) -> None:
     factory = ImageFactory(world.ns)
     world.seed("app", "v1", factory.image("app-1"))

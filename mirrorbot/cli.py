@@ -14,10 +14,10 @@ import datetime as dt
 import json
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from mirrorbot.sync import SyncReport
 
 __all__ = ["app", "main"]
+
+_T = TypeVar("_T")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -225,8 +227,13 @@ DEFAULT_CONFIG = Path("mirrorbot.yaml")
 def _context(config: Path) -> JobContext:
     from mirrorbot.job import open_context
 
+    return _opened(config, open_context)
+
+
+def _opened(config: Path, opener: Callable[[Path], _T]) -> _T:
+    """``opener(config)``; a config, file or state repository problem is a usage error (2)."""
     try:
-        return open_context(config)
+        return opener(config)
     except ConfigError as exc:
         raise _fail(str(exc), EXIT_USAGE) from None
     except FileNotFoundError:
@@ -734,10 +741,11 @@ def find(
 
     from mirrorbot.find import find as search
     from mirrorbot.find import matches_to_json
+    from mirrorbot.job import open_state
 
-    context = _context(config)
+    store = _opened(config, open_state)  # state files only: no credentials, no registry
     with _exit_codes():  # a refused or corrupt state file: one line, exit 1
-        matches = search(context.store.all(), query)
+        matches = search(store.all(), query)
     if as_json:
         typer.echo(redact(json.dumps(matches_to_json(matches), indent=2, ensure_ascii=False)))
         raise typer.Exit(0 if matches else EXIT_FAILED)

@@ -11,16 +11,21 @@ How a file becomes a :class:`Config`:
    (a config never needs them, and refusing them makes "billion laughs" bombs
    impossible), and so are documents of more than :data:`MAX_NODES` nodes.
 3. ruamel.yaml's round-trip loader builds the tree, keeping line numbers.
-4. The tree becomes plain data (sequences → tuples); ``${VAR}`` / ``$VAR`` are
-   expanded in string values under ``registries:`` only (that is where secrets
-   live), ``$$`` is a literal ``$`` and any other ``$`` is an error. No error
-   quotes a value: an unset ``${VAR}`` is named, an unset bare ``$VAR`` is not
-   (``pa$sword`` may be a literal password). Expanded secrets are registered
-   with :mod:`mirrorbot.redact` at once.
+4. The tree becomes plain data (sequences → tuples).
 5. Pydantic models in strict mode validate it (strict, so ``"yes"`` or ``1`` is
    not silently a boolean); each pydantic error location is mapped back to the
    line through the ruamel tree. Cross-field rules (strategies, duplicates,
    name rendering and collisions) run in the :class:`Config` validator.
+6. String values under ``registries:`` (only there: that is where secrets live)
+   may name environment variables: ``${VAR}`` / ``$VAR``, ``$$`` is a literal
+   ``$`` and any other ``$`` is an error, checked here. They are **not
+   expanded here**: the config keeps the raw text, and
+   :func:`mirrorbot.credpolicy.resolve_credentials` expands them when a command
+   builds its registry pool, for the registries it talks to, as that command
+   needs them (a writer requires them, a reader does without). So structure
+   errors always come first, and ``plan``/``find``/``verify`` run without the
+   push secrets. No error quotes a value: an unset ``${VAR}`` is named, an
+   unset bare ``$VAR`` is not (``pa$sword`` may be a literal password).
 
 Tag filters (``include``, ``exclude``, ``mutable``) are RE2 regexes (Go's
 syntax, linear-time matching: :mod:`mirrorbot.tagregex`) with *full-match*
@@ -37,7 +42,7 @@ import difflib
 import json
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
@@ -65,7 +70,7 @@ from ruamel.yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, Seque
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from mirrorbot.configerror import ConfigError, Location, format_key
-from mirrorbot.redact import register
+from mirrorbot.credpolicy import Need, resolve_credentials
 from mirrorbot.reference import (
     DOCKER_HUB,
     InvalidReferenceError,
@@ -573,11 +578,21 @@ class Config(BaseModel):
     )
 
     _source_path: Path | None = PrivateAttr(default=None)
+    _filename: str = PrivateAttr(default="")
+    # (host as normalised, field) → the key as written and its line, for located errors.
+    _registry_keys: dict[tuple[str, str], tuple[Location, int | None]] = PrivateAttr(
+        default_factory=dict
+    )
 
     @property
     def source_path(self) -> Path | None:
         """The file this configuration was loaded from (None when parsed from text)."""
         return self._source_path
+
+    def registry_error(self, host: str, field: str, message: str) -> ConfigError:
+        """A :class:`ConfigError` at ``registries.<host>.<field>`` as written (file, line)."""
+        location, line = self._registry_keys.get((host, field), (("registries", host, field), None))
+        return ConfigError(message, path=self._filename, line=line, location=location)
 
     @field_validator("registries", mode="wrap")
     @classmethod
@@ -749,16 +764,19 @@ def _check_strategy(ns: NamespaceSettings, plan: ResolvedNamespace, here: Locati
         )
 
 
-def credentials_from_config(config: Config) -> dict[str, Credential]:
-    """Registry host → credential, for hosts that have any (others fall back to docker config)."""
-    found: dict[str, Credential] = {}
-    for host, settings in config.registries.items():
-        credential = Credential(
-            settings.username or "", settings.password or "", settings.identity_token or ""
-        )
-        if not credential.anonymous:
-            found[normalize_registry(host)] = credential
-    return found
+def credentials_from_config(
+    config: Config,
+    environ: Mapping[str, str] | None = None,
+    *,
+    hosts: Iterable[str] | None = None,
+) -> dict[str, Credential]:
+    """Registry host → credential, for hosts that have any (others fall back to docker config).
+
+    ``${VAR}`` expand from ``environ`` (default ``os.environ``), for ``hosts``
+    only (default: every entry); an unset one is a :class:`ConfigError` naming
+    it. Readers that can do without use :func:`resolve_credentials` directly.
+    """
+    return resolve_credentials(config, environ, hosts=hosts, need=Need.REQUIRED).credentials
 
 
 def config_json_schema() -> dict[str, object]:
@@ -777,7 +795,12 @@ def config_json_schema() -> dict[str, object]:
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
-    """Read and validate a config file; ``environ`` (default ``os.environ``) feeds ``${VAR}``."""
+    """Read and validate a config file; ``${VAR}`` under ``registries:`` stay unexpanded.
+
+    With ``environ``, every variable those entries name must also be set in it
+    (the check a writer such as ``sync`` makes for the registries it uses);
+    without it, only the structure is checked.
+    """
     name = str(path)
     try:
         size = path.stat().st_size
@@ -804,14 +827,22 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 def parse_config(
     text: str, *, filename: str = "mirrorbot.yaml", environ: Mapping[str, str] | None = None
 ) -> Config:
-    """Validate config text; errors name ``filename``, the line and the key."""
+    """Validate config text; errors name ``filename``, the line and the key.
+
+    ``environ``: as for :func:`load_config`.
+    """
     if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
         raise ConfigError(f"config is larger than {MAX_CONFIG_BYTES} bytes (1 MiB)", path=filename)
     root = _load_yaml(text, filename)
     try:
         data = _plain(root, ())
-        _expand_registries(data, environ)
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
+        config._filename = filename
+        config._registry_keys = _registry_keys(data, root)
+        _check_variables(config)
+        if environ is not None:
+            credentials_from_config(config, environ)
+        return config
     except ValidationError as exc:
         raise _from_validation(exc, root, filename) from None
     except ConfigError as exc:
@@ -917,30 +948,59 @@ def _plain(node: object, location: Location) -> Any:
     )
 
 
-def _expand_registries(data: Any, environ: Mapping[str, str] | None) -> None:
-    """Expand ``${NAME}``/``$NAME`` (``$$`` = ``$``) in every string under ``registries:``.
+class _EveryName(Mapping[str, str]):
+    """An environment where every variable is set (empty): only ``$`` syntax can fail."""
 
-    The rule and its errors are :func:`expand_env`'s; no error quotes a value.
-    Each entry's secrets are registered for redaction as soon as they are
-    expanded, before validation (or anything else) could print them.
-    """
+    def __getitem__(self, key: str) -> str:
+        return ""
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _registry_keys(
+    data: Any, root: CommentedMap
+) -> dict[tuple[str, str], tuple[Location, int | None]]:
+    """Where each string under ``registries:`` was written: key path as written, line."""
+    found: dict[tuple[str, str], tuple[Location, int | None]] = {}
     registries = data.get("registries") if isinstance(data, dict) else None
     if not isinstance(registries, dict):
-        return
-    for host, entry in registries.items():
+        return found
+    for written, entry in registries.items():
         if not isinstance(entry, dict):
             continue
+        host = _check_host(written)  # validated already
         for field, value in entry.items():
             if isinstance(value, str):
+                location: Location = ("registries", written, field)
+                found[(host, field)] = (location, _line_of(root, location))
+    return found
+
+
+def _check_variables(config: Config) -> None:
+    """A ``$`` under ``registries:`` must start ``${NAME}``, ``$NAME`` or ``$$``.
+
+    The syntax is structure, checked now; whether the variables are set is
+    asked only when a command needs the credentials (:mod:`mirrorbot.credpolicy`).
+    """
+    every = _EveryName()
+    for host, settings in config.registries.items():
+        for field in _SECRET_FIELDS:
+            value = getattr(settings, field)
+            if isinstance(value, str):
                 try:
-                    entry[field] = expand_env(value, environ)
+                    expand_env(value, every)
                 except CredentialError as exc:
-                    raise ConfigError(str(exc), location=("registries", host, field)) from None
-        text = {k: v if isinstance(v, str) else "" for k, v in entry.items()}
-        credential = Credential(
-            text.get("username", ""), text.get("password", ""), text.get("identity_token", "")
-        )
-        register(credential.secrets())
+                    raise config.registry_error(host, field, str(exc)) from None
+
+
+_SECRET_FIELDS: Final = ("username", "password", "identity_token")
 
 
 def _line_of(root: object, location: Location) -> int | None:

@@ -2,6 +2,11 @@
 
 This is the one place that assembles config, credentials, registry pool, state
 repository and publisher; the stages themselves stay unaware of each other.
+
+Credentials are resolved when a pool is built, for the registries that run
+talks to (:mod:`mirrorbot.credpolicy`): required where the run writes (sync,
+repair, rules), optional where it only reads (plan, verify); ``find`` reads
+state files and builds no pool at all.
 """
 
 from __future__ import annotations
@@ -9,26 +14,29 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+import git
+
 from mirrorbot.config import (
     Config,
     NetworkSettings,
     StateSettings,
-    credentials_from_config,
     load_config,
 )
 from mirrorbot.copier import Copier
+from mirrorbot.credpolicy import Need, resolve_credentials
 from mirrorbot.imagesyncer import AuthEntry, Rule, load_auth, load_rules
 from mirrorbot.logs import secret_filter
 from mirrorbot.progress import ProgressSink
 from mirrorbot.publish import Change, apply_changes, pending_changes
 from mirrorbot.redact import redact
-from mirrorbot.registry.credentials import CredentialStore
+from mirrorbot.reference import split_registry
+from mirrorbot.registry.credentials import Credential, CredentialStore
 from mirrorbot.registry.pool import RegistryPool
 from mirrorbot.registry.retry import RetryPolicy
 from mirrorbot.rulesync import RuleOptions, run_rules
@@ -41,8 +49,8 @@ from mirrorbot.shards import (
     read_fragments,
 )
 from mirrorbot.sources.storage import open_storage
-from mirrorbot.state.gitrepo import MetadataRepo
-from mirrorbot.state.store import StateStore
+from mirrorbot.state.gitrepo import GitError, MetadataRepo, looks_like_url
+from mirrorbot.state.store import NamespaceState, StateStore
 from mirrorbot.sync import Failure, Sync, SyncOptions, SyncReport, stop_on_signals
 from mirrorbot.verify import (
     RepairFailure,
@@ -61,11 +69,14 @@ __all__ = [
     "VerifyOutcome",
     "commit_message",
     "open_context",
+    "open_state",
     "publish_changes",
     "run_publish",
     "run_sync",
     "run_verify",
     "shard_matrix",
+    "sync_hosts",
+    "verify_hosts",
 ]
 
 
@@ -74,14 +85,22 @@ class JobContext:
     config: Config
     repo: MetadataRepo
     store: StateStore
-    credentials: CredentialStore
     environ: Mapping[str, str] = field(default_factory=dict)
 
-    def pool(self) -> RegistryPool:
+    def credentials(self, hosts: Iterable[str], need: Need) -> CredentialStore:
+        """The configured credentials of ``hosts``, expanded now (see :mod:`mirrorbot.credpolicy`).
+
+        Raises :class:`ConfigError` when ``need`` is required and a variable is unset.
+        """
+        resolved = resolve_credentials(self.config, self.environ, hosts=hosts, need=need)
+        resolved.log_warnings()
+        return CredentialStore(resolved.credentials)
+
+    def pool(self, credentials: CredentialStore) -> RegistryPool:
         insecure = [host for host, settings in self.config.registries.items() if settings.insecure]
         network = self.config.network
         pool = RegistryPool(
-            self.credentials,
+            credentials,
             insecure=insecure,
             retry=RetryPolicy(attempts=network.retries),
             connect_timeout=network.connect_timeout,
@@ -127,23 +146,80 @@ def clone_root(environ: Mapping[str, str]) -> Path:
 
 
 def open_context(config_path: Path, environ: Mapping[str, str] | None = None) -> JobContext:
+    """Config and state repository; no credential is expanded yet (each run asks for its own)."""
     env = dict(os.environ if environ is None else environ)
-    config = load_config(config_path, env)
-    credentials = CredentialStore(credentials_from_config(config))
-    secret_filter().add(credentials.secrets())
-    repo = MetadataRepo.open(
+    config = load_config(config_path)
+    repo = _open_repo(config, config_path, env)
+    return JobContext(config, repo, _state_store(config, repo.root), env)
+
+
+def _open_repo(config: Config, config_path: Path, env: Mapping[str, str]) -> MetadataRepo:
+    return MetadataRepo.open(
         config.state.repo,
         branch=config.state.branch,
         base_dir=config_path.resolve().parent,
         clone_root=clone_root(env),
         environ=env,
     )
-    store = StateStore(
-        repo.root / config.state.path,
-        default_mirror=f"{config.mirror.registry}/{config.mirror.namespace}",
-        boundary=repo.root,
-    )
-    return JobContext(config, repo, store, credentials, env)
+
+
+def _state_store(config: Config, root: Path) -> StateStore:
+    default_mirror = f"{config.mirror.registry}/{config.mirror.namespace}"
+    return StateStore(root / config.state.path, default_mirror=default_mirror, boundary=root)
+
+
+def open_state(config_path: Path, environ: Mapping[str, str] | None = None) -> StateStore:
+    """The state files alone, for readers of state (``find``): no credentials, no pool.
+
+    When ``state.repo`` is a working tree (``"."``: the checkout holding the
+    config), its state folder is read as it is: no worktree, no fetch, so a
+    plain checkout works offline. A URL or a bare repository is cloned as a run would.
+    """
+    env = dict(os.environ if environ is None else environ)
+    config = load_config(config_path)
+    root = _working_tree(config.state.repo, config_path.resolve().parent)
+    if root is None:
+        root = _open_repo(config, config_path, env).root
+    return _state_store(config, root)
+
+
+def _working_tree(spec: str, base_dir: Path) -> Path | None:
+    """The top of the working tree ``spec`` names, or None for a URL or a bare repository."""
+    if looks_like_url(spec):
+        return None
+    candidate = (base_dir / spec).resolve()
+    if not candidate.exists():
+        raise GitError(f"state.repo {spec!r}: no such path {candidate}")
+    try:
+        with git.Repo(candidate, search_parent_directories=True) as found:
+            top = found.working_tree_dir
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise GitError(f"state.repo {spec!r}: {candidate} is not inside a git repository") from None
+    return None if top is None else Path(top)
+
+
+def sync_hosts(config: Config, namespaces: Iterable[str] = ()) -> set[str]:
+    """Registries a sync of ``namespaces`` (default: all) talks to: upstreams and the mirror.
+
+    A storage namespace is read from files, not from its registry.
+    """
+    wanted = set(namespaces)
+    return {config.mirror.registry} | {
+        ns.registry
+        for ns in config.namespace_plans()
+        if ns.strategy != "storage" and (not wanted or ns.source in wanted)
+    }
+
+
+def verify_hosts(config: Config, states: Iterable[NamespaceState], *, repair: bool) -> set[str]:
+    """Registries a verify reads: where the recorded tags are; with ``repair``, their upstreams."""
+    storage = {ns.source for ns in config.namespace_plans() if ns.strategy == "storage"}
+    hosts: set[str] = set()
+    for state in states:
+        hosts.update(split_registry(entry.target)[0] for entry in state.images.values())
+        if repair and state.source not in storage:
+            hosts.add(split_registry(f"{state.source}/probe")[0])
+    return hosts
 
 
 def commit_message(changes: list[Change], when: dt.datetime) -> str:
@@ -181,56 +257,70 @@ def run_sync(
     The clone is this run's from reading state to pushing it: one run at a time on it.
     """
     with context.repo.locked():
-        moment = now or dt.datetime.now(dt.UTC)
+        return _run_sync(context, options, push=push, now=now, output=output, progress=progress)
 
-        network = context.config.network
-        options = replace(
-            options,
-            image_concurrency=network.image_concurrency,
-            blob_concurrency=network.blob_concurrency,
-            time_budget=network.time_budget if options.time_budget is None else options.time_budget,
-        )
 
-        async def go() -> SyncReport:
-            async with context.pool() as pool:
-                sync = Sync(
-                    context.config, pool, context.store, options, now=moment, progress=progress
-                )
-                with stop_on_signals(sync):
-                    report = await sync.run()
-                    if options.repair and not options.dry_run and not sync.stopping:
-                        await repair_after_sync(sync, pool)
-                    return report
+def _run_sync(
+    context: JobContext,
+    options: SyncOptions,
+    *,
+    push: bool,
+    now: dt.datetime | None = None,
+    output: Path | None = None,
+    progress: ProgressSink | None = None,
+) -> SyncOutcome:
+    moment = now or dt.datetime.now(dt.UTC)
+    credentials = context.credentials(
+        sync_hosts(context.config, options.namespaces),
+        Need.OPTIONAL if options.dry_run else Need.REQUIRED,
+    )
 
-        # A link or special file under the state folder stops the run before anything is read.
-        context.store.check()
-        if not options.dry_run and output is None:
-            # Uncommitted state is what a killed run left behind; the registries are the truth.
-            context.repo.discard_changes(context.store.root)
+    network = context.config.network
+    options = replace(
+        options,
+        image_concurrency=network.image_concurrency,
+        blob_concurrency=network.blob_concurrency,
+        time_budget=network.time_budget if options.time_budget is None else options.time_budget,
+    )
 
-        report = run_async(go)
-        outcome = SyncOutcome(report)
-        if options.dry_run:
-            return outcome
-        changes = sorted(report.changes, key=lambda c: (c.namespace, c.image, c.tag))
-        if output is not None:
-            index, count = options.shard or (1, 1)
-            fragment = Fragment(
-                index=index,
-                count=count,
-                when=iso_utc(moment),
-                changes=tuple(changes),
-                # Fragments travel as artifacts and are printed by publish: redacted here.
-                failures=tuple(
-                    {"upstream": f.upstream, "target": f.target, "error": redact(f.error)}
-                    for f in report.failures
-                ),
-                errors=tuple(redact(error) for error in report.listing_errors),
-            )
-            outcome.fragment = fragment.write(output)
-            return outcome
-        outcome.commit, outcome.pushed = publish_changes(context, changes, moment, push=push)
+    async def go() -> SyncReport:
+        async with context.pool(credentials) as pool:
+            sync = Sync(context.config, pool, context.store, options, now=moment, progress=progress)
+            with stop_on_signals(sync):
+                report = await sync.run()
+                if options.repair and not options.dry_run and not sync.stopping:
+                    await repair_after_sync(sync, pool)
+                return report
+
+    # A link or special file under the state folder stops the run before anything is read.
+    context.store.check()
+    if not options.dry_run and output is None:
+        # Uncommitted state is what a killed run left behind; the registries are the truth.
+        context.repo.discard_changes(context.store.root)
+
+    report = run_async(go)
+    outcome = SyncOutcome(report)
+    if options.dry_run:
         return outcome
+    changes = sorted(report.changes, key=lambda c: (c.namespace, c.image, c.tag))
+    if output is not None:
+        index, count = options.shard or (1, 1)
+        fragment = Fragment(
+            index=index,
+            count=count,
+            when=iso_utc(moment),
+            changes=tuple(changes),
+            # Fragments travel as artifacts and are printed by publish: redacted here.
+            failures=tuple(
+                {"upstream": f.upstream, "target": f.target, "error": redact(f.error)}
+                for f in report.failures
+            ),
+            errors=tuple(redact(error) for error in report.listing_errors),
+        )
+        outcome.fragment = fragment.write(output)
+        return outcome
+    outcome.commit, outcome.pushed = publish_changes(context, changes, moment, push=push)
+    return outcome
 
 
 async def repair_after_sync(sync: Sync, pool: RegistryPool) -> None:
@@ -291,9 +381,13 @@ def run_verify(
     states = list(context.store.all())
     namespaces = {ns.source: ns for ns in context.config.namespace_plans()}
     network = context.config.network
+    credentials = context.credentials(
+        verify_hosts(context.config, states, repair=repair),
+        Need.REQUIRED if repair else Need.OPTIONAL,
+    )
 
     async def go() -> VerifyOutcome:
-        async with context.pool() as pool:
+        async with context.pool(credentials) as pool:
             outcome = VerifyOutcome(await verify_states(states, pool, deep=deep), repair)
             if repair and outcome.result.drifts:
                 outcome.changes, outcome.failures = await repair_drifts(
@@ -344,15 +438,36 @@ class RulesContext:
     rules: list[Rule]
     repo: MetadataRepo
     store: StateStore
-    credentials: CredentialStore
+    config: Config | None
+    auth: dict[str, Credential]  # per host, from the auth file (the config's entries win)
     scoped: list[AuthEntry]
     network: NetworkSettings
     insecure: frozenset[str]
     mutable: tuple[str, ...]
+    environ: Mapping[str, str] = field(default_factory=dict)
 
-    def pool(self) -> RegistryPool:
+    def hosts(self) -> set[str]:
+        """Registries the rules read from and write to."""
+        return {rule.source.registry for rule in self.rules} | {
+            destination.repository.registry
+            for rule in self.rules
+            for destination in rule.destinations
+        }
+
+    def credentials(self, need: Need) -> CredentialStore:
+        """The auth file's credentials and the config's, for the rules' registries only."""
+        explicit: dict[str, Credential] = {}
+        if self.config is not None:
+            resolved = resolve_credentials(self.config, self.environ, hosts=self.hosts(), need=need)
+            resolved.log_warnings()
+            explicit.update(resolved.credentials)
+        for host, credential in self.auth.items():
+            explicit.setdefault(host, credential)
+        return CredentialStore(explicit)
+
+    def pool(self, credentials: CredentialStore) -> RegistryPool:
         pool = RegistryPool(
-            self.credentials,
+            credentials,
             insecure=self.insecure,
             retry=RetryPolicy(attempts=self.network.retries),
             connect_timeout=self.network.connect_timeout,
@@ -377,19 +492,17 @@ def open_rules_context(
 ) -> RulesContext:
     """State, network and credentials from mirrorbot.yaml when it exists; else defaults."""
     env = dict(os.environ if environ is None else environ)
-    config = load_config(config_path, env) if config_path.exists() else None
+    config = load_config(config_path) if config_path.exists() else None
     rules = load_rules(images, default=default)
     entries = load_auth(auth, env) if auth is not None else []
-    explicit = credentials_from_config(config) if config is not None else {}
+    by_host: dict[str, Credential] = {}
     scoped = []
     for entry in entries:
         if "/" in entry.prefix:
             scoped.append(entry)
         else:
-            explicit.setdefault(entry.prefix, entry.credential)
-    credentials = CredentialStore(explicit)
-    secret_filter().add(credentials.secrets())
-    secret_filter().add(s for entry in scoped for s in entry.credential.secrets())
+            by_host.setdefault(entry.prefix, entry.credential)
+    secret_filter().add(s for entry in entries for s in entry.credential.secrets())
     insecure = {e.prefix.partition("/")[0] for e in entries if e.insecure}
     if config is not None:
         insecure |= {host for host, settings in config.registries.items() if settings.insecure}
@@ -404,11 +517,13 @@ def open_rules_context(
         rules=rules,
         repo=repo,
         store=StateStore(repo.root / state.path, default_mirror="", boundary=repo.root),
-        credentials=credentials,
+        config=config,
+        auth=by_host,
         scoped=scoped,
         network=config.network if config is not None else NetworkSettings(),
         insecure=frozenset(insecure),
         mutable=config.defaults.mutable if config is not None else ("latest",),
+        environ=env,
     )
 
 
@@ -421,9 +536,10 @@ def run_rules_sync(
     now: dt.datetime | None = None,
 ) -> SyncOutcome:
     moment = now or dt.datetime.now(dt.UTC)
+    credentials = context.credentials(Need.OPTIONAL if dry_run else Need.REQUIRED)
 
     async def go() -> SyncReport:
-        async with context.pool() as pool:
+        async with context.pool(credentials) as pool:
             return await run_rules(
                 context.rules, pool, context.store, options, now=moment, dry_run=dry_run
             )
@@ -480,12 +596,18 @@ def run_publish(context: JobContext, directories: list[Path], *, push: bool) -> 
 
 
 def confirm_in_mirror(context: JobContext, changes: list[Change]) -> tuple[list[Change], list[str]]:
-    """Keep the fragments' records the mirror verifiably holds (read-only HEADs)."""
+    """Keep the fragments' records the mirror verifiably holds (read-only HEADs).
+
+    The mirror is read with its credentials when they are set, anonymously otherwise
+    (a public Docker Hub repository answers HEADs to anyone).
+    """
     if not changes:
         return [], []
+    hosts = {split_registry(change.target_repository)[0] for change in changes}
+    credentials = context.credentials(hosts, Need.OPTIONAL)
 
     async def go() -> tuple[list[Change], list[str]]:
-        async with context.pool() as pool:
+        async with context.pool(credentials) as pool:
             return await confirm_changes(changes, pool)
 
     return run_async(go)

@@ -30,7 +30,7 @@ import re
 import shutil
 import tempfile
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -45,15 +45,15 @@ from mirrorbot.config import (
     Config,
     ConfigError,
     ResolvedNamespace,
-    credentials_from_config,
     load_config,
     parse_config,
     split_source,
 )
+from mirrorbot.credpolicy import Need, resolve_credentials
 from mirrorbot.logs import redact
 from mirrorbot.naming import find_collisions
 from mirrorbot.reference import InvalidReferenceError, normalize_registry, validate_repository
-from mirrorbot.registry.credentials import Credential, CredentialStore
+from mirrorbot.registry.credentials import CredentialStore
 from mirrorbot.registry.errors import MirrorbotError
 from mirrorbot.registry.pool import RegistryPool
 from mirrorbot.registry.retry import RetryPolicy
@@ -94,7 +94,6 @@ FORM_LABELS: Final = {
 }
 _BY_LABEL: Final = {label.casefold(): key for key, label in FORM_LABELS.items()}
 _HEADING = re.compile(r"###[ \t]+(?P<label>.*?)[ \t#]*")
-_UNSET_VARIABLE: Final = "mirrorbot-request-unset-variable"
 _LISTING_ATTEMPTS: Final = 3
 
 
@@ -324,41 +323,19 @@ def _check_images(images: Sequence[str], registry: str, path: str) -> tuple[str,
 # --------------------------------------------------------------------------- the config
 
 
-class _TolerantEnviron(Mapping[str, str]):
-    """The environment, with a placeholder for unset variables.
+def _load(config_path: Path) -> Config:
+    return load_config(config_path)
 
-    A request validates the config but never uses its credentials for
-    registries whose ``${VAR}`` are not set here (the request workflow gets no
-    registry secrets), so a missing variable must not make the config invalid.
+
+def _credentials(config: Config, environ: Mapping[str, str], host: str) -> CredentialStore:
+    """The listed registry's configured credentials when its variables are set, else none.
+
+    The request workflow gets no registry secrets and only reads upstream: an
+    unset variable means anonymous listing (one warning), never an unusable config.
     """
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def __getitem__(self, key: str) -> str:
-        return self._environ.get(key, _UNSET_VARIABLE)
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._environ)
-
-    def __len__(self) -> int:
-        return len(self._environ)
-
-
-def _load(config_path: Path, environ: Mapping[str, str]) -> Config:
-    return load_config(config_path, _TolerantEnviron(environ))
-
-
-def _usable_credentials(config: Config) -> dict[str, Credential]:
-    return {
-        host: credential
-        for host, credential in credentials_from_config(config).items()
-        if _UNSET_VARIABLE not in (credential.username, credential.password)
-        and _UNSET_VARIABLE not in credential.identity_token
-    }
+    resolved = resolve_credentials(config, environ, hosts=[host], need=Need.OPTIONAL)
+    resolved.log_warnings()
+    return CredentialStore(resolved.credentials)
 
 
 def _round_trip_yaml(text: str) -> tuple[YAML, CommentedMap]:
@@ -446,7 +423,6 @@ def _edited(
     source: str,
     images: Sequence[str],
     include: Sequence[str],
-    environ: Mapping[str, str],
 ) -> tuple[str, Config]:
     """The config text with the new namespace, and what it validates to.
 
@@ -456,9 +432,7 @@ def _edited(
     text = config_path.read_text(encoding="utf-8")
     try:
         new_text = _with_namespace(text, source, images, include)
-        new_config = parse_config(
-            new_text, filename=config_path.name, environ=_TolerantEnviron(environ)
-        )
+        new_config = parse_config(new_text, filename=config_path.name)
     except ConfigError as exc:
         if exc.location[:2] == ("namespaces", len(config.namespaces)):
             raise RequestRejectedError(
@@ -468,7 +442,7 @@ def _edited(
     return new_text, new_config
 
 
-def _replace_config(config_path: Path, text: str, environ: Mapping[str, str]) -> Config:
+def _replace_config(config_path: Path, text: str) -> Config:
     """Write ``text`` beside the config, prove it loads, then move it into place."""
     descriptor, temporary = tempfile.mkstemp(
         prefix=f".{config_path.name}.", suffix=".tmp", dir=config_path.parent
@@ -477,7 +451,7 @@ def _replace_config(config_path: Path, text: str, environ: Mapping[str, str]) ->
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         shutil.copymode(config_path, temporary)
-        config = _load(Path(temporary), environ)
+        config = _load(Path(temporary))
         os.replace(temporary, config_path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -522,10 +496,10 @@ def _existing_claims(config: Config, config_path: Path) -> list[tuple[str, str]]
     return claims
 
 
-def _pool(config: Config) -> RegistryPool:
+def _pool(config: Config, credentials: CredentialStore) -> RegistryPool:
     network = config.network
     return RegistryPool(
-        CredentialStore(_usable_credentials(config)),
+        credentials,
         insecure=[host for host, settings in config.registries.items() if settings.insecure],
         retry=RetryPolicy(attempts=min(network.retries, _LISTING_ATTEMPTS)),
         connect_timeout=network.connect_timeout,
@@ -535,8 +509,10 @@ def _pool(config: Config) -> RegistryPool:
     )
 
 
-async def _list(config: Config, namespace: ResolvedNamespace) -> Listing:
-    async with _pool(config) as pool:
+async def _list(
+    config: Config, namespace: ResolvedNamespace, credentials: CredentialStore
+) -> Listing:
+    async with _pool(config, credentials) as pool:
         source = make_source(
             namespace.strategy,
             registry=namespace.registry,
@@ -617,12 +593,9 @@ _ENVIRONMENT.filters["code"] = code_span
 _ENVIRONMENT.filters["block"] = code_block
 
 
-def _secrets(config: Config | None, environ: Mapping[str, str]) -> list[str]:
-    found = [environ[name] for name in TOKEN_VARIABLES if environ.get(name)]
-    if config is not None:
-        for credential in _usable_credentials(config).values():
-            found.extend(credential.secrets())
-    return found
+def _secrets(environ: Mapping[str, str]) -> list[str]:
+    # Registry credentials are registered for redaction when they are expanded.
+    return [environ[name] for name in TOKEN_VARIABLES if environ.get(name)]
 
 
 def _render(secrets: Iterable[str], **values: object) -> str:
@@ -647,10 +620,10 @@ def handle_request(
     maintainer's to fix (exit 2), not the requester's.
     """
     env = dict(os.environ if environ is None else environ)
-    config = _load(config_path, env)
+    config = _load(config_path)
     settings = config.requests
     allowed = list(dict.fromkeys([*settings.allowed_registries, *_hosts(allow)]))
-    secrets = _secrets(config, env)
+    secrets = _secrets(env)
     common = {"dry_run": dry_run, "open_pull_request": settings.open_pull_request}
     source = ""
     try:
@@ -666,10 +639,11 @@ def handle_request(
         if len(form.include) > MAX_INCLUDE:
             raise RequestRejectedError(f"more than {MAX_INCLUDE} include regexes")
         _check_new(config, registry, path, allowed)
-        new_text, new_config = _edited(config, config_path, source, images, form.include, env)
+        new_text, new_config = _edited(config, config_path, source, images, form.include)
         namespace = new_config.namespace_plans()[-1]
+        credentials = _credentials(new_config, env, namespace.registry)
         try:
-            listing = asyncio.run(_list(new_config, namespace))
+            listing = asyncio.run(_list(new_config, namespace, credentials))
         except EmptyListingError as exc:
             if not namespace.images:
                 raise RequestRejectedError(
@@ -683,7 +657,7 @@ def handle_request(
         found = _check_listing(namespace, listing)
         mirrors = _check_names(namespace, found.repositories, _existing_claims(config, config_path))
         if not dry_run:
-            _replace_config(config_path, new_text, env)
+            _replace_config(config_path, new_text)
     except RequestRejectedError as exc:
         reply = _render(
             secrets,

@@ -150,8 +150,10 @@ def test_design_example_loads_and_resolves(tmp_path: Path) -> None:
     assert gcr.mirror_repository("etcd/backup") == "gcrxio/etcd_backup"
     assert gcr.is_mutable("latest")
     assert gcr.signatures
-    assert config.registries["docker.io"].username == "gcrxio-bot"
-    assert config.registries["docker.io"].password == SECRET
+    # The config keeps ${VAR} as written: a command expands them when it needs them.
+    assert config.registries["docker.io"].username == "${DOCKERHUB_USERNAME}"
+    assert config.registries["docker.io"].password == "${DOCKERHUB_TOKEN}"
+    assert credentials_from_config(config, ENV)["docker.io"] == Credential("gcrxio-bot", SECRET)
     assert config.registries["myregistry.example"].insecure
     assert SECRET not in repr(config)
     assert SECRET not in str(config)
@@ -159,7 +161,7 @@ def test_design_example_loads_and_resolves(tmp_path: Path) -> None:
 
 def test_credentials_from_config(tmp_path: Path) -> None:
     config = load(tmp_path, EXAMPLE)
-    assert credentials_from_config(config) == {"docker.io": Credential("gcrxio-bot", SECRET)}
+    assert credentials_from_config(config, ENV) == {"docker.io": Credential("gcrxio-bot", SECRET)}
 
 
 def test_registry_keys_are_normalised(tmp_path: Path) -> None:
@@ -170,7 +172,7 @@ def test_registry_keys_are_normalised(tmp_path: Path) -> None:
         + "  GHCR.io:\n    identity_token: ${DOCKERHUB_TOKEN}\n",
     )
     assert set(config.registries) == {"docker.io", "ghcr.io"}
-    assert credentials_from_config(config) == {
+    assert credentials_from_config(config, ENV) == {
         "docker.io": Credential("u", SECRET),
         "ghcr.io": Credential(identity_token=SECRET),
     }
@@ -190,7 +192,7 @@ def test_env_expansion_only_under_registries(tmp_path: Path) -> None:
         MINIMAL + "registries:\n  quay.io:\n    username: a$$b\n    password: p\n",
         {},
     )
-    assert config.registries["quay.io"].username == "a$b"
+    assert credentials_from_config(config, {})["quay.io"].username == "a$b"
 
 
 def test_parse_config_text_and_defaults() -> None:

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import pytest
 
-from mirrorbot.config import parse_config
+from mirrorbot.config import credentials_from_config, parse_config
 from mirrorbot.configerror import ConfigError
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
@@ -223,8 +223,8 @@ registries:
 
 
 def test_double_dollar_is_a_literal_dollar() -> None:
-    config = parse_config(CONFIG.format(password="'pa$$word$${X}'"), environ={"X": "no"})
-    assert config.registries["quay.io"].password == "pa$word${X}"
+    config = parse_config(CONFIG.format(password="'pa$$word$${X}'"))
+    assert credentials_from_config(config, {"X": "no"})["quay.io"].password == "pa$word${X}"
 
 
 @pytest.mark.parametrize(
@@ -248,8 +248,11 @@ def test_an_unset_braced_variable_is_named() -> None:
 def test_the_cli_names_no_tail_of_a_literal_password(tmp_path: Path) -> None:
     config = tmp_path / "mirrorbot.yaml"
     config.write_text(CONFIG.format(password="'S3cure$tailpart9'"))
+    git("init", "--quiet", str(tmp_path), cwd=tmp_path)  # state.repo "." (no origin)
+    # sync writes, so it needs quay.io's credentials (plan would read anonymously:
+    # tests/test_readonly_commands.py).
     result = subprocess.run(
-        [sys.executable, "-m", "mirrorbot", "plan", "--config", str(config)],
+        [sys.executable, "-m", "mirrorbot", "sync", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -125,6 +125,7 @@ def test_a_sync_from_a_feature_branch_pushes_only_state_onto_main(world: World) 
     assert set(changed) == {
         "state/CHANGELOG.md",
         "state/README.md",
+        f"state/index/{world.upstream.host}/{world.ns}.md",
         f"state/{world.upstream.host}/{world.ns}.json",
     }
     assert "refs/heads/feature" not in git("ls-remote", str(world.remote), cwd=world.tmp)

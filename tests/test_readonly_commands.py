@@ -114,7 +114,8 @@ def test_find_reads_a_plain_checkout_offline_without_secrets(world: World, tmp_p
 
 
 def test_publish_records_fragments_without_the_registry_variables(world: World) -> None:
-    """The nightly publish job gets GITHUB_TOKEN only: it talks to git, not to registries."""
+    """Without the registry variables publish still records: it reads the mirror anonymously
+    to confirm each record (one warning line says so) and needs no write secret."""
     world.seed("app", "v1", ImageFactory(world.ns).image("app-1"))
     fragments = world.tmp / "fragments"
     copied = world.run("sync", "--shard", "1/1", "--output", str(fragments))
@@ -122,7 +123,9 @@ def test_publish_records_fragments_without_the_registry_variables(world: World) 
     published = run_without_secrets(world, "publish", str(fragments))
     assert published.returncode == 0, published.stdout + published.stderr
     assert "merged 1 fragments: 1 tags recorded" in published.stdout
-    assert "MIRROR_" not in published.stderr
+    warnings = [line for line in published.stderr.splitlines() if "MIRROR_" in line]
+    assert len(warnings) <= 1, published.stderr
+    assert all("without the configured credentials" in line for line in warnings)
     assert "v1" in world.state()["images"]["app"]["tags"]  # type: ignore[index]
 
 

@@ -47,7 +47,7 @@ def test_sharded_run_equals_unsharded_run(world: World) -> None:
     whole = world.run("sync", "--run-time", RUN_TIME)
     assert whole.returncode == 0, whole.stdout + whole.stderr
     expected = _files(world.remote)
-    assert len(expected) == 3  # state file, CHANGELOG.md, README.md
+    assert len(expected) == 4  # state file, CHANGELOG.md, README.md, the namespace's index page
 
     # The same run, sharded, into a second metadata repository (same mirror).
     world.remote = seeded_remote(world.tmp, "sharded.git")

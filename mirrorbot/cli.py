@@ -25,6 +25,7 @@ from mirrorbot import __version__
 from mirrorbot.configerror import ConfigError
 from mirrorbot.copier import CopyResult
 from mirrorbot.logs import configure_logging
+from mirrorbot.progress import format_bytes
 from mirrorbot.redact import guard_standard_streams, redact, redact_data
 from mirrorbot.reference import InvalidReferenceError, Reference, parse_reference
 from mirrorbot.registry.credentials import (
@@ -90,7 +91,7 @@ def _describe(result: CopyResult) -> str:
     line = (
         f"copied {result.source} → {result.target.name}"
         f"{':' + result.target.tag if result.target.tag else ''} ({result.digest}): "
-        f"{stats.blobs_uploaded} blobs uploaded ({stats.bytes_uploaded} bytes), "
+        f"{stats.blobs_uploaded} blobs uploaded ({format_bytes(stats.bytes_uploaded)}), "
         f"{stats.blobs_mounted} mounted, {stats.blobs_skipped} already there"
     )
     if result.filtered:
@@ -151,9 +152,9 @@ def copy(
         platforms = PlatformFilter.parse(platform or [])
         store = CredentialStore()
         if src_creds:
-            store.set(src.registry, parse_user_password(src_creds))
+            store.set(src.registry, parse_user_password(src_creds, "--src-creds"))
         if dest_creds:
-            store.set(dst.registry, parse_user_password(dest_creds))
+            store.set(dst.registry, parse_user_password(dest_creds, "--dest-creds"))
         redactor.add(store.secrets())
     except (InvalidReferenceError, CredentialError, ValueError) as exc:
         raise _fail(str(exc), EXIT_USAGE) from None
@@ -700,7 +701,7 @@ def verify(
     result = outcome.result
     for drift in result.drifts:
         typer.echo(redact(drift.describe()))
-    detail = f", {result.blobs} blobs ({result.bytes_read} bytes) re-read" if deep else ""
+    detail = f", {result.blobs} blobs ({format_bytes(result.bytes_read)}) re-read" if deep else ""
     typer.echo(f"verified {result.tags} tags{detail}: {len(result.drifts)} drifted")
     if repair and result.drifts:
         for change in outcome.changes:

@@ -752,9 +752,14 @@ def _check_strategy(ns: NamespaceSettings, plan: ResolvedNamespace, here: Locati
 def credentials_from_config(config: Config) -> dict[str, Credential]:
     """Registry host → credential, for hosts that have any (others fall back to docker config)."""
     found: dict[str, Credential] = {}
+    name = config.source_path.name if config.source_path is not None else "the config"
     for host, settings in config.registries.items():
+        key = "identity_token" if settings.identity_token else "password"
         credential = Credential(
-            settings.username or "", settings.password or "", settings.identity_token or ""
+            settings.username or "",
+            settings.password or "",
+            settings.identity_token or "",
+            origin=f"registries.{host}.{key} in {name}",
         )
         if not credential.anonymous:
             found[normalize_registry(host)] = credential

@@ -297,9 +297,11 @@ async def retrying(
             return  # the last attempt: what failed is reported, not retried
         attempt = current[-1]
         wait = verdict if not isinstance(verdict, bool) else attempt.next_wait
-        what = f"{registry}: {reference}" if reference else registry
+        what = reference or registry
+        what = what if what.startswith(registry) else f"{registry} {what}"  # the host first
+        reason = _reason(exc).removeprefix(f"{reference}: ")
         tried = f"attempt {attempt.num} of {policy.attempts}"
-        log.info("%s: %s failed, retrying in %.1f s: %s", what, tried, wait, _reason(exc))
+        log.info("%s: %s failed, retrying in %.1f s: %s", what, tried, wait, reason)
 
     try:
         async for attempt in stamina.retry_context(

@@ -152,9 +152,14 @@ def copy(
         platforms = PlatformFilter.parse(platform or [])
         store = CredentialStore()
         if src_creds:
-            store.set(src.registry, parse_user_password(src_creds, "--src-creds"))
+            store.set(
+                src.registry, parse_user_password(src_creds, "--src-creds / $MIRRORBOT_SRC_CREDS")
+            )
         if dest_creds:
-            store.set(dst.registry, parse_user_password(dest_creds, "--dest-creds"))
+            store.set(
+                dst.registry,
+                parse_user_password(dest_creds, "--dest-creds / $MIRRORBOT_DEST_CREDS"),
+            )
         redactor.add(store.secrets())
     except (InvalidReferenceError, CredentialError, ValueError) as exc:
         raise _fail(str(exc), EXIT_USAGE) from None

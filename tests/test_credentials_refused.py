@@ -6,8 +6,10 @@ them), hundreds of requests and no word about credentials.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
+from pathlib import Path
 
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
@@ -15,6 +17,7 @@ from mirrorbot.demo.seed import Seeder
 from tests.conftest import CREDS
 from tests.support.token_issuer import TokenIssuer
 from tests.support.world import World, write_config
+from tests.test_cli_copy import mirrorbot
 
 TAGS = 100
 MAX_LINES = 10
@@ -87,3 +90,43 @@ def test_upstream_that_needs_credentials_says_so_in_one_line(
     said = [line for line in lines if f"{host}: needs credentials" in line]
     assert said, "\n".join(lines)
     assert f"add registries.{host}" in said[0]
+
+
+def test_copy_names_where_refused_credentials_came_from(
+    tmp_path: Path, source_registry: LocalRegistry, basic_registry: LocalRegistry, ns: str
+) -> None:
+    """An htpasswd mirror: from docker's config.json, then from --dest-creds."""
+    image = ImageFactory(ns).image("app", layer_size=64)
+    with Seeder(source_registry.url) as seeder:
+        seeder.push(f"{ns}/app", "v1", image)
+    docker = tmp_path / ".docker"
+    docker.mkdir()
+    wrong = base64.b64encode(f"{CREDS[0]}:not-the-Password-9".encode()).decode()
+    (docker / "config.json").write_text(
+        json.dumps({"auths": {basic_registry.host: {"auth": wrong}}})
+    )
+    source, target = f"{source_registry.host}/{ns}/app:v1", f"{basic_registry.host}/{ns}/app:v1"
+
+    from_docker = mirrorbot("copy", source, target, home=tmp_path)
+    from_flag = mirrorbot(
+        "copy",
+        source,
+        target,
+        env={"MIRRORBOT_DEST_CREDS": "bot:not-the-Password-9"},
+        home=tmp_path,
+    )
+
+    host = basic_registry.host
+    assert from_docker.returncode == 1, from_docker.stdout + from_docker.stderr
+    assert from_docker.stderr.splitlines()[-1] == (
+        f"error: {host}: credentials refused for user '{CREDS[0]}' (401 UNAUTHORIZED): "
+        f'check auths."{host}" in {docker / "config.json"}'
+    )
+    assert from_flag.returncode == 1, from_flag.stdout + from_flag.stderr
+    assert from_flag.stderr.splitlines()[-1] == (
+        f"error: {host}: credentials refused for user 'bot' (401 UNAUTHORIZED): "
+        "check --dest-creds / $MIRRORBOT_DEST_CREDS"
+    )
+    for run in (from_docker, from_flag):
+        assert "not-the-Password-9" not in run.stdout + run.stderr
+        assert len(run.stderr.splitlines()) <= 2, run.stderr

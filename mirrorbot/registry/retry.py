@@ -25,6 +25,7 @@ import stamina
 
 from mirrorbot.registry.credentials import Credential
 from mirrorbot.registry.errors import (
+    ErrorCode,
     MirrorbotError,
     ProtocolViolationError,
     RegistryError,
@@ -182,8 +183,7 @@ class CredentialsRefusedError(BreakerOpenError):
         self.username = credential.username
         self.anonymous = credential.anonymous
         self.status = error.status
-        code = next(iter(sorted(error.codes)), "")
-        self.reason = f"{error.status} {code}".strip()
+        self.reason = _status_and_code(error)
         if credential.anonymous:
             text = (
                 f"{registry}: needs credentials ({self.reason} to an anonymous request): "
@@ -236,17 +236,26 @@ def failure_cause(error: BaseException) -> str:
     if isinstance(error, RegistryDownError):
         return f"registry {error.registry} down"
     if isinstance(error, RegistryError):
-        code = next(iter(sorted(error.codes)), "")
         try:
             host = httpx.URL(error.url).netloc.decode("ascii", "replace")
         except (httpx.InvalidURL, TypeError):
             host = ""
-        return f"{error.status} {code}".strip() + (f" at {host}" if host else "")
+        return _status_and_code(error) + (f" at {host}" if host else "")
     if isinstance(error, RegistryUnreachableError):
         return f"{error.registry} unreachable"
     if isinstance(error, ProtocolViolationError):
         return f"{error.registry} broke the protocol"
     return ""
+
+
+def _status_and_code(error: RegistryError) -> str:
+    """``401 UNAUTHORIZED``: the registry's code, else the spec's for the status (a HEAD has
+    no body to carry one), else the HTTP reason phrase."""
+    code = min(error.codes, default="") or _STATUS_CODES.get(error.status, "")
+    return f"{error.status} {code or httpx.codes.get_reason_phrase(error.status)}".strip()
+
+
+_STATUS_CODES = {401: ErrorCode.UNAUTHORIZED.value, 403: ErrorCode.DENIED.value}
 
 
 def _transient(error: Exception) -> bool:

@@ -1,6 +1,7 @@
 """The ``mirrorbot`` command line. Thin: parse, call, render.
 
-Exit codes (contract): 0 success, 1 some images failed, 2 usage or config error.
+Exit codes (contract, every command): 0 success, 1 some namespaces or tags failed,
+2 usage or config error (a flag that does not apply included), 130 interrupted.
 
 Nothing secret is printed: every line goes through :mod:`mirrorbot.redact`,
 explicitly where it is made and again at ``sys.stdout``/``sys.stderr``

@@ -352,8 +352,11 @@ def _sync_rules(
 
     registry, namespace = default
     defaults = (registry, namespace) if registry and namespace else None
-    with _exit_codes():
+    try:
         context = open_rules_context(config, images, auth, default=defaults)
+    except MirrorbotError as exc:  # as for sync (_context): what cannot be opened is config
+        raise _fail(str(exc), EXIT_USAGE) from None
+    with _exit_codes():
         options = RuleOptions(
             force=force,
             platforms=platforms,

@@ -94,6 +94,8 @@ CONFIG_ERRORS = [
     ("copy", ["copy", "--src-creds", "no-colon", "a/b:1", "127.0.0.1:9/m/x"], "USERNAME:PASSWORD"),
     ("rules", ["rules", "--images", "{d}/broken-rules.yaml", *GOOD], "must map sources"),
     ("rules", ["rules", "--images", "{d}/rules.yaml", *BROKEN], TYPO),
+    # No config: state goes to the current directory, which is no git repository (was 1).
+    ("rules", ["rules", "--images", "{d}/rules.yaml", "-c", "{d}/absent.yaml"], "git repository"),
     ("notify", ["notify", "--listen", "127.0.0.1:0", *BROKEN], TYPO),
     ("request", ["request", "--issue-file", "{d}/issue.md", "--dry-run", *BROKEN], TYPO),
     ("publish", ["publish", "{d}/fragments", *BROKEN], TYPO),

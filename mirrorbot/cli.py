@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import socket
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -708,7 +709,14 @@ def verify(
     except StateError as exc:  # a state file mirrorbot did not write: as before, a usage error
         raise _fail(str(exc), EXIT_USAGE) from None
     result = outcome.result
+    shared = Counter(drift.error for drift in result.drifts if drift.error)
+    said: set[str] = set()
     for drift in result.drifts:
+        if drift.error and shared[drift.error] > 1:  # a breaker's, the same for every tag: once
+            if drift.error not in said:
+                said.add(drift.error)
+                typer.echo(redact(f"{shared[drift.error]} tags: {drift.error}"))
+            continue
         typer.echo(redact(drift.describe()))
     detail = f", {result.blobs} blobs ({format_bytes(result.bytes_read)}) re-read" if deep else ""
     typer.echo(f"verified {result.tags} tags{detail}: {len(result.drifts)} drifted")

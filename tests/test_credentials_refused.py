@@ -130,3 +130,21 @@ def test_copy_names_where_refused_credentials_came_from(
     for run in (from_docker, from_flag):
         assert "not-the-Password-9" not in run.stdout + run.stderr
         assert len(run.stderr.splitlines()) <= 2, run.stderr
+
+
+def test_verify_with_refused_credentials_says_so_once(world: World) -> None:
+    image = ImageFactory(world.ns).image("app", layer_size=64)
+    with Seeder(world.upstream.url) as seeder:
+        for n in range(12):
+            seeder.push(f"{world.ns}/app", f"v{n}", image)
+    assert world.run("sync").returncode == 0
+
+    result = world.run("verify", env={"MIRROR_PASSWORD": "not-the-Password-9"})
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = [*result.stdout.splitlines(), *result.stderr.splitlines()]
+    assert len(lines) <= 4, "\n".join(lines)
+    host = world.mirror.host
+    assert f"12 tags: could not check: {host}: credentials refused for user '{CREDS[0]}'" in (
+        result.stdout
+    )

@@ -215,7 +215,8 @@ class CredentialStore:
                 helper = helpers.get(key)
                 if isinstance(helper, str):
                     found = self._from_helper(helper, keys[0])
-                    return self._located(found, f"credHelpers.{key} in {self._docker_config_path}")
+                    where = f'credHelpers."{key}" (docker-credential-{helper})'
+                    return self._located(found, f"{where} in {self._docker_config_path}")
         auths = config.get("auths")
         if isinstance(auths, dict):
             # Exact keys first, then any key naming the same host ("https://host/v2/").
@@ -231,7 +232,8 @@ class CredentialStore:
         store = config.get("credsStore")
         if isinstance(store, str) and store:
             found = self._from_helper(store, keys[0])
-            return self._located(found, f"credsStore {store} in {self._docker_config_path}")
+            where = f"credsStore (docker-credential-{store})"
+            return self._located(found, f"{where} in {self._docker_config_path}")
         return ANONYMOUS
 
     @staticmethod

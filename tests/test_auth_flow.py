@@ -562,3 +562,40 @@ async def test_credentials_never_follow_a_downgrade_to_plain_http() -> None:
     assert seen[0][0] == "https"
     assert seen[0][1] is not None
     assert seen[1] == ("http", None)
+
+
+# -- refusals that stop a client, and 401s that do not ----------------------------------------
+
+
+@dataclass
+class PrivateRepoRegistry(FakeRegistry):
+    """Issues tokens for anything, granting nothing on ``lib/private`` (Docker Hub's way)."""
+
+    def issue(self, request: httpx.Request) -> httpx.Response:
+        response = super().issue(request)
+        for granted in self.issued.values():
+            granted -= {atom for atom in granted if atom[0] == "repository:lib/private"}
+        return response
+
+
+@pytest.mark.parametrize("credential", [ANONYMOUS, CREDENTIAL], ids=["anonymous", "user"])
+async def test_a_401_on_one_repository_read_stops_nothing_else(credential: Credential) -> None:
+    fake = PrivateRepoRegistry()
+    async with client_for(fake, credential=credential) as client:
+        with pytest.raises(RegistryError) as caught:
+            await client.blob_head("lib/private", DIGEST)
+        assert not isinstance(caught.value, CredentialsRefusedError)
+        assert caught.value.status == 401
+        assert await client.blob_head("lib/app", DIGEST) is not None  # still asked, still served
+
+
+async def test_a_write_answered_401_stops_the_client() -> None:
+    fake = PrivateRepoRegistry()
+    async with client_for(fake) as client:
+        with pytest.raises(CredentialsRefusedError) as caught:
+            await client.manifest_put("lib/private", "v1", small_manifest())
+        before = len(fake.registry_requests)
+        with pytest.raises(CredentialsRefusedError):
+            await client.blob_head("lib/app", DIGEST)
+    assert len(fake.registry_requests) == before  # not sent
+    assert f"credentials refused for user '{USER}' (401 UNAUTHORIZED)" in str(caught.value)

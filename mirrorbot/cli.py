@@ -1,6 +1,7 @@
 """The ``mirrorbot`` command line. Thin: parse, call, render.
 
-Exit codes (contract): 0 success, 1 some images failed, 2 usage or config error.
+Exit codes (contract, every command): 0 success, 1 some namespaces or tags failed,
+2 usage or config error (a flag that does not apply included), 130 interrupted.
 
 Nothing secret is printed: every line goes through :mod:`mirrorbot.redact`,
 explicitly where it is made and again at ``sys.stdout``/``sys.stderr``
@@ -14,6 +15,7 @@ import datetime as dt
 import json
 import socket
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +27,7 @@ from mirrorbot import __version__
 from mirrorbot.configerror import ConfigError
 from mirrorbot.copier import CopyResult
 from mirrorbot.logs import configure_logging
+from mirrorbot.progress import format_bytes
 from mirrorbot.redact import guard_standard_streams, redact, redact_data
 from mirrorbot.reference import InvalidReferenceError, Reference, parse_reference
 from mirrorbot.registry.credentials import (
@@ -92,7 +95,7 @@ def _describe(result: CopyResult) -> str:
     line = (
         f"copied {result.source} → {result.target.name}"
         f"{':' + result.target.tag if result.target.tag else ''} ({result.digest}): "
-        f"{stats.blobs_uploaded} blobs uploaded ({stats.bytes_uploaded} bytes), "
+        f"{stats.blobs_uploaded} blobs uploaded ({format_bytes(stats.bytes_uploaded)}), "
         f"{stats.blobs_mounted} mounted, {stats.blobs_skipped} already there"
     )
     if result.filtered:
@@ -153,9 +156,14 @@ def copy(
         platforms = PlatformFilter.parse(platform or [])
         store = CredentialStore()
         if src_creds:
-            store.set(src.registry, parse_user_password(src_creds))
+            store.set(
+                src.registry, parse_user_password(src_creds, "--src-creds / $MIRRORBOT_SRC_CREDS")
+            )
         if dest_creds:
-            store.set(dst.registry, parse_user_password(dest_creds))
+            store.set(
+                dst.registry,
+                parse_user_password(dest_creds, "--dest-creds / $MIRRORBOT_DEST_CREDS"),
+            )
         redactor.add(store.secrets())
     except (InvalidReferenceError, CredentialError, ValueError) as exc:
         raise _fail(str(exc), EXIT_USAGE) from None
@@ -352,8 +360,11 @@ def _sync_rules(
 
     registry, namespace = default
     defaults = (registry, namespace) if registry and namespace else None
-    with _exit_codes():
+    try:
         context = open_rules_context(config, images, auth, default=defaults)
+    except MirrorbotError as exc:  # as for sync (_context): what cannot be opened is config
+        raise _fail(str(exc), EXIT_USAGE) from None
+    with _exit_codes():
         options = RuleOptions(
             force=force,
             platforms=platforms,
@@ -707,9 +718,16 @@ def verify(
     except StateError as exc:  # a state file mirrorbot did not write: as before, a usage error
         raise _fail(str(exc), EXIT_USAGE) from None
     result = outcome.result
+    shared = Counter(drift.error for drift in result.drifts if drift.error)
+    said: set[str] = set()
     for drift in result.drifts:
+        if drift.error and shared[drift.error] > 1:  # a breaker's, the same for every tag: once
+            if drift.error not in said:
+                said.add(drift.error)
+                typer.echo(redact(f"{shared[drift.error]} tags: {drift.error}"))
+            continue
         typer.echo(redact(drift.describe()))
-    detail = f", {result.blobs} blobs ({result.bytes_read} bytes) re-read" if deep else ""
+    detail = f", {result.blobs} blobs ({format_bytes(result.bytes_read)}) re-read" if deep else ""
     typer.echo(f"verified {result.tags} tags{detail}: {len(result.drifts)} drifted")
     if repair and result.drifts:
         for change in outcome.changes:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -95,7 +96,10 @@ def resolve_credentials(
                 register([value])  # at once: before anything else can print it
             values[field] = value
         credential = Credential(
-            values.get("username", ""), values.get("password", ""), values.get("identity_token", "")
+            values.get("username", ""),
+            values.get("password", ""),
+            values.get("identity_token", ""),
+            origin=_origin(config, host, settings),
         )
         register(credential.secrets())
         if not problems and credential.password and not credential.username:
@@ -110,3 +114,14 @@ def resolve_credentials(
         elif not credential.anonymous:
             found[host] = credential
     return ResolvedCredentials(found, tuple(warnings))
+
+
+def _origin(config: Config, host: str, settings: object) -> str:
+    """Where a refused credential came from, for the one line that says so: key and variable."""
+    field = "identity_token" if getattr(settings, "identity_token", None) else "password"
+    raw = (getattr(settings, field, None) or "").replace("$$", "")  # a literal $ names nothing
+    variables = re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)", raw)
+    names = [braced or bare for braced, bare in variables]
+    name = config.source_path.name if config.source_path is not None else "the config"
+    shown = f" ({', '.join('$' + n for n in names)})" if names else ""
+    return f"registries.{host}.{field}{shown} in {name}"

@@ -283,7 +283,8 @@ def load_auth(path: Path, environ: Mapping[str, str] | None = None) -> list[Auth
         insecure = value.get("insecure", False)
         if not isinstance(insecure, bool):
             raise ConfigError("insecure must be true or false", path=str(path), key=prefix)
-        entries.append(AuthEntry(prefix, Credential(username, password), insecure))
+        credential = Credential(username, password, origin=f"{prefix} in {path.name}")
+        entries.append(AuthEntry(prefix, credential, insecure))
     return sorted(entries, key=lambda e: len(e.prefix), reverse=True)
 
 

@@ -1,7 +1,8 @@
 """Logging that cannot leak a secret.
 
-Every handler mirrorbot installs carries a :class:`RedactingFilter` that masks,
-through the one redaction layer (:mod:`mirrorbot.redact`), every registered
+Only mirrorbot's logger reaches stderr (stamina's retry lines are replaced
+by mirrorbot's own). Every handler mirrorbot installs carries a
+:class:`RedactingFilter` that masks, through the one redaction layer (:mod:`mirrorbot.redact`), every registered
 secret and anything that looks like a credential in the final message,
 arguments and tracebacks included.
 """
@@ -59,12 +60,25 @@ def configure_logging(verbose: bool = False) -> RedactingFilter:
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
     root.propagate = False
+    _quiet_stamina()
     if verbose:
         for noisy in ("httpx", "httpcore"):
             # Request lines name URLs; never headers. Keep httpcore's wire traces off.
             logging.getLogger(noisy).handlers[:] = [handler]
         logging.getLogger("httpx").setLevel(logging.INFO)
     return _FILTER
+
+
+def _quiet_stamina() -> None:
+    """Retries are logged by mirrorbot (host, attempt, wait, reason; see
+    :mod:`mirrorbot.registry.retry`): stamina's own bare ``stamina.retry_scheduled``
+    lines would reach stderr through logging's last-resort handler."""
+    import stamina.instrumentation
+
+    stamina.instrumentation.set_on_retry_hooks(())
+    quiet = logging.getLogger("stamina")
+    quiet.handlers[:] = [logging.NullHandler()]
+    quiet.propagate = False
 
 
 def secret_filter() -> RedactingFilter:

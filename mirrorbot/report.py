@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mirrorbot.progress import format_bytes
 from mirrorbot.redact import redact
 from mirrorbot.sync import SyncReport
 
@@ -46,23 +47,44 @@ class Summary:
     abandoned: int = 0
     tags_repaired: int = 0
     tags_skipped: int = 0  # unsupported (schema1): recorded once, not failed
+    causes: tuple[str, ...] = ()  # per failure (same order): code and registry, for grouping
+
+    @property
+    def title(self) -> str:
+        """A dry run is a plan (``plan``, ``sync --dry-run``): nothing was copied."""
+        return "mirrorbot plan" if self.dry_run else "mirrorbot sync"
 
     def rows(self) -> list[tuple[str, str]]:
-        verb = "planned" if self.dry_run else "copied"
+        if self.dry_run:
+            return self._plan_rows()
         return [
             ("namespaces", str(self.namespaces)),
-            (f"tags new ({verb})", str(self.tags_new)),
-            (f"tags updated ({verb})", str(self.tags_updated)),
+            ("tags new (copied)", str(self.tags_new)),
+            ("tags updated (copied)", str(self.tags_updated)),
             ("tags unchanged", str(self.tags_unchanged)),
             ("tags gone upstream (kept)", str(self.tags_gone)),
             ("tags failed", str(self.tags_failed)),
             *self._only_when_some(),
             ("images touched", str(self.images_changed)),
-            ("bytes uploaded", _size(self.bytes_uploaded)),
+            ("bytes uploaded", format_bytes(self.bytes_uploaded)),
             (
                 "blobs uploaded / mounted / already there",
                 f"{self.blobs_uploaded} / {self.blobs_mounted} / {self.blobs_skipped}",
             ),
+            ("duration", f"{self.duration:.1f} s"),
+        ]
+
+    def _plan_rows(self) -> list[tuple[str, str]]:
+        """What a plan knows: tags to copy and where they stand; nothing was uploaded."""
+        return [
+            ("namespaces", str(self.namespaces)),
+            ("tags to copy (new)", str(self.tags_new)),
+            ("tags to copy (updated)", str(self.tags_updated)),
+            ("tags unchanged", str(self.tags_unchanged)),
+            ("tags gone upstream (kept)", str(self.tags_gone)),
+            ("images with tags to copy", str(self.images_changed)),
+            # Sizes live in manifests; a plan reads none (Docker Hub counts each GET as a pull).
+            ("bytes to copy", "not estimated (plan fetches no manifests)"),
             ("duration", f"{self.duration:.1f} s"),
         ]
 
@@ -73,15 +95,6 @@ class Summary:
             ("tags skipped (unsupported)", self.tags_skipped),
         )
         return [(label, str(count)) for label, count in counts if count]
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"
 
 
 def summarise(report: SyncReport) -> Summary:
@@ -119,12 +132,13 @@ def summarise(report: SyncReport) -> Summary:
         abandoned=len(report.abandoned),
         tags_repaired=sum(1 for c in report.changes if c.kind == "repaired"),
         tags_skipped=sum(1 for c in report.changes if c.kind == "skipped"),
+        causes=tuple(f.cause for f in report.failures),
     )
 
 
 def render_plain(summary: Summary) -> str:
     width = max(len(label) for label, _ in summary.rows())
-    lines = ["mirrorbot sync" + (" (dry run)" if summary.dry_run else "")]
+    lines = [summary.title]
     lines += [f"  {label.ljust(width)}  {value}" for label, value in summary.rows()]
     lines += _details(summary, bullet="  - ")
     return redact("\n".join(lines) + "\n")
@@ -146,12 +160,12 @@ def _details(summary: Summary, *, bullet: str, code: Callable[[str], str] = str)
     if summary.stopped:
         lines.append(f"stopped early ({summary.stop_reason}):")
         lines.append(
-            f"{bullet}{summary.not_started} images not started, {summary.abandoned} abandoned "
+            f"{bullet}{summary.not_started} tags not started, {summary.abandoned} abandoned "
             "in flight; everything completed is recorded, the next run does the rest"
         )
     if summary.failures:
         lines.append("failed:")
-        lines += _grouped_failures(summary.failures, bullet, code)
+        lines += _grouped_failures(summary.failures, summary.causes, bullet, code)
     if summary.warnings:
         lines.append("warnings:")
         lines += [f"{bullet}{warning}" for warning in summary.warnings[:MAX_LISTED]]
@@ -161,27 +175,42 @@ def _details(summary: Summary, *, bullet: str, code: Callable[[str], str] = str)
 
 
 def _grouped_failures(
-    failures: tuple[tuple[str, str], ...], bullet: str, code: Callable[[str], str]
+    failures: tuple[tuple[str, str], ...],
+    causes: tuple[str, ...],
+    bullet: str,
+    code: Callable[[str], str],
 ) -> list[str]:
-    """One line per image, except an error shared by many (a registry down) is said once."""
-    by_error: dict[str, list[str]] = {}
-    for upstream, error in failures:
-        by_error.setdefault(error, []).append(upstream)
+    """One line per cause (code and registry), not per message: messages name each tag's URL.
+
+    A cause shared by many tags (a registry down, credentials refused) is said
+    once, naming a few tags and quoting the first message; failures without a
+    typed cause group only when their messages are the same word for word.
+    """
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for number, (upstream, error) in enumerate(failures):
+        cause = causes[number] if number < len(causes) else ""
+        groups.setdefault(cause or f"\0{error}", []).append((upstream, error))
     lines: list[str] = []
-    for error, upstreams in by_error.items():
-        if len(upstreams) == 1:
-            lines += [f"{bullet}{code(u)}: {error}" for u in upstreams]
+    for cause, members in groups.items():
+        upstream, error = members[0]
+        if len(members) == 1:
+            lines.append(f"{bullet}{code(upstream)}: {error}")
             continue
-        shown = ", ".join(code(u) for u in upstreams[:3])
-        more = f" and {len(upstreams) - 3} more" if len(upstreams) > 3 else ""
-        lines.append(f"{bullet}{len(upstreams)} images ({shown}{more}): {error}")
+        shown = ", ".join(code(u) for u, _ in members[:3])
+        more = f" and {len(members) - 3} more" if len(members) > 3 else ""
+        if cause.startswith("\0"):
+            lines.append(f"{bullet}{len(members)} tags failed ({shown}{more}): {error}")
+        else:
+            lines.append(
+                f"{bullet}{len(members)} tags failed: {cause} ({shown}{more}); first: {error}"
+            )
     if len(lines) > MAX_LISTED:
         lines = [*lines[:MAX_LISTED], f"{bullet}… and {len(lines) - MAX_LISTED} more"]
     return lines
 
 
 def render_markdown(summary: Summary) -> str:
-    title = "## mirrorbot sync" + (" (dry run)" if summary.dry_run else "")
+    title = f"## {summary.title}"
     lines = [title, "", "| | |", "|---|---:|"]
     lines += [f"| {label} | {value} |" for label, value in summary.rows()]
     details = _details(summary, bullet="- ", code=lambda text: f"`{text}`")
@@ -198,9 +227,7 @@ def render_rich(summary: Summary) -> None:
     from rich.table import Table
 
     console = Console()
-    table = Table(
-        title="mirrorbot sync" + (" (dry run)" if summary.dry_run else ""), show_header=False
-    )
+    table = Table(title=summary.title, show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
     for label, value in summary.rows():

@@ -28,6 +28,7 @@ from mirrorbot.reference import Reference
 from mirrorbot.registry.errors import MirrorbotError
 from mirrorbot.registry.media import PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
+from mirrorbot.registry.retry import failure_cause
 from mirrorbot.state.store import NamespaceState, StateStore
 from mirrorbot.sync import Failure, SyncReport, copy_in_rounds
 from mirrorbot.tagregex import compile_tag_regexes
@@ -173,7 +174,9 @@ async def run_rules(
         work, copy_one, concurrency=options.concurrency, retry_rounds=options.retry_rounds
     )
     for (pair, _, _), exc in failures:
-        report.failures.append(Failure(str(pair.source), str(pair.target), str(exc)))
+        report.failures.append(
+            Failure(str(pair.source), str(pair.target), str(exc), failure_cause(exc))
+        )
     report.duration = time.monotonic() - report.started
     return report
 

@@ -45,7 +45,7 @@ from mirrorbot.registry.errors import (
 )
 from mirrorbot.registry.media import PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
-from mirrorbot.registry.retry import RegistryDownError
+from mirrorbot.registry.retry import BreakerOpenError, failure_cause
 from mirrorbot.shards import assign, shard_of
 from mirrorbot.sources.base import ListedRepository, ListedTag, Listing, ListingError, make_source
 from mirrorbot.state.store import NamespaceState, StateStore
@@ -89,6 +89,7 @@ class Failure:
     upstream: str
     target: str
     error: str
+    cause: str = ""  # code and registry (failure_cause): what failures are grouped by
 
 
 @dataclass(slots=True)
@@ -528,7 +529,9 @@ class Sync:
             stopping=lambda: self.stopping,
         )
         for (run, item), exc in failures:
-            self.report.failures.append(Failure(str(item.source), str(item.target), str(exc)))
+            self.report.failures.append(
+                Failure(str(item.source), str(item.target), str(exc), failure_cause(exc))
+            )
             self.progress.finished(run.namespace.source, ok=False)
 
     def _record(self, run: NamespaceRun, item: PlanItem, result: CopyResult) -> None:
@@ -629,7 +632,7 @@ async def copy_in_rounds(
             if retry and any(item is again for again, _ in retry):
                 log.warning("%s: will retry: %s", _describe_item(item), error)
                 continue
-            if not isinstance(error, RegistryDownError):  # the breaker said it once already
+            if not isinstance(error, BreakerOpenError):  # the breaker said it once already
                 log.error("%s: %s", _describe_item(item), error)
             final.append((item, error))
         if not retry:
@@ -656,7 +659,8 @@ def _worth_retrying(exc: MirrorbotError) -> bool:
     if not isinstance(exc, RegistryError):
         return False
     # MANIFEST_BLOB_UNKNOWN on a push: a concurrent writer touched a child; the next round finds it.
-    return exc.temporary or exc.status in (401, 408) or exc.has(ErrorCode.MANIFEST_BLOB_UNKNOWN)
+    # Not 401: the auth flow already fetched a fresh token; a refusal stays a refusal.
+    return exc.temporary or exc.status == 408 or exc.has(ErrorCode.MANIFEST_BLOB_UNKNOWN)
 
 
 @contextmanager

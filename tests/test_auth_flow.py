@@ -25,7 +25,7 @@ from mirrorbot.registry.client import RegistryClient
 from mirrorbot.registry.credentials import ANONYMOUS, Credential
 from mirrorbot.registry.errors import RegistryError
 from mirrorbot.registry.media import OCI_MANIFEST, Manifest, sha256_digest
-from mirrorbot.registry.retry import RetryPolicy
+from mirrorbot.registry.retry import CredentialsRefusedError, RetryPolicy
 
 REGISTRY = "registry.example"
 REALM = "https://auth.example/token"
@@ -363,13 +363,14 @@ async def test_basic_challenge_with_credentials() -> None:
 async def test_basic_with_wrong_password_fails_without_leaking_it() -> None:
     fake = FakeRegistry(scheme="basic", credential=Credential(USER, "the-right-one"))
     async with client_for(fake) as client:
-        with pytest.raises(RegistryError) as caught:
+        with pytest.raises(CredentialsRefusedError) as caught:
             await client.blob_head("lib/app", DIGEST)
-        # The registry is known to want Basic now: refused credentials are not sent twice.
-        with pytest.raises(RegistryError):
+        # Refused credentials are refused for good: the next request is not even sent.
+        with pytest.raises(CredentialsRefusedError):
             await client.blob_head("lib/app", DIGEST)
     assert caught.value.status == 401
-    assert fake.statuses() == [401, 401, 401]
+    assert f"credentials refused for user '{USER}'" in str(caught.value)
+    assert fake.statuses() == [401, 401]
     assert PASSWORD not in str(caught.value)
     assert BASIC.split()[1] not in str(caught.value)
 
@@ -377,9 +378,12 @@ async def test_basic_with_wrong_password_fails_without_leaking_it() -> None:
 async def test_basic_challenge_without_credentials_gives_up() -> None:
     fake = FakeRegistry(scheme="basic")
     async with client_for(fake, credential=ANONYMOUS) as client:
-        with pytest.raises(RegistryError) as caught:
+        with pytest.raises(CredentialsRefusedError) as caught:
             await client.blob_head("lib/app", DIGEST)
+        with pytest.raises(CredentialsRefusedError):
+            await client.blob_head("lib/app", DIGEST)  # Basic covers the registry: not asked
     assert caught.value.status == 401
+    assert f"{REGISTRY}: needs credentials" in str(caught.value)
     assert [(auth, status) for _, _, auth, status in fake.registry_requests] == [(None, 401)]
 
 
@@ -400,11 +404,13 @@ async def test_anonymous_bearer_token_request_has_no_authorization() -> None:
 async def test_token_realm_refusing_is_a_401_without_the_password() -> None:
     fake = FakeRegistry(realm_status=401)
     async with client_for(fake) as client:
-        with pytest.raises(RegistryError) as caught:
+        with pytest.raises(CredentialsRefusedError) as caught:
             await client.blob_head("lib/app", DIGEST)
     error = caught.value
     assert error.status == 401
-    assert error.reference == REGISTRY
+    assert error.registry == REGISTRY
+    assert isinstance(error.__cause__, RegistryError)
+    assert error.__cause__.reference == REGISTRY
     assert PASSWORD not in str(error)
     assert BASIC.split()[1] not in str(error)
     assert len(fake.token_requests) == 1  # a refusal is final, not retried
@@ -556,3 +562,40 @@ async def test_credentials_never_follow_a_downgrade_to_plain_http() -> None:
     assert seen[0][0] == "https"
     assert seen[0][1] is not None
     assert seen[1] == ("http", None)
+
+
+# -- refusals that stop a client, and 401s that do not ----------------------------------------
+
+
+@dataclass
+class PrivateRepoRegistry(FakeRegistry):
+    """Issues tokens for anything, granting nothing on ``lib/private`` (Docker Hub's way)."""
+
+    def issue(self, request: httpx.Request) -> httpx.Response:
+        response = super().issue(request)
+        for granted in self.issued.values():
+            granted -= {atom for atom in granted if atom[0] == "repository:lib/private"}
+        return response
+
+
+@pytest.mark.parametrize("credential", [ANONYMOUS, CREDENTIAL], ids=["anonymous", "user"])
+async def test_a_401_on_one_repository_read_stops_nothing_else(credential: Credential) -> None:
+    fake = PrivateRepoRegistry()
+    async with client_for(fake, credential=credential) as client:
+        with pytest.raises(RegistryError) as caught:
+            await client.blob_head("lib/private", DIGEST)
+        assert not isinstance(caught.value, CredentialsRefusedError)
+        assert caught.value.status == 401
+        assert await client.blob_head("lib/app", DIGEST) is not None  # still asked, still served
+
+
+async def test_a_write_answered_401_stops_the_client() -> None:
+    fake = PrivateRepoRegistry()
+    async with client_for(fake) as client:
+        with pytest.raises(CredentialsRefusedError) as caught:
+            await client.manifest_put("lib/private", "v1", small_manifest())
+        before = len(fake.registry_requests)
+        with pytest.raises(CredentialsRefusedError):
+            await client.blob_head("lib/app", DIGEST)
+    assert len(fake.registry_requests) == before  # not sent
+    assert f"credentials refused for user '{USER}' (401 UNAUTHORIZED)" in str(caught.value)

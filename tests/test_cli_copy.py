@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,8 @@ def test_credentials_from_docker_config(
     )
     assert result.returncode == 0, result.stderr
     assert skopeo.manifest_digest(f"{basic_registry.host}/{ns}/app:v1", CREDS) == image.digest
+    # Sizes as sync prints them (KiB, MiB), not a raw byte count.
+    assert re.search(r"blobs uploaded \(\d+\.\d KiB\)", result.stdout), result.stdout
 
 
 def test_bad_reference_is_a_usage_error(tmp_path: Path) -> None:

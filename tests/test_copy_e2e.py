@@ -16,6 +16,7 @@ from mirrorbot.registry.credentials import Credential, CredentialStore
 from mirrorbot.registry.errors import RegistryError
 from mirrorbot.registry.media import PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
+from mirrorbot.registry.retry import CredentialsRefusedError
 from tests.conftest import CREDS
 from tests.support import skopeo
 
@@ -206,14 +207,17 @@ async def test_wrong_password_is_a_clear_error_without_the_secret(
         docker_config=tmp_path / "none.json",
     )
     async with RegistryPool(store) as pool:
-        with pytest.raises(RegistryError) as caught:
+        with pytest.raises(CredentialsRefusedError) as caught:
             await Copier(pool).copy(
                 parse_reference(f"{basic_registry.host}/{ns}/private:v1"),
                 parse_reference(f"{plain_registry.host}/{ns}/private:v1"),
             )
     assert caught.value.status == 401
     assert "wrong-password-xyz" not in str(caught.value)
-    assert f"{basic_registry.host}/{ns}/private" in str(caught.value)
+    assert f"{basic_registry.host}: credentials refused for user '{CREDS[0]}'" in str(caught.value)
+    # The refusal is the registry's: the request it answered names the reference.
+    assert isinstance(caught.value.__cause__, RegistryError)
+    assert f"{basic_registry.host}/{ns}/private" in str(caught.value.__cause__)
 
 
 async def test_missing_source_image_names_the_reference(

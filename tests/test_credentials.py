@@ -564,3 +564,46 @@ def test_store_secrets_cover_explicit_and_resolved(tmp_path: Path, helpers: Help
         TOKEN,
     }
     assert "" not in store.secrets()
+
+
+# --- where a credential came from: what the "credentials refused" line tells to check -------------
+
+
+def test_origin_names_the_docker_config_entry(tmp_path: Path, helpers: Helpers) -> None:
+    helpers.install("ghcr")
+    helpers.install("desktop")
+    path = write_config(
+        tmp_path,
+        {
+            "auths": {"https://quay.io": {"auth": b64(f"alice:{PASSWORD}")}},
+            "credHelpers": {"ghcr.io": "ghcr"},
+            "credsStore": "desktop",
+        },
+    )
+    store = CredentialStore(docker_config=path)
+    assert store.lookup("quay.io").origin == f'auths."https://quay.io" in {path}'
+    assert (
+        store.lookup("ghcr.io").origin
+        == f'credHelpers."ghcr.io" (docker-credential-ghcr) in {path}'
+    )
+    assert store.lookup("docker.io").origin == f"credsStore (docker-credential-desktop) in {path}"
+    assert store.lookup("gcr.io").origin == ""  # the store has nothing: anonymous
+    assert Credential("alice", PASSWORD) == store.lookup("quay.io")  # origin is not identity
+    for registry in ("quay.io", "ghcr.io", "docker.io"):
+        assert PASSWORD not in store.lookup(registry).origin
+        assert PASSWORD not in repr(store.lookup(registry))
+
+
+def test_origin_of_flags_and_config(tmp_path: Path) -> None:
+    from mirrorbot.config import credentials_from_config, load_config
+
+    assert parse_user_password("bot:pw", "--dest-creds").origin == "--dest-creds"
+    config = tmp_path / "mirror.yaml"
+    config.write_text(
+        "mirror:\n  registry: ghcr.io\n  namespace: m\nnamespaces:\n  - source: quay.io/a\n"
+        "registries:\n  ghcr.io:\n    username: bot\n    password: ${PW}\n"
+        "  quay.io:\n    identity_token: ${TOKEN}\n"
+    )
+    found = credentials_from_config(load_config(config, {"PW": PASSWORD, "TOKEN": TOKEN}))
+    assert found["ghcr.io"].origin == "registries.ghcr.io.password in mirror.yaml"
+    assert found["quay.io"].origin == "registries.quay.io.identity_token in mirror.yaml"

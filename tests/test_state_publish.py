@@ -174,9 +174,9 @@ def test_the_report_says_a_shared_error_once() -> None:
     text = render_plain(summarise(report))
     assert text.count("is down") == 1
     assert (
-        "40 images (up.example/ns/app-0:v1, up.example/ns/app-1:v1, up.example/ns/app-2:v1 and 37 more)"
+        "40 tags failed (up.example/ns/app-0:v1, up.example/ns/app-1:v1, up.example/ns/app-2:v1 and 37 more)"
         in text
     )
     assert "up.example/ns/odd:v1: 404 MANIFEST_UNKNOWN" in text
-    assert "2 images not started" in text
+    assert "2 tags not started" in text  # they count tags, not images
     assert render_markdown(summarise(report)).count("is down") == 1

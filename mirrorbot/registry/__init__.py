@@ -21,13 +21,21 @@ from mirrorbot.registry.errors import (
 )
 from mirrorbot.registry.media import Descriptor, Manifest, Platform, PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
-from mirrorbot.registry.retry import RegistryDownError, RetryBudget, RetryPolicy
+from mirrorbot.registry.retry import (
+    BreakerOpenError,
+    CredentialsRefusedError,
+    RegistryDownError,
+    RetryBudget,
+    RetryPolicy,
+)
 
 __all__ = [
     "BlobIntegrityError",
+    "BreakerOpenError",
     "Credential",
     "CredentialError",
     "CredentialStore",
+    "CredentialsRefusedError",
     "DeadlineExceededError",
     "Descriptor",
     "DigestMismatchError",

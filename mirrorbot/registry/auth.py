@@ -146,6 +146,9 @@ class RegistryAuth(httpx.Auth):
         self._tokens: dict[frozenset[tuple[str, str]], _Token] = {}
         self._locks: dict[frozenset[tuple[str, str]], asyncio.Lock] = {}
         self.token_requests = 0
+        # Set once the registry refused authentication itself (not one repository):
+        # every later 401/403 with this credential is the same refusal.
+        self.refused = False
 
     def sync_auth_flow(
         self, request: httpx.Request
@@ -178,14 +181,23 @@ class RegistryAuth(httpx.Auth):
                         token = self._store_token(challenge, wanted, token_response)
                 request.headers["Authorization"] = f"Bearer {token}"
             response = yield request
-            if response.status_code != 401 or attempt == 1 or not _replayable(request):
+            if response.status_code != 401 or not _replayable(request):
+                return
+            if attempt == 1:
+                # Basic credentials sent and refused: the registry refuses the credential.
+                self.refused |= "Authorization" in request.headers and _is_basic(challenge)
                 return
             challenges = parse_challenges(response.headers.get("www-authenticate", ""))
             fresh = next((c for c in challenges if c.scheme in ("bearer", "basic")), None)
-            if fresh is None or (fresh.scheme == "basic" and self._credential.anonymous):
+            if fresh is None:
                 return
-            if fresh.scheme == "basic" and challenge is not None and challenge.scheme == "basic":
-                return  # our Basic credentials were refused; asking again will not help
+            if fresh.scheme == "basic" and self._credential.anonymous:
+                self.refused = True  # Basic auth covers the whole registry: it needs credentials
+                return
+            if fresh.scheme == "basic" and _is_basic(challenge):
+                # Our Basic credentials were refused; asking again will not help.
+                self.refused = True
+                return
             refresh = "Authorization" in request.headers
             wanted |= _scope_atoms([fresh.params.get("scope", "")])
             self._challenge = fresh
@@ -257,6 +269,9 @@ class RegistryAuth(httpx.Auth):
         self, challenge: Challenge, wanted: frozenset[tuple[str, str]], response: httpx.Response
     ) -> str:
         if response.status_code != 200:
+            # The realm refused the credential itself (an anonymous request scoped to a
+            # private repository gets a token without access, not a 401).
+            self.refused |= response.status_code == 401
             raise RegistryError(
                 status=response.status_code,
                 method=response.request.method,
@@ -286,6 +301,10 @@ class RegistryAuth(httpx.Auth):
             reference=self._registry,
             diagnostics=(Diagnostic(ErrorCode.UNAUTHORIZED.value, message),),
         )
+
+
+def _is_basic(challenge: Challenge | None) -> bool:
+    return challenge is not None and challenge.scheme == "basic"
 
 
 def _replayable(request: httpx.Request) -> bool:

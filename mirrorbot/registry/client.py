@@ -58,6 +58,7 @@ from mirrorbot.registry.media import (
 )
 from mirrorbot.registry.retry import (
     CircuitBreaker,
+    CredentialGuard,
     RetryBudget,
     RetryPolicy,
     protocol_failure,
@@ -175,6 +176,7 @@ class RegistryClient:
             user_agent=user_agent,
             scheme="http" if plain else "https",
         )
+        self.guard = CredentialGuard(registry, credential)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,
@@ -202,15 +204,25 @@ class RegistryClient:
     # -- plumbing ---------------------------------------------------------
 
     async def retrying(self, operation: Callable[[], Awaitable[T]], reference: str | None) -> T:
-        """Run an operation against this registry under its retry policy, budget and breaker."""
-        return await retrying(
-            operation,
-            self.retry,
-            registry=self.registry,
-            reference=reference,
-            budget=self.budget,
-            breaker=self.breaker,
-        )
+        """Run an operation against this registry under its retry policy, budget and breakers.
+
+        Once the registry refused this client's credential, nothing more is sent.
+        """
+        self.guard.check()
+        try:
+            return await retrying(
+                operation,
+                self.retry,
+                registry=self.registry,
+                reference=reference,
+                budget=self.budget,
+                breaker=self.breaker,
+            )
+        except RegistryError as exc:
+            verdict = self.guard.judge(exc, refused_by_auth=self.auth.refused)
+            if verdict is exc:
+                raise
+            raise verdict from exc
 
     async def _small(self, operation: Callable[[], Awaitable[T]], reference: str | None) -> T:
         """:meth:`retrying`, each attempt held to the total ``request_deadline``."""

@@ -14,7 +14,7 @@ import os
 import re
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mirrorbot.redact import register
@@ -51,6 +51,8 @@ class Credential:
     username: str = ""
     password: str = field(default="", repr=False)
     identity_token: str = field(default="", repr=False)
+    # Where it came from, for the one line that says what to fix when it is refused.
+    origin: str = field(default="", compare=False)
 
     @property
     def anonymous(self) -> bool:
@@ -104,12 +106,12 @@ def expand_env(value: str, environ: Mapping[str, str] | None = None, *, where: s
     return _ENV_RE.sub(replace, value)
 
 
-def parse_user_password(value: str) -> Credential:
+def parse_user_password(value: str, origin: str = "") -> Credential:
     """``user:password`` as given to ``--src-creds`` (the secret may contain ':')."""
     username, sep, password = value.partition(":")
     if not sep or not username:
         raise CredentialError("credentials must be given as USERNAME:PASSWORD")
-    return Credential(username, password)
+    return Credential(username, password, origin=origin)
 
 
 def docker_config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -212,7 +214,9 @@ class CredentialStore:
             for key in keys:
                 helper = helpers.get(key)
                 if isinstance(helper, str):
-                    return self._from_helper(helper, keys[0])
+                    found = self._from_helper(helper, keys[0])
+                    where = f'credHelpers."{key}" (docker-credential-{helper})'
+                    return self._located(found, f"{where} in {self._docker_config_path}")
         auths = config.get("auths")
         if isinstance(auths, dict):
             # Exact keys first, then any key naming the same host ("https://host/v2/").
@@ -223,11 +227,18 @@ class CredentialStore:
                 if isinstance(entry, dict):
                     credential = self._from_auth_entry(entry, registry)
                     if not credential.anonymous:
-                        return credential
+                        where = f'auths."{key}" in {self._docker_config_path}'
+                        return self._located(credential, where)
         store = config.get("credsStore")
         if isinstance(store, str) and store:
-            return self._from_helper(store, keys[0])
+            found = self._from_helper(store, keys[0])
+            where = f"credsStore (docker-credential-{store})"
+            return self._located(found, f"{where} in {self._docker_config_path}")
         return ANONYMOUS
+
+    @staticmethod
+    def _located(credential: Credential, origin: str) -> Credential:
+        return credential if credential.anonymous else replace(credential, origin=origin)
 
     def _load_docker_config(self) -> dict[str, object]:
         if self._docker_config is None:

@@ -604,6 +604,7 @@ def test_origin_of_flags_and_config(tmp_path: Path) -> None:
         "registries:\n  ghcr.io:\n    username: bot\n    password: ${PW}\n"
         "  quay.io:\n    identity_token: ${TOKEN}\n"
     )
-    found = credentials_from_config(load_config(config, {"PW": PASSWORD, "TOKEN": TOKEN}))
-    assert found["ghcr.io"].origin == "registries.ghcr.io.password in mirror.yaml"
-    assert found["quay.io"].origin == "registries.quay.io.identity_token in mirror.yaml"
+    found = credentials_from_config(load_config(config), {"PW": PASSWORD, "TOKEN": TOKEN})
+    # The key and the variable behind it: what the person has to check.
+    assert found["ghcr.io"].origin == "registries.ghcr.io.password ($PW) in mirror.yaml"
+    assert found["quay.io"].origin == "registries.quay.io.identity_token ($TOKEN) in mirror.yaml"

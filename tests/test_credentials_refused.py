@@ -62,7 +62,7 @@ def test_wrong_mirror_password_fails_fast_with_one_line(
     assert said, "\n".join(lines)
     host = world.mirror.host
     assert f"{host}: credentials refused for user '{CREDS[0]}' (401 UNAUTHORIZED)" in said[0]
-    assert f"check registries.{host}.password in {world.config.name}" in said[0]
+    assert f"check registries.{host}.password ($MIRROR_PASSWORD) in {world.config.name}" in said[0]
     assert f"{TAGS} tags failed: 401 UNAUTHORIZED at {host}" in result.stdout
     assert "will retry" not in result.stderr  # no second round
     assert "stamina" not in result.stderr

@@ -31,7 +31,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from mirrorbot.job import open_context, run_async
+from mirrorbot.credpolicy import Need
+from mirrorbot.job import open_context, run_async, sync_hosts
 from mirrorbot.sync import Sync, SyncOptions
 
 
@@ -71,7 +72,8 @@ def one_pass(config: Path, stages: Stages | None) -> dict[str, Any]:
     context = open_context(config, dict(os.environ))
 
     async def go() -> Any:
-        async with context.pool() as pool:
+        credentials = context.credentials(sync_hosts(context.config), Need.OPTIONAL)
+        async with context.pool(credentials) as pool:
             sync = Sync(context.config, pool, context.store, SyncOptions(dry_run=True))
             if stages is not None:
                 # Instance attributes shadow the methods: Sync.run calls these wrappers.

@@ -12,8 +12,9 @@ links every page with the image names it spans, so any ``image:tag`` and its
 pull command is one click from the README. ``~`` and ``_root`` cannot occur in
 a repository name, so page names never collide with a namespace's.
 
-State does not record tags gone upstream (they stay mirrored and recorded);
-``mirrorbot plan --json`` lists them.
+A tag gone upstream stays mirrored and keeps its row, marked "gone upstream" with
+the time a sync first missed it; it is never the suggested pull while another is
+listed upstream.
 """
 
 from __future__ import annotations
@@ -102,8 +103,9 @@ def _tag_rows(target: str, ordered: list[str], tags: Mapping[str, TagRecord]) ->
     rows = []
     for tag in ordered:
         record = tags[tag]
+        gone = f" (gone upstream {display_time(record.gone)})" if record.gone else ""
         rows.append(
-            f"| {code(tag)} | {code(short_digest(record.digest))} | {_platforms(record.platforms)}"
+            f"| {code(tag)}{gone} | {code(short_digest(record.digest))} | {_platforms(record.platforms)}"
             f" | {display_time(record.synced)} | {code(f'docker pull {target}:{tag}')} |"
         )
     return rows
@@ -165,7 +167,8 @@ def _image_sections(
     ordered = newest_first(tags)
     images = [t for t in ordered if artifact_kind(t) is None]
     artifacts = [t for t in ordered if artifact_kind(t) is not None]
-    pull = pull_tag(images)
+    pull = pull_tag([t for t in images if not tags[t].gone]) or pull_tag(images)
+    gone_count = sum(1 for t in images if tags[t].gone)
     last_sync = max((record.synced for record in tags.values()), default="")
     if tags:
         summary.images += 1
@@ -193,6 +196,7 @@ def _image_sections(
             tag_count=len(images),
             artifact_count=len(artifacts),
             skipped_count=len(skipped_rows),
+            gone_count=gone_count,
             last_sync=display_time(last_sync) if last_sync else "",
             part=number if len(parts) > 1 else 0,
             parts=len(parts),

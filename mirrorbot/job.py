@@ -228,9 +228,15 @@ def commit_message(changes: list[Change], when: dt.datetime) -> str:
     images = len({(c.namespace, c.image) for c in changes})
     namespaces = sorted({c.namespace for c in changes})
     subject = f"mirror: {new} new, {updated} updated tags in {images} images"
-    extra = {kind: sum(1 for c in changes if c.kind == kind) for kind in ("repaired", "skipped")}
+    labels = {
+        "repaired": "repaired",
+        "skipped": "skipped",
+        "gone": "gone upstream",
+        "returned": "back upstream",
+    }
+    extra = {label: sum(1 for c in changes if c.kind == kind) for kind, label in labels.items()}
     if any(extra.values()):
-        subject += "".join(f", {count} {kind}" for kind, count in extra.items() if count)
+        subject += "".join(f", {count} {label}" for label, count in extra.items() if count)
     body = "\n".join(f"- {ns}" for ns in namespaces)
     return f"{subject}\n\nRun at {when.astimezone(dt.UTC):%Y-%m-%d %H:%M UTC}.\n\n{body}\n"
 

@@ -73,7 +73,8 @@ class NamespacePlan:
     source: str
     mirror: str
     items: tuple[PlanItem, ...]
-    gone: tuple[TagKey, ...] = ()
+    gone: tuple[TagKey, ...] = ()  # recorded, no longer listed upstream (kept in the mirror)
+    returned: tuple[TagKey, ...] = ()  # marked gone in state, listed upstream again
     unchanged: int = 0
     filtered_out: int = 0
 
@@ -180,19 +181,26 @@ def _plan(
                 )
             )
     gone: list[TagKey] = []
+    returned: list[TagKey] = []
     if not signatures_phase:
-        listed_tags = {(r.path, t.name) for r in listing.repositories for t in r.tags}
-        gone = [
-            (image, tag)
-            for image, entry in sorted(state.images.items())
-            for tag in sorted(entry.tags)
-            if (image, tag) not in listed_tags
-        ]
+        # Only repositories this listing saw: one that failed to list, or that a
+        # targeted run did not ask for, says nothing about its tags.
+        listed_names = {r.path: {t.name for t in r.tags} for r in listing.repositories}
+        for image, entry in sorted(state.images.items()):
+            names = listed_names.get(image)
+            if names is None:
+                continue
+            for tag, record in sorted(entry.tags.items()):
+                if tag not in names:
+                    gone.append((image, tag))
+                elif record.gone is not None:
+                    returned.append((image, tag))
     return NamespacePlan(
         source=listing.source,
         mirror=mirror,
         items=tuple(items),
         gone=tuple(gone),
+        returned=tuple(returned),
         unchanged=unchanged,
         filtered_out=filtered_out,
     )
@@ -249,6 +257,7 @@ def merge_plans(plans: Iterable[NamespacePlan]) -> NamespacePlan | None:
         mirror=phases[0].mirror,
         items=tuple(item for phase in phases for item in phase.items),
         gone=tuple(key for phase in phases for key in phase.gone),
+        returned=tuple(key for phase in phases for key in phase.returned),
         unchanged=sum(phase.unchanged for phase in phases),
         filtered_out=sum(phase.filtered_out for phase in phases),
     )

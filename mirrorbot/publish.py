@@ -39,8 +39,9 @@ CHANGELOG_HEADER = (
 )
 
 
-ChangeKind = Literal["new", "updated", "repaired", "skipped"]
-CHANGE_KINDS: tuple[ChangeKind, ...] = ("new", "updated", "repaired", "skipped")
+ChangeKind = Literal["new", "updated", "repaired", "skipped", "gone", "returned"]
+CHANGE_KINDS: tuple[ChangeKind, ...] = ("new", "updated", "repaired", "skipped", "gone", "returned")
+MARK_KINDS: frozenset[str] = frozenset({"gone", "returned"})  # state notes, nothing copied
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,8 @@ class Change:
     """One tag the mirror acknowledged this run, and what state now records for it.
 
     ``repaired``: state already recorded it, the mirror had lost it, it was
-    copied again. ``skipped``: nothing was copied and ``record`` only carries
+    copied again. ``gone`` / ``returned``: nothing was copied; upstream stopped
+    (or started again) listing a recorded tag, which stays in the mirror. ``skipped``: nothing was copied and ``record`` only carries
     upstream's digest and the time; state notes ``reason`` so that later runs
     leave the tag alone until its digest changes.
     """
@@ -168,6 +170,16 @@ def pending_changes(store: StateStore, changes: Sequence[Change]) -> list[Change
         if (namespace, mirror) not in states:
             states[(namespace, mirror)] = store.load(namespace, mirror)
         state = states[(namespace, mirror)]
+        if change.kind in MARK_KINDS:
+            # A note on a record as it stands: dropped once the record moved or has the note.
+            current = state.lookup(image, tag)
+            if (
+                current is not None
+                and current.digest == change.record.digest
+                and (current.gone is None) != (change.record.gone is None)
+            ):
+                pending.append(change)
+            continue
         if change.kind == "skipped":
             # Recorded once: a second run (or publish) skipping the same digest adds nothing.
             known = state.skipped_record(image, tag)

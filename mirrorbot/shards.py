@@ -75,7 +75,13 @@ _SHARD_RE = re.compile(r"([1-9][0-9]{0,2})/([1-9][0-9]{0,2})")
 _CHANGE_KEYS = frozenset(
     {"kind", "namespace", "mirror", "image", "tag", "upstream", "targetRepository", "record"}
 )
-_RECORD_KEYS = frozenset({"digest", "mediaType", "platforms", "size", "synced", "sourceDigest"})
+_RECORD_KEYS = frozenset(
+    {"digest", "mediaType", "platforms", "size", "synced", "sourceDigest", "goneUpstream"}
+)
+# What `sync --output` writes (`repaired` comes from `--repair`, which writes no fragment).
+_FRAGMENT_KINDS = ("new", "updated", "skipped", "gone", "returned")
+# A skip's reason reaches the CHANGELOG: mirrorbot's own words, nothing that renders as markup.
+_REASON_RE = re.compile(r"[A-Za-z0-9 .,:;()/+_-]{1,300}")
 _FAILURE_KEYS = frozenset({"upstream", "target", "error"})
 
 
@@ -273,9 +279,15 @@ def _namespace(value: str, name: str) -> None:
     _grammar(lambda v: parse_reference(f"{v}/x", default_tag=None), value, name)
 
 
-def _record(value: Any) -> TagRecord:
+def _record(value: Any, *, skipped: bool = False) -> TagRecord:
+    """A tag record; a skip's carries only upstream's digest (maybe unknown) and the time."""
     if not isinstance(value, dict) or not set(value) <= _RECORD_KEYS:
         raise InvalidFragmentRecordError(f"record {_shown(value)} has unknown fields")
+    if skipped:
+        raw = value.get("digest")
+        digest = "" if raw == "" else _digest(raw, "digest")
+        synced = check_timestamp(value.get("synced"), "synced")
+        return TagRecord(digest, "", (), 0, synced)
     digest = _digest(value.get("digest"), "digest")
     media_type = _field(value, "mediaType")
     if _MEDIA_TYPE_RE.fullmatch(media_type) is None:
@@ -292,6 +304,7 @@ def _record(value: Any) -> TagRecord:
         raise InvalidFragmentRecordError(f"size {_shown(size)} is not a manifest size")
     synced = check_timestamp(value.get("synced"), "synced")
     source = value.get("sourceDigest")
+    gone = value.get("goneUpstream")
     return TagRecord(
         digest,
         media_type,
@@ -299,16 +312,24 @@ def _record(value: Any) -> TagRecord:
         size,
         synced,
         None if source is None else _digest(source, "sourceDigest"),
+        None if gone is None else check_timestamp(gone, "goneUpstream"),
     )
 
 
 def change_from_fragment(value: Any) -> Change:
     """One change record, every field checked; InvalidFragmentRecordError says which is wrong."""
-    if not isinstance(value, dict) or not set(value) - {"previous"} <= _CHANGE_KEYS:
+    if not isinstance(value, dict) or not set(value) - {"previous", "reason"} <= _CHANGE_KEYS:
         raise InvalidFragmentRecordError("a change is an object with the fields sync writes")
     kind = value.get("kind")
-    if kind not in ("new", "updated"):
-        raise InvalidFragmentRecordError(f"kind {_shown(kind)} is neither new nor updated")
+    if kind not in _FRAGMENT_KINDS:
+        raise InvalidFragmentRecordError(
+            f"kind {_shown(kind)} is not one of {', '.join(_FRAGMENT_KINDS)}"
+        )
+    reason = value.get("reason")
+    if (reason is None) != (kind != "skipped") or (
+        reason is not None and (not isinstance(reason, str) or not _REASON_RE.fullmatch(reason))
+    ):
+        raise InvalidFragmentRecordError(f"reason {_shown(reason)} does not fit a {kind} change")
     namespace, mirror = _field(value, "namespace"), _field(value, "mirror")
     image, tag = _field(value, "image"), _field(value, "tag")
     upstream, target = _field(value, "upstream"), _field(value, "targetRepository")
@@ -331,8 +352,9 @@ def change_from_fragment(value: Any) -> Change:
         tag=tag,
         upstream=upstream,
         target_repository=target,
-        record=_record(value.get("record")),
+        record=_record(value.get("record"), skipped=kind == "skipped"),
         previous=None if previous is None else _digest(previous, "previous"),
+        reason=reason,
     )
 
 

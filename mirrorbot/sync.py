@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, TypeVar
 
@@ -435,6 +435,9 @@ class Sync:
         return plan
 
     def _mine(self, run: NamespaceRun, item: PlanItem) -> bool:
+        return self._mine_image(run, item.image)
+
+    def _mine_image(self, run: NamespaceRun, image: str) -> bool:
         if self.options.shard is None:
             return True
         index, count = self.options.shard
@@ -443,7 +446,7 @@ class Sync:
                 **assign(self.report.shard_weights(), count),
                 **self.options.assignments,
             }
-        return shard_of(run.image_key(item.image), self._assignments, count) == index
+        return shard_of(run.image_key(image), self._assignments, count) == index
 
     def _state_with_changes(self, run: NamespaceRun) -> NamespaceState:
         assert run.state is not None
@@ -577,6 +580,8 @@ class Sync:
             work = [
                 (run, item) for run, plan in planned for item in plan.items if self._mine(run, item)
             ]
+            if not self.options.dry_run and not signatures:
+                self._note_gone(planned)
             if not self.options.dry_run:
                 counts = Counter(id(run) for run, _ in work)
                 for run in eligible:
@@ -585,6 +590,34 @@ class Sync:
                 self.report.not_started.extend(str(item.source) for _, item in work)
             elif not self.options.dry_run and work:
                 await self.copy(work)
+
+    def _note_gone(self, planned: Sequence[tuple[NamespaceRun, NamespacePlan]]) -> None:
+        """Mark in state the tags upstream no longer lists (they stay mirrored), and unmark
+        the ones it lists again: what the index and CHANGELOG show as gone upstream."""
+        for run, plan in planned:
+            if run.requested or run.state is None:
+                continue  # a targeted run lists only what it was asked for
+            marks = [(key, self.synced_stamp) for key in plan.gone] + [
+                (key, None) for key in plan.returned
+            ]
+            for (image, tag), gone in marks:
+                record = run.state.lookup(image, tag)
+                if record is None or record.gone == gone or (gone and record.gone):
+                    continue
+                if not self._mine_image(run, image):
+                    continue
+                self.report.changes.append(
+                    Change(
+                        kind="gone" if gone else "returned",
+                        namespace=run.namespace.source,
+                        mirror=run.mirror,
+                        image=image,
+                        tag=tag,
+                        upstream=f"{run.namespace.upstream(image)}:{tag}",
+                        target_repository=run.state.images[image].target,
+                        record=replace(record, gone=gone),
+                    )
+                )
 
     async def _plan_guarded(self, run: NamespaceRun, *, signatures: bool) -> NamespacePlan | None:
         """Planning one namespace may fail or outlast the budget without touching the others."""

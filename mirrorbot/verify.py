@@ -311,11 +311,15 @@ async def confirm_changes(
 
     ``publish`` merges what shard jobs reported: a record enters state only when
     the mirror answers a ``HEAD`` for its tag with its digest (a ``HEAD`` is no
-    Docker Hub pull). A mirror that cannot be asked confirms nothing.
+    Docker Hub pull). A mirror that cannot be asked confirms nothing. A skip copies
+    nothing and has nothing to confirm; a gone or returned mark is a record the
+    mirror must still hold.
     """
     slots = asyncio.Semaphore(concurrency)
 
     async def check(change: Change) -> str | None:
+        if change.kind == "skipped":
+            return None  # nothing was copied: state records only that it never will be
         reference = change.mirror_reference
         parsed = parse_reference(reference)
         async with slots:

@@ -398,7 +398,7 @@ def _with(path: str, value: object) -> dict[str, Any]:
         ("targetRepository", "docker.io/gcrxio/pause:3.9", "has a tag or digest"),
         ("namespace", "gcr.io/Google Containers", "namespace: invalid"),
         ("mirror", "docker.io/`x`", "mirror: invalid"),
-        ("kind", "deleted", "neither new nor updated"),
+        ("kind", "deleted", "is not one of new, updated, skipped, gone, returned"),
         ("previous", "sha256:abc", "previous 'sha256:abc' is not sha256:<64 hex>"),
         ("record.digest", "sha256:" + "A" * 64, "is not sha256:<64 hex>"),
         ("record.digest", "md5:" + "a" * 32, "is not sha256:<64 hex>"),

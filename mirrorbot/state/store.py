@@ -62,6 +62,8 @@ class TagRecord:
     synced: str
     # Only when a platform filter made the mirror's index differ from upstream's.
     source_digest: str | None = None
+    # When a sync first found the tag gone upstream (it stays mirrored); None while listed.
+    gone: str | None = None
 
     @property
     def upstream_digest(self) -> str:
@@ -77,6 +79,8 @@ class TagRecord:
         }
         if self.source_digest and self.source_digest != self.digest:
             document["sourceDigest"] = self.source_digest
+        if self.gone:
+            document["goneUpstream"] = self.gone
         return document
 
     @classmethod
@@ -90,6 +94,7 @@ class TagRecord:
             size = value.get("size", 0)
             synced = value.get("synced", "")
             source_digest = value.get("sourceDigest")
+            gone = value.get("goneUpstream")
         except (KeyError, TypeError):
             raise StateError(f"{where}: a tag record needs a digest") from None
         if (
@@ -100,6 +105,7 @@ class TagRecord:
             or not isinstance(size, int)
             or not isinstance(synced, str)
             or not (source_digest is None or isinstance(source_digest, str))
+            or not (gone is None or isinstance(gone, str))
         ):
             raise StateError(f"{where}: malformed tag record")
         # Every string here reaches the index page: only what mirrorbot writes passes.
@@ -112,7 +118,9 @@ class TagRecord:
             raise StateError(f"{where}: platforms must be os/arch[/variant]")
         if synced and not _is_timestamp(synced):
             raise StateError(f"{where}: synced {synced[:80]!r} is not a timestamp")
-        return cls(digest, media_type, tuple(platforms), size, synced, source_digest)
+        if gone is not None and not _is_timestamp(gone):
+            raise StateError(f"{where}: goneUpstream {gone[:80]!r} is not a timestamp")
+        return cls(digest, media_type, tuple(platforms), size, synced, source_digest, gone)
 
 
 @dataclass(frozen=True, slots=True)

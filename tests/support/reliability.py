@@ -9,6 +9,11 @@ in its name, one input per test case that passed.
 The file is written at the end of a session only when every scenario of
 ``tests/test_reliability.py`` ran (all its test functions, every
 parametrisation): a partial selection would publish partial figures.
+
+Under ``pytest-xdist`` each worker fills its own ledger; at the end each hands
+its :meth:`Ledger.records` to the controller, which merges them (:meth:`Ledger.merge`)
+and writes the file. Entries are rendered in collection order, never in
+the order they were recorded, so which worker ran what changes nothing.
 """
 
 from __future__ import annotations
@@ -62,6 +67,37 @@ class Ledger:
     outcomes: dict[str, str] = field(default_factory=dict)
     hostile_tests: dict[str, str] = field(default_factory=dict)  # nodeid -> category
     files_run: set[str] = field(default_factory=set)
+    order: list[str] = field(default_factory=list)  # node ids in collection order
+    expected: dict[str, int] | None = None  # reliability test function -> cases, if known
+    workers_lost: int = 0  # xdist workers that went down without handing in their records
+
+    # -- across xdist workers ------------------------------------------------
+
+    def records(self) -> dict[str, Any]:
+        """What a worker hands to the controller (JSON-able)."""
+        return {
+            **{kind: getattr(self, kind) for kind in _RECORD_KINDS},
+            "hostile_tests": self.hostile_tests,
+            "order": self.order,
+            "expected": self.expected_cases(),
+        }
+
+    def merge(self, records: Mapping[str, Any]) -> None:
+        """Add one worker's records (the controller's own outcomes come from its hooks)."""
+        for kind in _RECORD_KINDS:
+            getattr(self, kind).extend(records[kind])
+        self.hostile_tests.update(records["hostile_tests"])
+        if not self.order:
+            self.order = list(records["order"])
+        if records["expected"] is not None:
+            self.expected = dict(records["expected"])
+
+    def _in_collection_order(self) -> None:
+        """Entries sorted by their test's place in the collection; a test's own stay in order."""
+        place = {nodeid: index for index, nodeid in enumerate(self.order)}
+        for kind in _RECORD_KINDS:
+            entries: list[dict[str, Any]] = getattr(self, kind)
+            entries.sort(key=lambda entry: place.get(entry["nodeid"], len(place)))
 
     # -- fed by the hooks -------------------------------------------------
 
@@ -76,20 +112,28 @@ class Ledger:
 
     # -- completeness -------------------------------------------------------
 
-    def reliability_complete(self) -> bool:
-        """Every test function of the reliability module ran, every parametrisation."""
+    def expected_cases(self) -> dict[str, int] | None:
+        """Test function -> cases of the reliability module, from the module itself if imported."""
         module = sys.modules.get(RELIABILITY_MODULE)
         if module is None:
+            return self.expected
+        return {
+            name: _cases(function)
+            for name, function in inspect.getmembers(module, inspect.isfunction)
+            if name.startswith("test_")
+        }
+
+    def reliability_complete(self) -> bool:
+        """Every test function of the reliability module ran, every parametrisation."""
+        expected = self.expected_cases()
+        if expected is None:
             return False
         ran: Counter[str] = Counter()
         for nodeid, outcome in self.outcomes.items():
             path, _, name = nodeid.partition("::")
             if path == RELIABILITY_FILE and outcome in ("passed", "failed", "skipped"):
                 ran[name.split("[", 1)[0]] += 1
-        for name, function in inspect.getmembers(module, inspect.isfunction):
-            if name.startswith("test_") and ran[name] < _cases(function):
-                return False
-        return True
+        return all(ran[name] >= cases for name, cases in expected.items())
 
     # -- rendering ------------------------------------------------------------
 
@@ -99,6 +143,7 @@ class Ledger:
         )
 
     def render(self) -> str:
+        self._in_collection_order()
         reliability = {
             nodeid: outcome
             for nodeid, outcome in self.outcomes.items()
@@ -244,12 +289,17 @@ class Ledger:
         return files <= self.files_run
 
     def write_if_complete(self, path: Path) -> bool:
-        if not (self.reliability_complete() and self.whole_suite_ran(path.parent)):
+        if self.workers_lost or not (
+            self.reliability_complete() and self.whole_suite_ran(path.parent)
+        ):
             return False
         text = self.render()
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
         return True
+
+
+_RECORD_KINDS = ("faults", "kills", "leftovers", "sigterms", "hostile", "secrets")
 
 
 def _cases(function: Any) -> int:

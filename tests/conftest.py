@@ -7,11 +7,18 @@
 
 Tests keep out of each other's way by using repository names derived from
 their own node id (the ``ns`` fixture).
+
+Under ``pytest-xdist`` (the README's test command) every worker is its own
+session: it starts its own registries and token issuer, on ports the kernel
+picks, under its own ``tmp_path_factory`` directory. Tests marked
+``@pytest.mark.slow`` run first, longest first, so the scheduler does not leave
+a long scenario for last on one worker.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,19 +122,46 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    LEDGER.order = [item.nodeid for item in items]  # the file's order, before slow ones move up
     for item in items:
         marker = item.get_closest_marker("hostile")
         category = hostile_category(item.nodeid, None if marker is None else marker.args)
         if category is not None:
             LEDGER.hostile_tests[item.nodeid] = category
+    items.sort(key=_slow_first)
+
+
+def _slow_first(item: pytest.Item) -> float:
+    """Sort key: slow tests first, the longest (``slow(seconds=N)``) first; the rest keep their order."""
+    marker = item.get_closest_marker("slow")
+    if marker is None:
+        return 0.0
+    return -1.0 - float(marker.kwargs.get("seconds", 0))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     LEDGER.outcome(report.nodeid, report.when, report.outcome)
 
 
+_LEDGER_KEY = "mirrorbot_reliability_ledger"
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller merges and writes
+        workeroutput[_LEDGER_KEY] = json.dumps(LEDGER.records())
+        return
     LEDGER.write_if_complete(Path(__file__).parent / "RELIABILITY.md")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """xdist controller: a worker is done; take its records (outcomes came with its reports)."""
+    records = getattr(node, "workeroutput", {}).get(_LEDGER_KEY)
+    if records is None:
+        LEDGER.workers_lost += 1  # its figures are gone: better no file than a partial one
+    else:
+        LEDGER.merge(json.loads(records))
 
 
 @pytest.fixture

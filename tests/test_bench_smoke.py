@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 SCENARIO_FIGURES = (
@@ -66,6 +68,7 @@ FIGURES = (
 )
 
 
+@pytest.mark.slow(seconds=35)
 def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "latest.json"
     completed = subprocess.run(

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from mirrorbot.demo.corpus import ImageFactory
 from tests.support.world import World, git
 
@@ -59,6 +61,7 @@ def test_overlapping_syncs_record_each_tag_once(world: World) -> None:
     assert 1 <= mirror_commits(world) <= 3
 
 
+@pytest.mark.slow(seconds=9)
 def test_publish_twice_and_a_rerun_shard_from_the_old_state_add_nothing_twice(
     world: World,
 ) -> None:

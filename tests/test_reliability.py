@@ -31,12 +31,13 @@ from typing import Any
 import pytest
 
 from mirrorbot.demo.corpus import Image, ImageFactory, signature_tag
-from mirrorbot.demo.registry import LocalRegistry, free_port
+from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
 from tests.conftest import CREDS, PASSWORD, USER
 from tests.support import skopeo
 from tests.support.faults import FAULT_KINDS, CorruptFront, FaultProxy
 from tests.support.git_http import GitHttpServer
+from tests.support.hostile import RefusingPort
 from tests.support.reliability import Recorder
 from tests.support.world import World, git, make_world
 
@@ -248,6 +249,7 @@ def fronts() -> Iterator[list[Any]]:
 # -- faults ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow(seconds=15)
 def test_full_sync_through_10_percent_faults_on_both_sides(
     world: World, fronts: list[Any], reliability: Recorder
 ) -> None:
@@ -285,6 +287,7 @@ def test_full_sync_through_10_percent_faults_on_both_sides(
     check_changelog(world, up.host, state)
 
 
+@pytest.mark.slow(seconds=25)
 def test_30_percent_faults_never_record_what_the_mirror_lacks(
     world: World, fronts: list[Any], reliability: Recorder
 ) -> None:
@@ -385,6 +388,7 @@ def _first_blob_downloads(count: int) -> Any:
     return chosen
 
 
+@pytest.mark.slow(seconds=10)
 @pytest.mark.parametrize("kind", ["cut", "stall"])
 def test_a_blob_download_cut_or_stalled_midway_is_retried(
     world: World, fronts: list[Any], reliability: Recorder, kind: str
@@ -485,6 +489,7 @@ def test_a_registry_serving_bad_content_is_refused(
     assert skopeo_disagreements(state, world.mirror.host, world.mirror) == []
 
 
+@pytest.mark.slow(seconds=10)
 @pytest.mark.parametrize("dead", ["refused", "503"])
 def test_a_dead_mirror_fails_fast_with_one_message(
     world: World, fronts: list[Any], dead: str
@@ -495,7 +500,9 @@ def test_a_dead_mirror_fails_fast_with_one_message(
         for number in range(40):
             seeder.push(f"{world.ns}/app-{number % 4}", f"v{number}", one if number % 2 else two)
     if dead == "refused":
-        host = f"127.0.0.1:{free_port()}"  # nothing listens there
+        refusing = RefusingPort()  # held for the test: nothing can listen there meanwhile
+        fronts.append(refusing)
+        host = refusing.host
     else:
         proxy = FaultProxy(world.mirror, rate=1.0, seed=SEED, kinds=("503",)).start()
         fronts.append(proxy)
@@ -532,6 +539,7 @@ def _kill_group(process: subprocess.Popen[str]) -> None:
     process.wait(timeout=30)
 
 
+@pytest.mark.slow(seconds=170)
 def test_sigkill_at_random_moments_then_a_clean_run(
     world: World, fronts: list[Any], reliability: Recorder
 ) -> None:
@@ -627,6 +635,7 @@ def test_sigkill_at_random_moments_then_a_clean_run(
     )
 
 
+@pytest.mark.slow(seconds=14)
 def test_locks_left_by_a_run_killed_inside_git_do_not_block_the_next(
     world: World, reliability: Recorder
 ) -> None:
@@ -677,6 +686,7 @@ def _wait_for(condition: Any, timeout: float, what: str) -> Any:
 @pytest.mark.parametrize(
     ("signum", "exit_code"), [(signal.SIGTERM, 1), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"]
 )
+@pytest.mark.slow(seconds=16)
 def test_sigterm_stops_cleanly_and_records_what_completed(
     world: World,
     fronts: list[Any],

@@ -83,6 +83,7 @@ def test_verify_repair_copies_a_deleted_tag_back(world: World) -> None:
     assert "verified 2 tags: 0 drifted" in clean.stdout
 
 
+@pytest.mark.slow(seconds=9)
 def test_sync_repair_fixes_the_hole_in_one_run(world: World) -> None:
     seeded_and_synced(world)
     digest = recorded(world, "app", "v1")

@@ -127,6 +127,7 @@ def _blob_gets_of(repository: str) -> Any:
     return chosen
 
 
+@pytest.mark.slow(seconds=9)
 @pytest.mark.hostile("registry answers (manifests, bodies, headers)")
 def test_the_time_budget_ends_a_stalled_run_and_publishes_what_finished(
     world: World, fronts: list[Front]
@@ -208,6 +209,7 @@ def test_an_unknown_namespace_is_a_usage_error(world: World, command: str) -> No
     assert f"{world.upstream.host}/{world.ns}" in lines[0]
 
 
+@pytest.mark.slow(seconds=11)
 def test_a_shard_stopped_by_its_budget_leaves_a_fragment_that_publishes(
     world: World, fronts: list[Front]
 ) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.shards import assign
 from tests.support.world import World, git, seeded_remote, write_config
@@ -41,6 +43,7 @@ def _files(remote: Path) -> dict[str, str]:
     return {name: git("show", f"main:{name}", cwd=remote) for name in names}
 
 
+@pytest.mark.slow(seconds=20)
 def test_sharded_run_equals_unsharded_run(world: World) -> None:
     _seed_corpus(world)
     # One unsharded run into the world's remote.
@@ -82,6 +85,7 @@ def test_sharded_run_equals_unsharded_run(world: World) -> None:
     assert git("rev-list", "--count", "main", cwd=world.remote).strip() == "2"
 
 
+@pytest.mark.slow(seconds=20)
 def test_a_missing_shard_loses_nothing_the_others_did(world: World) -> None:
     _seed_corpus(world)
     for index in (1, 3):  # shard 2 "crashed" and left no fragment

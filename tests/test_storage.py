@@ -89,6 +89,7 @@ def _assert_mirrored(
             assert skopeo.manifest_digest(f"{target}:{tag}", CREDS) == expected.digest
 
 
+@pytest.mark.slow(seconds=9)
 @pytest.mark.parametrize("form", ["directory", "tar", "tar.gz"])
 def test_sync_from_a_storage_directory_or_its_tarball(
     world: World, stopped_registry: tuple[Path, dict[str, dict[str, Image]]], form: str

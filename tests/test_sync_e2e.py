@@ -43,6 +43,7 @@ def seed_all(world: World, images: dict[str, dict[str, Image]]) -> None:
             world.seed(repository, tag, image)
 
 
+@pytest.mark.slow(seconds=17)
 def test_cold_noop_and_incremental_runs(world: World) -> None:
     images = corpus(world.ns)
     seed_all(world, images)
@@ -169,6 +170,7 @@ def test_name_collision_found_in_listings_fails_those_images(world: World) -> No
     assert f"{world.ns}/b/pause" in result.stderr
 
 
+@pytest.mark.slow(seconds=9)
 def test_verify_catches_a_tag_deleted_behind_our_back(world: World) -> None:
     f = ImageFactory(world.ns)
     world.seed("app", "v1", f.image("app-1"))
@@ -215,6 +217,7 @@ def gcr_front(source_registry: LocalRegistry) -> Iterator[GcrFront]:
         yield front
 
 
+@pytest.mark.slow(seconds=11)
 def test_sync_through_the_gcr_listing(world: World, gcr_front: GcrFront) -> None:
     images = corpus(world.ns)
     seed_all(world, images)
@@ -246,6 +249,7 @@ def test_sync_through_the_docker_hub_listing(world: World, source_registry: Loca
     assert set(world.state()["images"]) == {"alpine", "busybox"}  # type: ignore[arg-type]
 
 
+@pytest.mark.slow(seconds=9)
 def test_verify_deep_rereads_blobs_and_catches_damage(world: World) -> None:
     image = ImageFactory(world.ns).index("deep", attestations=True)
     world.seed("deep", "v1", image)
@@ -267,6 +271,7 @@ def test_verify_deep_rereads_blobs_and_catches_damage(world: World) -> None:
     assert layer in caught.stdout
 
 
+@pytest.mark.slow(seconds=10)
 def test_a_killed_runs_leftovers_are_discarded_and_redone(world: World) -> None:
     f = ImageFactory(world.ns)
     world.seed("app", "v1", f.image("app-1"))
@@ -299,6 +304,7 @@ def test_the_run_report_goes_to_the_github_step_summary(world: World) -> None:
     assert "tags new (copied)" in result.stdout  # plain text on a non-terminal stdout
 
 
+@pytest.mark.slow(seconds=9)
 def test_a_no_push_commit_is_kept_and_pushed_by_the_next_run(world: World) -> None:
     f = ImageFactory(world.ns)
     world.seed("app", "v1", f.image("np-1"))

@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 STARTUP_TIMEOUT = 30.0
+INSTANCE_HEADER = "X-Mirrorbot-Registry-Instance"
 
 
 class RegistryBinaryMissingError(RuntimeError):
@@ -74,6 +75,7 @@ class LocalRegistry:
         self._extra = dict(extra or {})
         self._binary = binary
         self._process: subprocess.Popen[bytes] | None = None
+        self._instance = secrets.token_hex(8)
         self.port = 0
 
     @property
@@ -94,7 +96,13 @@ class LocalRegistry:
                 "delete": {"enabled": True},
                 "maintenance": {"uploadpurging": {"enabled": False}},
             },
-            "http": {"addr": self.host, "secret": secrets.token_hex(16)},
+            "http": {
+                "addr": self.host,
+                "secret": secrets.token_hex(16),
+                # Readiness asks for this: on a port another process took first, the
+                # answer is not ours (parallel test workers start registries side by side).
+                "headers": {INSTANCE_HEADER: [self._instance]},
+            },
         }
         if self._auth:
             config["auth"] = self._auth
@@ -136,6 +144,8 @@ class LocalRegistry:
                 time.sleep(delay)  # polling a readiness condition, with backoff
                 delay = min(delay * 2, 0.2)
                 continue
+            if response.headers.get(INSTANCE_HEADER) != self._instance:
+                return False  # another registry on this port: ours cannot bind it
             return response.status_code in (200, 401)
         return False
 

@@ -30,11 +30,16 @@ construction:
 Catalog pages name repositories under ``hostile/``. Everything runs on
 127.0.0.1 (random port) in daemon threads; ``stop`` ends any answer still
 being written. ``requests`` counts the requests served.
+
+:class:`RefusingPort` is a registry that is down: a port held but never listened
+on, so every connection is refused and no other process (another test worker's
+registry) can start listening there while a test counts on it being dead.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import threading
 import zlib
@@ -42,7 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["ATTACKS", "HostileRegistry"]
+__all__ = ["ATTACKS", "HostileRegistry", "RefusingPort"]
 
 ATTACKS = (
     "endless",
@@ -252,3 +257,18 @@ class HostileRegistry:
                 return
             handler.wfile.write(body[index : index + 1])
             handler.wfile.flush()
+
+
+class RefusingPort:
+    """A loopback port bound and never listened on: connections to it are refused."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._socket.getsockname()[1]}"
+
+    def stop(self) -> None:
+        self._socket.close()

@@ -43,9 +43,15 @@ class World:
         return f"{self.ns}-m"
 
     def environment(self, env: dict[str, str] | None = None) -> dict[str, str]:
-        """What ``mirrorbot`` runs with: this world's HOME, the mirror secrets, ``env``."""
+        """What ``mirrorbot`` runs with: this world's HOME, the mirror secrets, ``env``.
+
+        The caller's ``XDG_*`` directories are left out: the state clone cache and git's
+        config then live under this world's HOME, never in a directory tests share.
+        """
         environment = {
-            k: v for k, v in os.environ.items() if not k.startswith(("MIRRORBOT_", "GITHUB_"))
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("MIRRORBOT_", "GITHUB_", "XDG_"))
         }
         environment.update(
             {"HOME": str(self.tmp / "home"), "DOCKER_CONFIG": str(self.tmp / "home" / ".docker")}

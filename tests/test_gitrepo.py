@@ -84,7 +84,10 @@ def test_conflicting_runs_reapply_changes_without_loss_or_duplicates(
     assert changelog.count("etcd:v1` →") == 1
     assert changelog.count("## 2026-11-23 03:04 UTC") == 2
     index = remote_file(remote, "state/README.md")
-    assert "| `pause` | 2 |" in index
+    assert "2 images and 3 tags" in index  # pause (3.9, latest) and etcd (v1), none lost
+    page = remote_file(remote, "state/index/gcr.io/google-containers.md")
+    assert "### `pause`" in page
+    assert "· 2 tags ·" in page
 
 
 def reopen(tmp_path: Path, remote: Path) -> MetadataRepo:
@@ -367,6 +370,7 @@ def test_a_new_state_branch_starts_empty_not_from_the_checkout(
         "state/CHANGELOG.md",
         "state/README.md",
         "state/gcr.io/google-containers.json",
+        "state/index/gcr.io/google-containers.md",
     ]
     assert "mirrorbot-unborn" not in git("branch", "--all", cwd=checkout)
 

@@ -24,8 +24,10 @@ from mirrorbot.registry.errors import (
     registry_error_from_response,
 )
 from mirrorbot.registry.retry import retrying
+from mirrorbot.sources._listing import Warnings, assemble, checked_repository, list_tags
+from mirrorbot.sources.base import Listing, source_name
 
-__all__ = ["API_TIMEOUT", "api_client", "read_json_page"]
+__all__ = ["API_TIMEOUT", "WebApiSource", "api_client", "read_json_page"]
 
 API_TIMEOUT = httpx.Timeout(connect=15.0, read=60.0, write=60.0, pool=60.0)
 
@@ -94,3 +96,64 @@ async def read_json_page(
         budget=client.budget,
         breaker=None,  # the API's host is not the registry: its outages are not the registry's
     )
+
+
+class WebApiSource:
+    """A namespace whose repository names come from a web API, and tags from the registry.
+
+    Subclasses say how to page through names (:meth:`_names`), what one namespace
+    is called (``kind``) and whether the API may redirect; the rest is shared.
+    """
+
+    kind = "web API"
+    follow_redirects = False
+
+    def __init__(
+        self,
+        *,
+        registry: str,
+        path: str,
+        client: RegistryClient,
+        api: str,
+        concurrency: int = 8,
+        api_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.registry = registry
+        self.path = path.strip("/")
+        if not self.path or "/" in self.path:
+            raise ValueError(f"a {self.kind} namespace is one name, not {path!r}")
+        self.client = client
+        self.api = httpx.URL(api.rstrip("/") + "/")
+        self.concurrency = concurrency
+        self.api_client = api_client
+        self.source = source_name(registry, self.path)
+
+    async def list(self) -> Listing:
+        warnings = Warnings(self.source)
+        if self.api_client is not None:
+            names = await self._names(self.api_client, warnings)
+        else:
+            async with api_client(follow_redirects=self.follow_redirects) as api:
+                names = await self._names(api, warnings)
+        below = [
+            checked
+            for name in names
+            if (checked := checked_repository(self.path, name, warnings)) is not None
+        ]
+        found = await list_tags(
+            self.client, self.path, below, concurrency=self.concurrency, warnings=warnings
+        )
+        return assemble(self.source, found, warnings)
+
+    async def _names(self, api: httpx.AsyncClient, warnings: Warnings) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    async def _page(self, api: httpx.AsyncClient, url: httpx.URL) -> Any:
+        return await read_json_page(
+            api,
+            url,
+            client=self.client,
+            host=self.api.host,
+            source=self.source,
+            what=f"{self.kind} API page",
+        )

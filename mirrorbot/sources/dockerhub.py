@@ -9,8 +9,6 @@ only: private repositories are not listed.
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from mirrorbot.registry.client import RegistryClient
@@ -18,13 +16,10 @@ from mirrorbot.registry.errors import ListingTooLargeError, MirrorbotError
 from mirrorbot.sources._listing import (
     MAX_REPOSITORIES,
     Warnings,
-    assemble,
-    checked_repository,
-    list_tags,
     show,
 )
-from mirrorbot.sources._webapi import api_client, read_json_page
-from mirrorbot.sources.base import Listing, ListingError, source_name
+from mirrorbot.sources._webapi import WebApiSource
+from mirrorbot.sources.base import ListingError
 
 __all__ = ["HUB_PAGE_SIZE", "DockerHubSource"]
 
@@ -32,8 +27,11 @@ HUB_PAGE_SIZE = 100
 MAX_HUB_PAGES = 10_000
 
 
-class DockerHubSource:
+class DockerHubSource(WebApiSource):
     """The repositories of one Hub namespace (user or organisation)."""
+
+    kind = "Docker Hub"
+    follow_redirects = True
 
     def __init__(
         self,
@@ -45,32 +43,15 @@ class DockerHubSource:
         concurrency: int = 8,
         hub_client: httpx.AsyncClient | None = None,
     ) -> None:
-        self.registry = registry
-        self.path = path.strip("/")
-        if not self.path or "/" in self.path:
-            raise ValueError(f"a Docker Hub namespace is one name, not {path!r}")
-        self.client = client
-        self.hub_api = httpx.URL(hub_api.rstrip("/") + "/")
-        self.concurrency = concurrency
-        self.hub_client = hub_client
-        self.source = source_name(registry, self.path)
-
-    async def list(self) -> Listing:
-        warnings = Warnings(self.source)
-        if self.hub_client is not None:
-            names = await self._names(self.hub_client, warnings)
-        else:
-            async with api_client(follow_redirects=True) as hub:
-                names = await self._names(hub, warnings)
-        below = [
-            checked
-            for name in names
-            if (checked := checked_repository(self.path, name, warnings)) is not None
-        ]
-        found = await list_tags(
-            self.client, self.path, below, concurrency=self.concurrency, warnings=warnings
+        super().__init__(
+            registry=registry,
+            path=path,
+            client=client,
+            api=hub_api,
+            concurrency=concurrency,
+            api_client=hub_client,
         )
-        return assemble(self.source, found, warnings)
+        self.hub_api = self.api
 
     async def _names(self, hub: httpx.AsyncClient, warnings: Warnings) -> tuple[str, ...]:
         """Every repository name of the namespace, page after page. Failures are fatal."""
@@ -108,16 +89,6 @@ class DockerHubSource:
                 raise ListingError(self.source, cause)
             url = self._next(url, page.get("next"))
         return tuple(names)
-
-    async def _page(self, hub: httpx.AsyncClient, url: httpx.URL) -> Any:
-        return await read_json_page(
-            hub,
-            url,
-            client=self.client,
-            host=self.hub_api.host,
-            source=self.source,
-            what="Hub API page",
-        )
 
     def _next(self, current: httpx.URL, link: object) -> httpx.URL | None:
         if link is None or link == "":

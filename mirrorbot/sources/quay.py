@@ -16,21 +16,16 @@ repository is refused entry by entry.
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from mirrorbot.registry.client import RegistryClient
 from mirrorbot.sources._listing import (
     REPOSITORY_FAILURES,
     Warnings,
-    assemble,
-    checked_repository,
-    list_tags,
     show,
 )
-from mirrorbot.sources._webapi import api_client, read_json_page
-from mirrorbot.sources.base import Listing, ListingError, source_name
+from mirrorbot.sources._webapi import WebApiSource
+from mirrorbot.sources.base import ListingError
 
 __all__ = ["MAX_QUAY_PAGES", "MAX_QUAY_REPOSITORIES", "QuaySource"]
 
@@ -40,8 +35,10 @@ MAX_QUAY_REPOSITORIES = 100_000
 MAX_TOKEN_LENGTH = 4096
 
 
-class QuaySource:
+class QuaySource(WebApiSource):
     """The public repositories of one Quay organisation or user."""
+
+    kind = "Quay"
 
     def __init__(
         self,
@@ -53,32 +50,14 @@ class QuaySource:
         concurrency: int = 8,
         api_client: httpx.AsyncClient | None = None,
     ) -> None:
-        self.registry = registry
-        self.path = path.strip("/")
-        if not self.path or "/" in self.path:
-            raise ValueError(f"a Quay namespace is one organisation or user, not {path!r}")
-        self.client = client
-        self.api = httpx.URL((api or client.base_url).rstrip("/") + "/")
-        self.concurrency = concurrency
-        self.api_client = api_client
-        self.source = source_name(registry, self.path)
-
-    async def list(self) -> Listing:
-        warnings = Warnings(self.source)
-        if self.api_client is not None:
-            names = await self._names(self.api_client, warnings)
-        else:
-            async with api_client(follow_redirects=False) as api:
-                names = await self._names(api, warnings)
-        below = [
-            checked
-            for name in names
-            if (checked := checked_repository(self.path, name, warnings)) is not None
-        ]
-        found = await list_tags(
-            self.client, self.path, below, concurrency=self.concurrency, warnings=warnings
+        super().__init__(
+            registry=registry,
+            path=path,
+            client=client,
+            api=api or str(client.base_url),
+            concurrency=concurrency,
+            api_client=api_client,
         )
-        return assemble(self.source, found, warnings)
 
     async def _names(self, api: httpx.AsyncClient, warnings: Warnings) -> tuple[str, ...]:
         """Every public repository name of the namespace, page after page. Failures are fatal."""
@@ -128,13 +107,3 @@ class QuaySource:
             warnings.add(f"skipped repository {show(name)}: a {show(kind)}, not an image")
             return None
         return name
-
-    async def _page(self, api: httpx.AsyncClient, url: httpx.URL) -> Any:
-        return await read_json_page(
-            api,
-            url,
-            client=self.client,
-            host=self.api.host,
-            source=self.source,
-            what="Quay API page",
-        )

@@ -263,70 +263,60 @@ def run_sync(
     The clone is this run's from reading state to pushing it: one run at a time on it.
     """
     with context.repo.locked():
-        return _run_sync(context, options, push=push, now=now, output=output, progress=progress)
-
-
-def _run_sync(
-    context: JobContext,
-    options: SyncOptions,
-    *,
-    push: bool,
-    now: dt.datetime | None = None,
-    output: Path | None = None,
-    progress: ProgressSink | None = None,
-) -> SyncOutcome:
-    moment = now or dt.datetime.now(dt.UTC)
-    credentials = context.credentials(
-        sync_hosts(context.config, options.namespaces),
-        Need.OPTIONAL if options.dry_run else Need.REQUIRED,
-    )
-
-    network = context.config.network
-    options = replace(
-        options,
-        image_concurrency=network.image_concurrency,
-        blob_concurrency=network.blob_concurrency,
-        time_budget=network.time_budget if options.time_budget is None else options.time_budget,
-    )
-
-    async def go() -> SyncReport:
-        async with context.pool(credentials) as pool:
-            sync = Sync(context.config, pool, context.store, options, now=moment, progress=progress)
-            with stop_on_signals(sync):
-                report = await sync.run()
-                if options.repair and not options.dry_run and not sync.stopping:
-                    await repair_after_sync(sync, pool)
-                return report
-
-    # A link or special file under the state folder stops the run before anything is read.
-    context.store.check()
-    if not options.dry_run and output is None:
-        # Uncommitted state is what a killed run left behind; the registries are the truth.
-        context.repo.discard_changes(context.store.root)
-
-    report = run_async(go)
-    outcome = SyncOutcome(report)
-    if options.dry_run:
-        return outcome
-    changes = sorted(report.changes, key=lambda c: (c.namespace, c.image, c.tag))
-    if output is not None:
-        index, count = options.shard or (1, 1)
-        fragment = Fragment(
-            index=index,
-            count=count,
-            when=iso_utc(moment),
-            changes=tuple(changes),
-            # Fragments travel as artifacts and are printed by publish: redacted here.
-            failures=tuple(
-                {"upstream": f.upstream, "target": f.target, "error": redact(f.error)}
-                for f in report.failures
-            ),
-            errors=tuple(redact(error) for error in report.listing_errors),
+        moment = now or dt.datetime.now(dt.UTC)
+        credentials = context.credentials(
+            sync_hosts(context.config, options.namespaces),
+            Need.OPTIONAL if options.dry_run else Need.REQUIRED,
         )
-        outcome.fragment = fragment.write(output)
+
+        network = context.config.network
+        options = replace(
+            options,
+            image_concurrency=network.image_concurrency,
+            blob_concurrency=network.blob_concurrency,
+            time_budget=network.time_budget if options.time_budget is None else options.time_budget,
+        )
+
+        async def go() -> SyncReport:
+            async with context.pool(credentials) as pool:
+                sync = Sync(
+                    context.config, pool, context.store, options, now=moment, progress=progress
+                )
+                with stop_on_signals(sync):
+                    report = await sync.run()
+                    if options.repair and not options.dry_run and not sync.stopping:
+                        await repair_after_sync(sync, pool)
+                    return report
+
+        # A link or special file under the state folder stops the run before anything is read.
+        context.store.check()
+        if not options.dry_run and output is None:
+            # Uncommitted state is what a killed run left behind; the registries are the truth.
+            context.repo.discard_changes(context.store.root)
+
+        report = run_async(go)
+        outcome = SyncOutcome(report)
+        if options.dry_run:
+            return outcome
+        changes = sorted(report.changes, key=lambda c: (c.namespace, c.image, c.tag))
+        if output is not None:
+            index, count = options.shard or (1, 1)
+            fragment = Fragment(
+                index=index,
+                count=count,
+                when=iso_utc(moment),
+                changes=tuple(changes),
+                # Fragments travel as artifacts and are printed by publish: redacted here.
+                failures=tuple(
+                    {"upstream": f.upstream, "target": f.target, "error": redact(f.error)}
+                    for f in report.failures
+                ),
+                errors=tuple(redact(error) for error in report.listing_errors),
+            )
+            outcome.fragment = fragment.write(output)
+            return outcome
+        outcome.commit, outcome.pushed = publish_changes(context, changes, moment, push=push)
         return outcome
-    outcome.commit, outcome.pushed = publish_changes(context, changes, moment, push=push)
-    return outcome
 
 
 async def repair_after_sync(sync: Sync, pool: RegistryPool) -> None:

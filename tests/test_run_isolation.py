@@ -127,18 +127,9 @@ def _blob_gets_of(repository: str) -> Any:
     return chosen
 
 
-@pytest.mark.slow(seconds=9)
-@pytest.mark.hostile("registry answers (manifests, bodies, headers)")
-def test_the_time_budget_ends_a_stalled_run_and_publishes_what_finished(
-    world: World, fronts: list[Front]
-) -> None:
-    """One image's blob stalls forever (inside every read timeout the config allows):
-    past ``--time-budget`` nothing new starts, the stalled copy is abandoned after the
-    grace period, the finished images are committed and pushed, exit 1."""
-    f = ImageFactory(world.ns)
-    world.seed("quick", "v1", f.image("quick-1"))
-    world.seed("other", "v1", f.image("other-1"))
-    world.seed("stuck", "v1", f.image("stuck-1", layer_size=200_000))
+def _stalling_upstream(world: World, fronts: list[Front]) -> FaultProxy:
+    """The upstream, except that blob downloads of ``stuck`` stall far past the budget;
+    the config reads through it, with a read timeout no stall reaches."""
     stalling = FaultProxy(
         world.upstream,
         rate=1.0,
@@ -151,6 +142,22 @@ def test_the_time_budget_ends_a_stalled_run_and_publishes_what_finished(
     write_config(world, source=f"{stalling.host}/{world.ns}")
     text = world.config.read_text() + "network:\n  read_timeout: 300\n  retries: 1\n"
     world.config.write_text(text)
+    return stalling
+
+
+@pytest.mark.slow(seconds=9)
+@pytest.mark.hostile("registry answers (manifests, bodies, headers)")
+def test_the_time_budget_ends_a_stalled_run_and_publishes_what_finished(
+    world: World, fronts: list[Front]
+) -> None:
+    """One image's blob stalls forever (inside every read timeout the config allows):
+    past ``--time-budget`` nothing new starts, the stalled copy is abandoned after the
+    grace period, the finished images are committed and pushed, exit 1."""
+    f = ImageFactory(world.ns)
+    world.seed("quick", "v1", f.image("quick-1"))
+    world.seed("other", "v1", f.image("other-1"))
+    world.seed("stuck", "v1", f.image("stuck-1", layer_size=200_000))
+    stalling = _stalling_upstream(world, fronts)
 
     began = time.monotonic()
     result = world.run("sync", "--time-budget", "6s")
@@ -218,19 +225,7 @@ def test_a_shard_stopped_by_its_budget_leaves_a_fragment_that_publishes(
     f = ImageFactory(world.ns)
     world.seed("quick", "v1", f.image("quick-1"))
     world.seed("stuck", "v1", f.image("stuck-1", layer_size=200_000))
-    stalling = FaultProxy(
-        world.upstream,
-        rate=1.0,
-        seed=1,
-        kinds=("stall",),
-        stall_seconds=120,
-        only=_blob_gets_of(f"{world.ns}/stuck"),
-    ).start()
-    fronts.append(stalling)
-    write_config(world, source=f"{stalling.host}/{world.ns}")
-    world.config.write_text(
-        world.config.read_text() + "network:\n  read_timeout: 300\n  retries: 1\n"
-    )
+    stalling = _stalling_upstream(world, fronts)
     fragments = world.tmp / "fragments"
 
     shard = world.run(

@@ -681,6 +681,7 @@ def _plan_json(report: SyncReport) -> dict[str, object]:
                 ],
                 "unchanged": plan.unchanged,
                 "gone": [f"{image}:{tag}" for image, tag in plan.gone],
+                "keptOut": plan.kept_out,
             }
             for plan in report.plans
         ],

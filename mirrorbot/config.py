@@ -32,7 +32,8 @@ syntax, linear-time matching: :mod:`mirrorbot.tagregex`) with *full-match*
 semantics: ``latest`` matches only ``latest``, ``v1.*`` is needed for a prefix.
 Patterns longer than 1000 characters, more than 100 per list, and constructs
 RE2 lacks (look-arounds, backreferences) are refused. A namespace's ``include``/``exclude``/``platforms``/
-``mutable``/``signatures`` *replace* the ``defaults`` value, they do not extend it.
+``mutable``/``signatures``/``keep`` *replace* the ``defaults`` value, they do not extend it.
+``keep: {newest: N, by: semver|uploaded}`` is applied after the filters (:mod:`mirrorbot.keep`).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 
 from mirrorbot.configerror import ConfigError, Location, format_key
 from mirrorbot.credpolicy import Need, resolve_credentials
+from mirrorbot.keep import KeepOrder, KeepRule
 from mirrorbot.reference import (
     DOCKER_HUB,
     InvalidReferenceError,
@@ -98,6 +100,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "Filters",
+    "KeepSettings",
     "MirrorSettings",
     "NamespaceSettings",
     "NetworkSettings",
@@ -312,6 +315,22 @@ class StateSettings(BaseModel):
     )
 
 
+class KeepSettings(BaseModel):
+    """Mirror only the newest N selected image tags of each repository (mutable tags always)."""
+
+    model_config = _STRICT
+
+    newest: int = Field(ge=1, description="How many image tags of each repository to mirror.")
+    by: KeepOrder = Field(
+        default="semver",
+        description="semver: releases newest first, pre-releases below releases; uploaded: "
+        "the listing's upload time (gcr's timeUploadedMs), else semver with a warning.",
+    )
+
+    def rule(self) -> KeepRule:
+        return KeepRule(self.newest, self.by)
+
+
 class Filters(BaseModel):
     """Tag and platform selection, the defaults every namespace inherits."""
 
@@ -337,6 +356,9 @@ class Filters(BaseModel):
     )
     signatures: bool = Field(
         default=True, description="Also copy cosign sha256-<hex>.sig/.att/.sbom tags."
+    )
+    keep: KeepSettings | None = Field(
+        default=None, description="Only the newest N image tags of each repository; unset: all."
     )
 
 
@@ -384,6 +406,7 @@ class NamespaceSettings(BaseModel):
         default=None, max_length=MAX_PATTERNS, description="Overrides defaults.mutable."
     )
     signatures: bool | None = Field(default=None, description="Overrides defaults.signatures.")
+    keep: KeepSettings | None = Field(default=None, description="Overrides defaults.keep.")
     name: NameTemplate | None = Field(
         default=None, description="Overrides mirror.name for this namespace."
     )
@@ -524,6 +547,7 @@ class ResolvedNamespace:
     mirror_namespace: str = ""
     storage_path: Path | None = None  # list: storage, resolved against the config's folder
     quay_api: str | None = None  # list: quay; None: the registry's own host
+    keep: KeepRule | None = None  # only the newest N image tags of each repository
 
     def tag_selected(self, tag: str) -> bool:
         """Included (no include patterns = all) and not excluded."""
@@ -657,7 +681,12 @@ def _resolve(config: Config, ns: NamespaceSettings) -> ResolvedNamespace:
         mirror_namespace=config.mirror.namespace,
         storage_path=_storage_path(config, ns),
         quay_api=ns.quay_api,
+        keep=_keep(defaults.keep if ns.keep is None else ns.keep),
     )
+
+
+def _keep(settings: KeepSettings | None) -> KeepRule | None:
+    return None if settings is None else settings.rule()
 
 
 def _storage_path(config: Config, ns: NamespaceSettings) -> Path | None:
@@ -1024,7 +1053,9 @@ _MODEL_AT: Final[dict[tuple[str, ...], type[BaseModel]]] = {
     ("mirror",): MirrorSettings,
     ("state",): StateSettings,
     ("defaults",): Filters,
+    ("defaults", "keep"): KeepSettings,
     ("namespaces", "#"): NamespaceSettings,
+    ("namespaces", "#", "keep"): KeepSettings,
     ("registries", "*"): RegistrySettings,
     ("requests",): RequestSettings,
 }

@@ -9,6 +9,8 @@
 - A tag state records as **skipped** (it can never be copied: schema1, …) is
   left alone until upstream's digest for it differs from the one recorded, or
   the run asks to ``retry_skipped``.
+- ``keep`` (:mod:`mirrorbot.keep`) leaves out all but the newest N selected
+  image tags of each repository; what it left out is counted, never deleted.
 - cosign ``sha256-<hex>.sig/.att/.sbom`` tags are planned in a second phase,
   once the images they sign are in state: a signature is mirrored only next to
   the image it signs.
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from mirrorbot.collector import collector_paused
+from mirrorbot.keep import KeepRule, apply_keep
 from mirrorbot.reference import Reference
 from mirrorbot.sources.base import ListedTag, Listing
 from mirrorbot.state.store import NamespaceState
@@ -77,6 +80,8 @@ class NamespacePlan:
     returned: tuple[TagKey, ...] = ()  # marked gone in state, listed upstream again
     unchanged: int = 0
     filtered_out: int = 0
+    kept_out: int = 0  # selected, but beyond keep's newest N (mirrored or not)
+    keep_note: str | None = None  # one line when keep could not order as configured
 
     @property
     def new(self) -> tuple[PlanItem, ...]:
@@ -147,11 +152,22 @@ def _plan(
     signatures_phase: bool,
     mirrored_digests: Mapping[str, set[str]] | None = None,
     retry_skipped: bool = False,
+    keep: KeepRule | None = None,
 ) -> NamespacePlan:
     source_registry, _, source_path = listing.source.partition("/")
     mirror_registry = mirror.partition("/")[0]
     items: list[PlanItem] = []
     unchanged = filtered_out = 0
+    dropped: frozenset[TagKey] = frozenset()
+    keep_note: str | None = None
+    if keep is not None and not signatures_phase:
+        kept = apply_keep(keep, listing, selected=rules.tag_selected, mutable=rules.is_mutable)
+        dropped = kept.dropped
+        if kept.fallback:
+            keep_note = (
+                f"{listing.source}: keep by uploaded: the listing carries no upload times, "
+                f"kept the newest {keep.newest} by semver instead"
+            )
     for repository in listing.repositories:
         image = repository.path
         upstream = f"{source_path}/{image}" if source_path else image
@@ -159,6 +175,8 @@ def _plan(
             if not _wanted(rules, listed.name, signatures_phase=signatures_phase):
                 if signatures_phase == is_signature_tag(listed.name):
                     filtered_out += 1
+                continue
+            if (image, listed.name) in dropped:
                 continue
             if signatures_phase:
                 subject = signature_subject(listed.name)
@@ -203,6 +221,8 @@ def _plan(
         returned=tuple(returned),
         unchanged=unchanged,
         filtered_out=filtered_out,
+        kept_out=len(dropped),
+        keep_note=keep_note,
     )
 
 
@@ -216,11 +236,13 @@ def plan_namespace(
     head_digests: Mapping[TagKey, str | None] | None = None,
     signatures: bool = False,
     retry_skipped: bool = False,
+    keep: KeepRule | None = None,
 ) -> NamespacePlan:
     """One phase of a namespace's plan. ``targets`` maps each image to its mirror repository.
 
-    Phase one (``signatures=False``) plans the images; phase two plans the
-    cosign tags whose subject digest ``state`` now records as mirrored.
+    Phase one (``signatures=False``) plans the images, the newest ``keep.newest``
+    of each repository when ``keep`` is given; phase two plans the cosign tags
+    whose subject digest ``state`` now records as mirrored.
     """
     with collector_paused():  # one plan item per tag, and no cycle among them
         return _plan(
@@ -233,6 +255,7 @@ def plan_namespace(
             signatures_phase=signatures,
             mirrored_digests=mirrored_upstream_digests(state) if signatures else None,
             retry_skipped=retry_skipped,
+            keep=keep,
         )
 
 
@@ -260,4 +283,6 @@ def merge_plans(plans: Iterable[NamespacePlan]) -> NamespacePlan | None:
         returned=tuple(key for phase in phases for key in phase.returned),
         unchanged=sum(phase.unchanged for phase in phases),
         filtered_out=sum(phase.filtered_out for phase in phases),
+        kept_out=sum(phase.kept_out for phase in phases),
+        keep_note=next((p.keep_note for p in phases if p.keep_note), None),
     )

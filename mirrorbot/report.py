@@ -48,6 +48,7 @@ class Summary:
     tags_repaired: int = 0
     tags_skipped: int = 0  # unsupported (schema1): recorded once, not failed
     causes: tuple[str, ...] = ()  # per failure (same order): code and registry, for grouping
+    kept_out: tuple[tuple[str, int], ...] = ()  # (namespace, tags keep left out), only when some
 
     @property
     def title(self) -> str:
@@ -133,6 +134,7 @@ def summarise(report: SyncReport) -> Summary:
         tags_repaired=sum(1 for c in report.changes if c.kind == "repaired"),
         tags_skipped=sum(1 for c in report.changes if c.kind == "skipped"),
         causes=tuple(f.cause for f in report.failures),
+        kept_out=tuple((p.source, p.kept_out) for p in plans if p.kept_out),
     )
 
 
@@ -154,6 +156,9 @@ def _details(summary: Summary, *, bullet: str, code: Callable[[str], str] = str)
         ]
         if len(summary.planned) > MAX_LISTED:
             lines.append(f"{bullet}… and {len(summary.planned) - MAX_LISTED} more")
+    if summary.kept_out:
+        lines.append("left out by keep (older tags, not mirrored):")
+        lines += [f"{bullet}{code(source)}: {count}" for source, count in summary.kept_out]
     if summary.listing_errors:
         lines.append("listing failed:")
         lines += [f"{bullet}{error}" for error in summary.listing_errors]

@@ -430,7 +430,10 @@ class Sync:
             head_digests=heads,
             signatures=signatures,
             retry_skipped=self.options.retry_skipped,
+            keep=None if run.requested else run.namespace.keep,  # a named tag is wanted
         )
+        if plan.keep_note:
+            self.report.warnings.append(plan.keep_note)
         run.plans.append(plan)
         return plan
 

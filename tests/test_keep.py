@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,9 @@ from mirrorbot.config import ConfigError, parse_config
 from mirrorbot.demo.corpus import ImageFactory, signature_tag
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.keep import KeepRule, apply_keep
+from mirrorbot.planner import NamespacePlan, plan_namespace
 from mirrorbot.sources.base import ListedRepository, ListedTag, Listing
+from mirrorbot.state.store import NamespaceState, TagRecord
 from tests.conftest import CREDS
 from tests.support import skopeo
 from tests.support.fronts import GcrFront
@@ -105,6 +108,50 @@ def test_uploaded_ranks_tags_without_a_time_last() -> None:
     )
     kept = apply_keep(KeepRule(2, "uploaded"), listing, selected=bool, mutable=lambda _: False)
     assert kept.dropped == {("app", "v9")}
+
+
+def test_planner_leaves_recorded_tags_beyond_n_alone() -> None:
+    """A mirrored tag that fell out of the newest N: not updated, not gone; its signature follows."""
+    d1, d2, d3 = ("sha256:" + c * 64 for c in "123")
+    sig = signature_tag(d1)
+    up = _listing(
+        ListedTag("3.9", digest=d3), ListedTag("3.8", digest=d2), ListedTag(sig, digest=d2)
+    )
+    state = NamespaceState("example.test/ns", "mirror.test/m")
+    record = TagRecord(
+        d1, "application/vnd.oci.image.index.v1+json", (), 10, "2026-11-01T00:00:00Z"
+    )
+    state.record("app", "mirror.test/m/app", "3.8", record)
+
+    def phase(signatures: bool) -> NamespacePlan:
+        return plan_namespace(
+            Rules(),
+            up,
+            state,
+            mirror="mirror.test/m",
+            targets={"app": "m/app"},
+            signatures=signatures,
+            keep=KeepRule(1),
+        )
+
+    images = phase(False)
+    assert [(i.kind, i.tag) for i in images.items] == [("new", "3.9")]  # 3.8 moved: left alone
+    assert images.kept_out == 1
+    assert images.gone == ()
+    assert [i.tag for i in phase(True).items] == [sig]  # signs the mirrored 3.8
+    without = plan_namespace(Rules(), up, state, mirror="mirror.test/m", targets={"app": "m/app"})
+    assert ("updated", "3.8") in [(i.kind, i.tag) for i in without.items]
+
+
+@dataclass(frozen=True)
+class Rules:
+    signatures: bool = True
+
+    def tag_selected(self, tag: str) -> bool:
+        return True
+
+    def is_mutable(self, tag: str) -> bool:
+        return tag == "latest"
 
 
 # --------------------------------------------------------------------------- real registries

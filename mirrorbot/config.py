@@ -69,6 +69,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
 from ruamel.yaml.scalarbool import ScalarBoolean
 
+from mirrorbot.backups import check_template as check_backup_template
 from mirrorbot.configerror import ConfigError, Location, format_key
 from mirrorbot.credpolicy import Need, resolve_credentials
 from mirrorbot.reference import (
@@ -271,6 +272,7 @@ Platform = Annotated[
 ]
 RepositoryName = Annotated[str, AfterValidator(_check_repository)]
 NameTemplate = Annotated[str, AfterValidator(_check_template)]
+BackupTemplate = Annotated[str, AfterValidator(check_backup_template)]  # mirrorbot.backups
 Separator = Literal["_", "-", ".", "__", "/"]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -338,6 +340,16 @@ class Filters(BaseModel):
     signatures: bool = Field(
         default=True, description="Also copy cosign sha256-<hex>.sig/.att/.sbom tags."
     )
+    backup: BackupTemplate | None = Field(
+        default=None,
+        description="Before a moved mutable tag is overwritten, keep the mirror's old image "
+        "under this tag, e.g. {tag}-{date}-{short} (date: YYYYMMDD the old image was mirrored; "
+        "short: 12 hex of its digest).",
+    )
+    prune: bool = Field(
+        default=False,
+        description="Delete from the mirror the tags gone upstream (never one a backup shares).",
+    )
 
 
 class NamespaceSettings(BaseModel):
@@ -384,6 +396,8 @@ class NamespaceSettings(BaseModel):
         default=None, max_length=MAX_PATTERNS, description="Overrides defaults.mutable."
     )
     signatures: bool | None = Field(default=None, description="Overrides defaults.signatures.")
+    backup: BackupTemplate | None = Field(default=None, description="Overrides defaults.backup.")
+    prune: bool | None = Field(default=None, description="Overrides defaults.prune.")
     name: NameTemplate | None = Field(
         default=None, description="Overrides mirror.name for this namespace."
     )
@@ -524,6 +538,8 @@ class ResolvedNamespace:
     mirror_namespace: str = ""
     storage_path: Path | None = None  # list: storage, resolved against the config's folder
     quay_api: str | None = None  # list: quay; None: the registry's own host
+    backup: str | None = None  # mirrorbot.backups template for moved mutable tags
+    prune: bool = False  # delete tags gone upstream from the mirror
 
     def tag_selected(self, tag: str) -> bool:
         """Included (no include patterns = all) and not excluded."""
@@ -657,6 +673,8 @@ def _resolve(config: Config, ns: NamespaceSettings) -> ResolvedNamespace:
         mirror_namespace=config.mirror.namespace,
         storage_path=_storage_path(config, ns),
         quay_api=ns.quay_api,
+        backup=defaults.backup if ns.backup is None else ns.backup,
+        prune=defaults.prune if ns.prune is None else ns.prune,
     )
 
 

@@ -48,6 +48,7 @@ class Summary:
     tags_repaired: int = 0
     tags_skipped: int = 0  # unsupported (schema1): recorded once, not failed
     causes: tuple[str, ...] = ()  # per failure (same order): code and registry, for grouping
+    pruning: tuple[str, ...] = ()  # mirror tags a dry run would delete (prune: true)
 
     @property
     def title(self) -> str:
@@ -133,6 +134,7 @@ def summarise(report: SyncReport) -> Summary:
         tags_repaired=sum(1 for c in report.changes if c.kind == "repaired"),
         tags_skipped=sum(1 for c in report.changes if c.kind == "skipped"),
         causes=tuple(f.cause for f in report.failures),
+        pruning=tuple(report.pruning),
     )
 
 
@@ -154,6 +156,11 @@ def _details(summary: Summary, *, bullet: str, code: Callable[[str], str] = str)
         ]
         if len(summary.planned) > MAX_LISTED:
             lines.append(f"{bullet}… and {len(summary.planned) - MAX_LISTED} more")
+    if summary.pruning:
+        lines.append("would prune (gone upstream):")
+        lines += [f"{bullet}{code(reference)}" for reference in summary.pruning[:MAX_LISTED]]
+        if len(summary.pruning) > MAX_LISTED:
+            lines.append(f"{bullet}… and {len(summary.pruning) - MAX_LISTED} more")
     if summary.listing_errors:
         lines.append("listing failed:")
         lines += [f"{bullet}{error}" for error in summary.listing_errors]

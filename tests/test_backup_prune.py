@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
 import httpx
@@ -13,9 +14,11 @@ from mirrorbot.config import NamespaceSettings
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.seed import Seeder
 from mirrorbot.prune import Pruner, plan_prune
+from mirrorbot.publish import Change, apply_changes, pending_changes
 from mirrorbot.registry.client import RegistryClient
 from mirrorbot.registry.retry import RetryPolicy
-from mirrorbot.state.store import NamespaceState, TagRecord
+from mirrorbot.shards import InvalidFragmentRecordError, change_from_fragment
+from mirrorbot.state.store import NamespaceState, StateStore, TagRecord
 from tests.conftest import CREDS
 from tests.support import skopeo
 from tests.support.world import World, git
@@ -221,3 +224,53 @@ def test_a_registry_that_does_not_delete_is_said_once_and_state_stays(
     assert first == "hub.example: does not delete manifests (prune skipped, state unchanged)"
     assert second == ""
     assert requests == ["DELETE"]
+
+
+def _change(kind: str, tag: str, record: TagRecord) -> Change:
+    return Change(
+        kind=kind,  # type: ignore[arg-type]
+        namespace="r.example/ns",
+        mirror="m.example/x",
+        image="app",
+        tag=tag,
+        upstream=f"r.example/ns/app:{tag}",
+        target_repository="m.example/x/app",
+        record=record,
+    )
+
+
+@pytest.mark.hostile("shard fragments")
+@pytest.mark.parametrize(
+    ("kind", "backup_of", "accepted"),
+    [
+        ("backup", "latest", True),
+        ("pruned", None, True),
+        ("backup", None, False),
+        ("new", "latest", False),
+        ("backup", "-bad tag", False),
+    ],
+)
+def test_fragments_carry_backups_and_prunes(
+    kind: str, backup_of: str | None, accepted: bool
+) -> None:
+    document = _change(kind, "latest-20261130-cccccccccccc", _record(DIGEST)).to_json()
+    if backup_of is not None:
+        document["record"]["backupOf"] = backup_of
+    if accepted:
+        assert change_from_fragment(document).record.backup_of == backup_of
+    else:
+        with pytest.raises(InvalidFragmentRecordError):
+            change_from_fragment(document)
+
+
+def test_backups_and_prunes_are_published_once(tmp_path: Any) -> None:
+    store = StateStore(tmp_path / "state")
+    state = NamespaceState("r.example/ns", "m.example/x")
+    state.record("app", "m.example/x/app", "v2", _record(DIGEST))
+    store.save(state)
+    backup = _change("backup", "latest-20261130-cccccccccccc", _record(DIGEST, "latest"))
+    pruned = _change("pruned", "v2", _record(DIGEST))
+    assert pending_changes(store, [backup, pruned]) == [backup, pruned]
+    apply_changes(store, [backup, pruned], dt.datetime(2026, 11, 30, tzinfo=dt.UTC))
+    assert store.load("r.example/ns", "m.example/x").lookup("app", "v2") is None
+    assert pending_changes(store, [backup, pruned]) == []

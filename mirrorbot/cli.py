@@ -685,6 +685,7 @@ def _plan_json(report: SyncReport) -> dict[str, object]:
             }
             for plan in report.plans
         ],
+        "prune": report.pruning,
         "errors": report.listing_errors,
         "warnings": report.warnings,
     }

@@ -70,6 +70,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
 from ruamel.yaml.scalarbool import ScalarBoolean
 
+from mirrorbot.backups import check_template as check_backup_template
 from mirrorbot.configerror import ConfigError, Location, format_key
 from mirrorbot.credpolicy import Need, resolve_credentials
 from mirrorbot.keep import KeepOrder, KeepRule
@@ -274,6 +275,7 @@ Platform = Annotated[
 ]
 RepositoryName = Annotated[str, AfterValidator(_check_repository)]
 NameTemplate = Annotated[str, AfterValidator(_check_template)]
+BackupTemplate = Annotated[str, AfterValidator(check_backup_template)]  # mirrorbot.backups
 Separator = Literal["_", "-", ".", "__", "/"]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -360,6 +362,16 @@ class Filters(BaseModel):
     keep: KeepSettings | None = Field(
         default=None, description="Only the newest N image tags of each repository; unset: all."
     )
+    backup: BackupTemplate | None = Field(
+        default=None,
+        description="Before a moved mutable tag is overwritten, keep the mirror's old image "
+        "under this tag, e.g. {tag}-{date}-{short} (date: YYYYMMDD the old image was mirrored; "
+        "short: 12 hex of its digest).",
+    )
+    prune: bool = Field(
+        default=False,
+        description="Delete from the mirror the tags gone upstream (never one a backup shares).",
+    )
 
 
 class NamespaceSettings(BaseModel):
@@ -407,6 +419,8 @@ class NamespaceSettings(BaseModel):
     )
     signatures: bool | None = Field(default=None, description="Overrides defaults.signatures.")
     keep: KeepSettings | None = Field(default=None, description="Overrides defaults.keep.")
+    backup: BackupTemplate | None = Field(default=None, description="Overrides defaults.backup.")
+    prune: bool | None = Field(default=None, description="Overrides defaults.prune.")
     name: NameTemplate | None = Field(
         default=None, description="Overrides mirror.name for this namespace."
     )
@@ -548,6 +562,8 @@ class ResolvedNamespace:
     storage_path: Path | None = None  # list: storage, resolved against the config's folder
     quay_api: str | None = None  # list: quay; None: the registry's own host
     keep: KeepRule | None = None  # only the newest N image tags of each repository
+    backup: str | None = None  # mirrorbot.backups template for moved mutable tags
+    prune: bool = False  # delete tags gone upstream from the mirror
 
     def tag_selected(self, tag: str) -> bool:
         """Included (no include patterns = all) and not excluded."""
@@ -682,6 +698,8 @@ def _resolve(config: Config, ns: NamespaceSettings) -> ResolvedNamespace:
         storage_path=_storage_path(config, ns),
         quay_api=ns.quay_api,
         keep=_keep(defaults.keep if ns.keep is None else ns.keep),
+        backup=defaults.backup if ns.backup is None else ns.backup,
+        prune=defaults.prune if ns.prune is None else ns.prune,
     )
 
 

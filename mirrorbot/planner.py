@@ -5,7 +5,8 @@
   listing, or from the HEAD the sync made for mutable tags) and differs from the
   upstream digest recorded. Immutable tags are not re-checked: that is what
   keeps a nightly no-op run cheap.
-- Tags in state but gone upstream are **reported**, never deleted.
+- Tags in state but gone upstream are **reported** (deleted only with ``prune``,
+  by :mod:`mirrorbot.prune`); backup tags (``backup:``) are the mirror's own.
 - A tag state records as **skipped** (it can never be copied: schema1, …) is
   left alone until upstream's digest for it differs from the one recorded, or
   the run asks to ``retry_skipped``.
@@ -209,6 +210,8 @@ def _plan(
             if names is None:
                 continue
             for tag, record in sorted(entry.tags.items()):
+                if record.backup_of is not None:
+                    continue  # a backup tag of the mirror: upstream never lists it
                 if tag not in names:
                     gone.append((image, tag))
                 elif record.gone is not None:

@@ -39,8 +39,19 @@ CHANGELOG_HEADER = (
 )
 
 
-ChangeKind = Literal["new", "updated", "repaired", "skipped", "gone", "returned"]
-CHANGE_KINDS: tuple[ChangeKind, ...] = ("new", "updated", "repaired", "skipped", "gone", "returned")
+ChangeKind = Literal[
+    "new", "updated", "repaired", "skipped", "gone", "returned", "backup", "pruned"
+]
+CHANGE_KINDS: tuple[ChangeKind, ...] = (
+    "new",
+    "updated",
+    "backup",
+    "repaired",
+    "skipped",
+    "gone",
+    "returned",
+    "pruned",
+)
 MARK_KINDS: frozenset[str] = frozenset({"gone", "returned"})  # state notes, nothing copied
 
 
@@ -52,7 +63,9 @@ class Change:
     copied again. ``gone`` / ``returned``: nothing was copied; upstream stopped
     (or started again) listing a recorded tag, which stays in the mirror. ``skipped``: nothing was copied and ``record`` only carries
     upstream's digest and the time; state notes ``reason`` so that later runs
-    leave the tag alone until its digest changes.
+    leave the tag alone until its digest changes. ``backup``: ``tag`` is a new tag
+    of the mirror holding the old image of ``record.backup_of`` (:mod:`mirrorbot.backups`).
+    ``pruned``: the tag, gone upstream, was deleted from the mirror and leaves state.
     """
 
     kind: ChangeKind
@@ -180,6 +193,17 @@ def pending_changes(store: StateStore, changes: Sequence[Change]) -> list[Change
             ):
                 pending.append(change)
             continue
+        if change.kind == "pruned":
+            # Leaves state once: nothing to say when state no longer holds that record.
+            current = state.lookup(image, tag)
+            if current is not None and current.digest == change.record.digest:
+                pending.append(change)
+            continue
+        if change.kind == "backup":
+            current = state.lookup(image, tag)
+            if current != change.record:
+                pending.append(change)
+            continue
         if change.kind == "skipped":
             # Recorded once: a second run (or publish) skipping the same digest adds nothing.
             known = state.skipped_record(image, tag)
@@ -216,6 +240,8 @@ def apply_changes(store: StateStore, changes: Sequence[Change], when: dt.datetim
         state.mirror = change.mirror
         if change.kind == "skipped":
             state.skip(change.image, change.tag, change.skip_record())
+        elif change.kind == "pruned":
+            state.forget(change.image, change.tag)
         else:
             state.record(change.image, change.target_repository, change.tag, change.record)
     for state in states.values():

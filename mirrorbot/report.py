@@ -49,6 +49,7 @@ class Summary:
     tags_skipped: int = 0  # unsupported (schema1): recorded once, not failed
     causes: tuple[str, ...] = ()  # per failure (same order): code and registry, for grouping
     kept_out: tuple[tuple[str, int], ...] = ()  # (namespace, tags keep left out), only when some
+    pruning: tuple[str, ...] = ()  # mirror tags a dry run would delete (prune: true)
 
     @property
     def title(self) -> str:
@@ -135,6 +136,7 @@ def summarise(report: SyncReport) -> Summary:
         tags_skipped=sum(1 for c in report.changes if c.kind == "skipped"),
         causes=tuple(f.cause for f in report.failures),
         kept_out=tuple((p.source, p.kept_out) for p in plans if p.kept_out),
+        pruning=tuple(report.pruning),
     )
 
 
@@ -159,6 +161,11 @@ def _details(summary: Summary, *, bullet: str, code: Callable[[str], str] = str)
     if summary.kept_out:
         lines.append("left out by keep (older tags, not mirrored):")
         lines += [f"{bullet}{code(source)}: {count}" for source, count in summary.kept_out]
+    if summary.pruning:
+        lines.append("would prune (gone upstream):")
+        lines += [f"{bullet}{code(reference)}" for reference in summary.pruning[:MAX_LISTED]]
+        if len(summary.pruning) > MAX_LISTED:
+            lines.append(f"{bullet}… and {len(summary.pruning) - MAX_LISTED} more")
     if summary.listing_errors:
         lines.append("listing failed:")
         lines += [f"{bullet}{error}" for error in summary.listing_errors]

@@ -76,10 +76,19 @@ _CHANGE_KEYS = frozenset(
     {"kind", "namespace", "mirror", "image", "tag", "upstream", "targetRepository", "record"}
 )
 _RECORD_KEYS = frozenset(
-    {"digest", "mediaType", "platforms", "size", "synced", "sourceDigest", "goneUpstream"}
+    {
+        "digest",
+        "mediaType",
+        "platforms",
+        "size",
+        "synced",
+        "sourceDigest",
+        "goneUpstream",
+        "backupOf",
+    }
 )
 # What `sync --output` writes (`repaired` comes from `--repair`, which writes no fragment).
-_FRAGMENT_KINDS = ("new", "updated", "skipped", "gone", "returned")
+_FRAGMENT_KINDS = ("new", "updated", "skipped", "gone", "returned", "backup", "pruned")
 # A skip's reason reaches the CHANGELOG: mirrorbot's own words, nothing that renders as markup.
 _REASON_RE = re.compile(r"[A-Za-z0-9 .,:;()/+_-]{1,300}")
 _FAILURE_KEYS = frozenset({"upstream", "target", "error"})
@@ -305,6 +314,9 @@ def _record(value: Any, *, skipped: bool = False) -> TagRecord:
     synced = check_timestamp(value.get("synced"), "synced")
     source = value.get("sourceDigest")
     gone = value.get("goneUpstream")
+    backup_of = value.get("backupOf")
+    if backup_of is not None:
+        _grammar(validate_tag, _field(value, "backupOf"), "backupOf")
     return TagRecord(
         digest,
         media_type,
@@ -313,6 +325,7 @@ def _record(value: Any, *, skipped: bool = False) -> TagRecord:
         synced,
         None if source is None else _digest(source, "sourceDigest"),
         None if gone is None else check_timestamp(gone, "goneUpstream"),
+        backup_of,
     )
 
 
@@ -344,6 +357,9 @@ def change_from_fragment(value: Any) -> Change:
     if ":" in target.rpartition("/")[2] or "@" in target:
         raise InvalidFragmentRecordError(f"targetRepository {_shown(target)} has a tag or digest")
     previous = value.get("previous")
+    record = _record(value.get("record"), skipped=kind == "skipped")
+    if (kind == "backup") != (record.backup_of is not None):
+        raise InvalidFragmentRecordError("backupOf belongs to a backup change, and only there")
     return Change(
         kind=kind,
         namespace=namespace,
@@ -352,7 +368,7 @@ def change_from_fragment(value: Any) -> Change:
         tag=tag,
         upstream=upstream,
         target_repository=target,
-        record=_record(value.get("record"), skipped=kind == "skipped"),
+        record=record,
         previous=None if previous is None else _digest(previous, "previous"),
         reason=reason,
     )

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from mirrorbot.backups import BackupError, make_backup
 from mirrorbot.config import Config, ConfigError, ResolvedNamespace
 from mirrorbot.copier import Copier, CopyResult, CopyStats
 from mirrorbot.naming import NameCollisionError, mirror_repository
@@ -34,6 +35,7 @@ from mirrorbot.planner import (
     tags_to_recheck,
 )
 from mirrorbot.progress import NullProgress, ProgressSink
+from mirrorbot.prune import Pruner, plan_prune
 from mirrorbot.publish import Change
 from mirrorbot.reference import Reference
 from mirrorbot.registry.errors import (
@@ -144,6 +146,7 @@ class SyncReport:
     stop_reason: str = "SIGTERM"
     not_started: list[str] = field(default_factory=list)
     abandoned: list[str] = field(default_factory=list)
+    pruning: list[str] = field(default_factory=list)  # mirror tags a dry run would delete
 
     @property
     def plans(self) -> list[NamespacePlan]:
@@ -455,7 +458,10 @@ class Sync:
         assert run.state is not None
         state = run.state.copy()
         for change in self.report.changes:
-            if change.namespace == run.namespace.source and change.kind != "skipped":
+            if change.namespace == run.namespace.source and change.kind not in (
+                "skipped",
+                "pruned",
+            ):
                 state.record(change.image, change.target_repository, change.tag, change.record)
         return state
 
@@ -470,6 +476,7 @@ class Sync:
             self._in_flight.add(task)
         self.progress.started(str(item.source))
         try:
+            await self._backup(run, item)
             result = await self.copier.copy(
                 item.source, item.target, platforms=PlatformFilter.parse(run.namespace.platforms)
             )
@@ -488,6 +495,61 @@ class Sync:
                 self._in_flight.discard(task)
         self._record(run, item, result)
         self.progress.finished(run.namespace.source, ok=True)
+
+    async def _backup(self, run: NamespaceRun, item: PlanItem) -> None:
+        """``backup:``: keep the mirror's old image of a moved tag before it is overwritten."""
+        template = run.namespace.backup
+        old = run.state.lookup(item.image, item.tag) if run.state else None
+        if template is None or item.kind != "updated" or old is None or run.state is None:
+            return
+        client = self.pool.client(item.target.registry, item.target.repository)
+        backup = await make_backup(client, item.target.repository, template, item.tag, old)
+        self.report.changes.append(
+            Change(
+                kind="backup",
+                namespace=run.namespace.source,
+                mirror=run.mirror,
+                image=item.image,
+                tag=backup.tag,
+                upstream=f"{run.namespace.upstream(item.image)}:{backup.tag}",
+                target_repository=run.state.images[item.image].target,
+                record=backup.record,
+            )
+        )
+
+    async def _prune(self, planned: Sequence[tuple[NamespaceRun, NamespacePlan]]) -> None:
+        """``prune: true``: delete gone tags from the mirror (a dry run only lists them)."""
+        pruner = Pruner()
+        for run, plan in planned:
+            if not run.namespace.prune or run.requested or run.state is None or self.stopping:
+                continue
+            mine = [key for key in plan.gone if self._mine_image(run, key[0])]
+            pruning = plan_prune(run.state, mine)
+            self.report.warnings.extend(pruning.kept)
+            for candidate in pruning.deletes:
+                if self.options.dry_run:
+                    self.report.pruning.extend(candidate.references)
+                    continue
+                registry = candidate.target.partition("/")[0]
+                client = self.pool.client(registry, candidate.target.partition("/")[2])
+                problem = await pruner.delete(client, registry, candidate)
+                if problem is not None:
+                    if problem:
+                        self.report.warnings.append(problem)
+                    continue
+                self.report.changes.extend(
+                    Change(
+                        kind="pruned",
+                        namespace=run.namespace.source,
+                        mirror=run.mirror,
+                        image=candidate.image,
+                        tag=tag,
+                        upstream=f"{run.namespace.upstream(candidate.image)}:{tag}",
+                        target_repository=candidate.target,
+                        record=record,
+                    )
+                    for tag, record in candidate.tags
+                )
 
     async def _skip(self, run: NamespaceRun, item: PlanItem, reason: str) -> None:
         """Never copyable: recorded once as skipped, reported, not a failure."""
@@ -585,6 +647,8 @@ class Sync:
             ]
             if not self.options.dry_run and not signatures:
                 self._note_gone(planned)
+            if not signatures:
+                await self._prune(planned)
             if not self.options.dry_run:
                 counts = Counter(id(run) for run, _ in work)
                 for run in eligible:
@@ -690,6 +754,8 @@ def _describe_item(item: object) -> str:
 
 def _worth_retrying(exc: MirrorbotError) -> bool:
     """Another round can fix outages and cut streams, not a missing image or a lying registry."""
+    if isinstance(exc, BackupError) and isinstance(exc.__cause__, MirrorbotError):
+        return _worth_retrying(exc.__cause__)
     if isinstance(exc, RegistryUnreachableError | BlobIntegrityError):
         return True
     if not isinstance(exc, RegistryError):

@@ -64,6 +64,8 @@ class TagRecord:
     source_digest: str | None = None
     # When a sync first found the tag gone upstream (it stays mirrored); None while listed.
     gone: str | None = None
+    # A backup tag (config ``backup:``) keeping this tag's previous image; never listed upstream.
+    backup_of: str | None = None
 
     @property
     def upstream_digest(self) -> str:
@@ -81,6 +83,8 @@ class TagRecord:
             document["sourceDigest"] = self.source_digest
         if self.gone:
             document["goneUpstream"] = self.gone
+        if self.backup_of:
+            document["backupOf"] = self.backup_of
         return document
 
     @classmethod
@@ -95,6 +99,7 @@ class TagRecord:
             synced = value.get("synced", "")
             source_digest = value.get("sourceDigest")
             gone = value.get("goneUpstream")
+            backup_of = value.get("backupOf")
         except (KeyError, TypeError):
             raise StateError(f"{where}: a tag record needs a digest") from None
         if (
@@ -106,6 +111,7 @@ class TagRecord:
             or not isinstance(synced, str)
             or not (source_digest is None or isinstance(source_digest, str))
             or not (gone is None or isinstance(gone, str))
+            or not (backup_of is None or isinstance(backup_of, str))
         ):
             raise StateError(f"{where}: malformed tag record")
         # Every string here reaches the index page: only what mirrorbot writes passes.
@@ -120,7 +126,11 @@ class TagRecord:
             raise StateError(f"{where}: synced {synced[:80]!r} is not a timestamp")
         if gone is not None and not _is_timestamp(gone):
             raise StateError(f"{where}: goneUpstream {gone[:80]!r} is not a timestamp")
-        return cls(digest, media_type, tuple(platforms), size, synced, source_digest, gone)
+        if backup_of is not None:
+            _check_tag(backup_of, where)
+        return cls(
+            digest, media_type, tuple(platforms), size, synced, source_digest, gone, backup_of
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +175,12 @@ class NamespaceState:
         entry.target = target
         entry.tags[tag] = record
         self.unskip(image, tag)
+
+    def forget(self, image: str, tag: str) -> None:
+        """Drop a tag deleted from the mirror (``prune``); an image left with no tags goes too."""
+        entry = self.images.get(image)
+        if entry is not None and entry.tags.pop(tag, None) is not None and not entry.tags:
+            del self.images[image]
 
     def skip(self, image: str, tag: str, record: SkipRecord) -> None:
         self.skipped.setdefault(image, {})[tag] = record

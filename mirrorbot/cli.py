@@ -386,13 +386,19 @@ AuthOption = Annotated[
 DefaultRegistryOption = Annotated[
     str | None,
     typer.Option(
-        "--default-registry", envvar="DEFAULT_REGISTRY", help="For empty rule destinations."
+        "--default-registry",
+        "--registry",  # image-syncer's spelling
+        envvar="DEFAULT_REGISTRY",
+        help="For empty rule destinations.",
     ),
 ]
 DefaultNamespaceOption = Annotated[
     str | None,
     typer.Option(
-        "--default-namespace", envvar="DEFAULT_NAMESPACE", help="For empty rule destinations."
+        "--default-namespace",
+        "--namespace",  # image-syncer's spelling
+        envvar="DEFAULT_NAMESPACE",
+        help="For empty rule destinations.",
     ),
 ]
 OsOption = Annotated[

@@ -176,11 +176,28 @@ def open_state(config_path: Path, environ: Mapping[str, str] | None = None) -> S
     plain checkout works offline. A URL or a bare repository is cloned as a run would.
     """
     env = dict(os.environ if environ is None else environ)
+    if not config_path.exists():
+        return _rules_state(config_path)
     config = load_config(config_path)
     root = _working_tree(config.state.repo, config_path.resolve().parent)
     if root is None:
         root = _open_repo(config, config_path, env).root
     return _state_store(config, root)
+
+
+def _rules_state(config_path: Path) -> StateStore:
+    """No mirrorbot.yaml: an image-syncer repository's ``state/`` (as ``rules`` writes it).
+
+    Without a state folder there is nothing to read: the missing config is the error.
+    """
+    settings = StateSettings()
+    try:
+        root = _working_tree(".", config_path.resolve().parent)
+    except GitError:
+        root = None
+    if root is None or not (root / settings.path).is_dir():
+        raise FileNotFoundError(str(config_path))
+    return StateStore(root / settings.path, default_mirror="", boundary=root)
 
 
 def _working_tree(spec: str, base_dir: Path) -> Path | None:

@@ -708,19 +708,43 @@ def verify(
     ] = False,
     no_push: Annotated[bool, typer.Option("--no-push", help="Commit, but do not push.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
+    auth: Annotated[
+        Path | None,
+        typer.Option(
+            "--auth", help="image-syncer auth file (a repository with no mirrorbot.yaml)."
+        ),
+    ] = None,
 ) -> None:
-    """Check that every tag in state exists in the mirror with the recorded digest."""
-    from mirrorbot.job import run_verify
+    """Check that every tag in state exists in the mirror with the recorded digest.
+
+    With no mirrorbot.yaml (an image-syncer repository), state/ of the git
+    repository here is verified with the credentials of --auth.
+    """
+    from mirrorbot.job import open_state, run_rules_verify, run_verify
     from mirrorbot.state.store import StateError
     from mirrorbot.verify import describe_repair
 
     configure_logging(verbose)
     if no_push and not repair:
         raise _fail("--no-push goes with --repair", EXIT_USAGE)
-    context = _context(config)
+    syncer_repo = not config.exists()
+    if syncer_repo and repair:
+        raise _fail(
+            "--repair needs a mirrorbot.yaml; with image-syncer files run "
+            "`mirrorbot rules --force` to copy again",
+            EXIT_USAGE,
+        )
+    if auth is not None and not syncer_repo:
+        raise _fail("--auth is for repositories without a mirrorbot.yaml", EXIT_USAGE)
     try:
-        with _exit_codes():
-            outcome = run_verify(context, deep=deep, repair=repair, push=not no_push)
+        if syncer_repo:
+            store = _opened(config, open_state)  # state/ of the git repository here
+            with _exit_codes():
+                outcome = run_rules_verify(store, auth, deep=deep)
+        else:
+            context = _context(config)
+            with _exit_codes():
+                outcome = run_verify(context, deep=deep, repair=repair, push=not no_push)
     except StateError as exc:  # a state file mirrorbot did not write: as before, a usage error
         raise _fail(str(exc), EXIT_USAGE) from None
     result = outcome.result

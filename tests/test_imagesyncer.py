@@ -492,10 +492,23 @@ def test_image_syncer_semantics_on_real_registries(world: World) -> None:
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert git("rev-parse", "main", cwd=world.remote).strip() == head
     assert "- updated: " not in world.remote_file("state/CHANGELOG.md")
-    # find reads state/ of the checkout: no mirrorbot.yaml needed.
+    # find and verify read state/ of the checkout: no mirrorbot.yaml needed.
     assert not (checkout / "mirrorbot.yaml").exists()
-    found = subprocess.run(
-        [sys.executable, "-m", "mirrorbot", "find", "banana"],
+    found = _bare(world, checkout, "find", "banana")
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert f"{down}/{m}/app:banana" in found.stdout
+    verified = _bare(world, checkout, "verify", "--auth", "auth.yaml")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "verified 4 tags: 0 drifted" in verified.stdout
+    repair = _bare(world, checkout, "verify", "--repair")
+    assert repair.returncode == 2
+    assert "--repair needs a mirrorbot.yaml" in repair.stderr
+
+
+def _bare(world: World, checkout: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``mirrorbot ARGS`` in the checkout, with no --config (mirrorbot.yaml does not exist)."""
+    return subprocess.run(
+        [sys.executable, "-m", "mirrorbot", *args],
         cwd=checkout,
         capture_output=True,
         text=True,
@@ -504,8 +517,6 @@ def test_image_syncer_semantics_on_real_registries(world: World) -> None:
         check=False,
         stdin=subprocess.DEVNULL,
     )
-    assert found.returncode == 0, found.stdout + found.stderr
-    assert f"{down}/{m}/app:banana" in found.stdout
 
 
 def test_platform_filters_skip_rather_than_fail(world: World) -> None:

@@ -341,6 +341,23 @@ def _split_list(values: list[str] | None) -> list[str]:
     return [item.strip() for value in values or () for item in value.split(",") if item.strip()]
 
 
+def _syncer_platforms(systems: list[str] | None, architectures: list[str] | None) -> PlatformFilter:
+    """image-syncer's ``--os``/``--arch`` (``arm:v7`` carries a variant).
+
+    An OS version (``windows:10.0.17763.1999``) is refused: mirrorbot does not compare them,
+    and a filter that silently never matches would skip every image.
+    """
+    oses = _split_list(systems)
+    for value in oses:
+        if ":" in value or "/" in value:
+            raise _fail(
+                f"--os {value}: OS versions are not supported; give the OS alone "
+                f"({value.replace('/', ':').partition(':')[0]})",
+                EXIT_USAGE,
+            )
+    return PlatformFilter.from_lists(oses, _split_list(architectures))
+
+
 def _sync_rules(
     config: Path,
     images: Path,
@@ -448,7 +465,7 @@ def rules(
         images,
         auth,
         default=(default_registry, default_namespace),
-        platforms=PlatformFilter.from_lists(_split_list(os_filter), _split_list(arch_filter)),
+        platforms=_syncer_platforms(os_filter, arch_filter),
         force=force,
         proc=proc,
         retries=retries,
@@ -562,7 +579,7 @@ def sync(
             images_file,
             auth_file,
             default=(default_registry, default_namespace),
-            platforms=PlatformFilter.from_lists(_split_list(os_filter), _split_list(arch_filter)),
+            platforms=_syncer_platforms(os_filter, arch_filter),
             force=bool(force),
             proc=5 if proc is None else proc,
             retries=2 if retries is None else retries,

@@ -546,3 +546,11 @@ def test_platform_filters_skip_rather_than_fail(world: World) -> None:
     assert [
         (e["platform"]["architecture"], e["platform"].get("variant")) for e in raw["manifests"]
     ] == [("arm", "v7")]
+
+
+def test_os_version_is_refused_not_silently_unmatched(world: World) -> None:
+    """example/platform.yaml's ``windows:10.0.17763.1999``: mirrorbot does not compare OS versions."""
+    checkout = _one_rule(world)
+    result = _run(world, checkout, "--os", "linux,windows:10.0.17763.1999")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--os windows:10.0.17763.1999: OS versions are not supported" in result.stderr

@@ -326,6 +326,11 @@ def _expand(value: str, environ: Mapping[str, str] | None, where: str) -> str:
     """
     env = _Unset(environ)
     expanded = expand_env(value, env, where=where)
+    if "$$" in value:  # a deliberate difference: say so once, at startup
+        log.warning(
+            "%s: `$$` is a literal `$` in mirrorbot; image-syncer would expand it to nothing",
+            where,
+        )
     for name in dict.fromkeys(env.missing):
         named = f"${{{name}}}" in value or value.strip() == f"${name}"
         shown = name if named else "a $NAME"

@@ -422,6 +422,15 @@ def test_unset_auth_variable_is_empty_with_a_warning(
     # Inside a longer value a bare $NAME may be a literal password's tail: not printed.
     assert "quay.io/coreos.password: environment variable a $NAME is not set" in lines[1]
     assert "FIX" not in lines[1]
+    caplog.clear()
+    auth.write_text("quay.io:\n  username: u\n  password: a$$b\n")
+    with caplog.at_level(logging.WARNING, logger="mirrorbot.imagesyncer"):
+        (entry,) = load_auth(auth, {})
+    assert entry.credential.password == "a$b"
+    assert [r.getMessage() for r in caplog.records] == [
+        "quay.io.password: `$$` is a literal `$` in mirrorbot; "
+        "image-syncer would expand it to nothing"
+    ]
 
 
 def test_arch_variant_syntax() -> None:
@@ -478,6 +487,8 @@ def test_image_syncer_semantics_on_real_registries(world: World) -> None:
     for tag in ("alpha", "banana"):  # /a+/ matches anywhere, as Go's regexp.MatchString
         assert skopeo.manifest_digest(f"{down}/{m}/app:{tag}", CREDS), tag
     assert skopeo.manifest_digest(f"{down}/{m}-solo:v1", CREDS) == solo.digest
+    solo_state = json.loads(world.remote_file(f"state/{up}/_root@{down}+{m}-solo.json"))
+    assert solo_state["images"][world.ns]["tags"]["v1"]["digest"] == solo.digest
     assert skopeo.manifest_digest(f"{down}/{m}-default/app:v1", CREDS)
     changelog = world.remote_file("state/CHANGELOG.md")
     # banana is named by two rules: one copy, one line.

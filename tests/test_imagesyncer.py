@@ -479,6 +479,8 @@ def test_image_syncer_semantics_on_real_registries(world: World) -> None:
     first = _run(world, checkout, *flags)
     assert first.returncode == 1, first.stdout + first.stderr  # app:nope fails, the rest is done
     err = first.stderr
+    # banana is named by two rules: copied and counted once.
+    assert re.search(r"tags new \(copied\)\s+4\n", first.stdout), first.stdout
     assert "UPSTREAM_PASSWORD_UNSET is not set; it expands to an empty value" in err
     # The failed pair is named as source → target, never as a Python tuple.
     assert f"{up}/{world.ns}/app:nope → {down}/{m}/app:nope" in err
@@ -501,6 +503,7 @@ def test_image_syncer_semantics_on_real_registries(world: World) -> None:
     git("pull", "-q", cwd=checkout)
     forced = _run(world, checkout, "--force")
     assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert re.search(r"tags updated \(copied\)\s+0\n", forced.stdout), forced.stdout
     assert git("rev-parse", "main", cwd=world.remote).strip() == head
     assert "- updated: " not in world.remote_file("state/CHANGELOG.md")
     # find and verify read state/ of the checkout: no mirrorbot.yaml needed.

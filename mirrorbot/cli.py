@@ -341,6 +341,23 @@ def _split_list(values: list[str] | None) -> list[str]:
     return [item.strip() for value in values or () for item in value.split(",") if item.strip()]
 
 
+def _syncer_platforms(systems: list[str] | None, architectures: list[str] | None) -> PlatformFilter:
+    """image-syncer's ``--os``/``--arch`` (``arm:v7`` carries a variant).
+
+    An OS version (``windows:10.0.17763.1999``) is refused: mirrorbot does not compare them,
+    and a filter that silently never matches would skip every image.
+    """
+    oses = _split_list(systems)
+    for value in oses:
+        if ":" in value or "/" in value:
+            raise _fail(
+                f"--os {value}: OS versions are not supported; give the OS alone "
+                f"({value.replace('/', ':').partition(':')[0]})",
+                EXIT_USAGE,
+            )
+    return PlatformFilter.from_lists(oses, _split_list(architectures))
+
+
 def _sync_rules(
     config: Path,
     images: Path,
@@ -386,13 +403,19 @@ AuthOption = Annotated[
 DefaultRegistryOption = Annotated[
     str | None,
     typer.Option(
-        "--default-registry", envvar="DEFAULT_REGISTRY", help="For empty rule destinations."
+        "--default-registry",
+        "--registry",  # image-syncer's spelling
+        envvar="DEFAULT_REGISTRY",
+        help="For empty rule destinations.",
     ),
 ]
 DefaultNamespaceOption = Annotated[
     str | None,
     typer.Option(
-        "--default-namespace", envvar="DEFAULT_NAMESPACE", help="For empty rule destinations."
+        "--default-namespace",
+        "--namespace",  # image-syncer's spelling
+        envvar="DEFAULT_NAMESPACE",
+        help="For empty rule destinations.",
     ),
 ]
 OsOption = Annotated[
@@ -442,7 +465,7 @@ def rules(
         images,
         auth,
         default=(default_registry, default_namespace),
-        platforms=PlatformFilter.from_lists(_split_list(os_filter), _split_list(arch_filter)),
+        platforms=_syncer_platforms(os_filter, arch_filter),
         force=force,
         proc=proc,
         retries=retries,
@@ -556,7 +579,7 @@ def sync(
             images_file,
             auth_file,
             default=(default_registry, default_namespace),
-            platforms=PlatformFilter.from_lists(_split_list(os_filter), _split_list(arch_filter)),
+            platforms=_syncer_platforms(os_filter, arch_filter),
             force=bool(force),
             proc=5 if proc is None else proc,
             retries=2 if retries is None else retries,
@@ -704,19 +727,43 @@ def verify(
     ] = False,
     no_push: Annotated[bool, typer.Option("--no-push", help="Commit, but do not push.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
+    auth: Annotated[
+        Path | None,
+        typer.Option(
+            "--auth", help="image-syncer auth file (a repository with no mirrorbot.yaml)."
+        ),
+    ] = None,
 ) -> None:
-    """Check that every tag in state exists in the mirror with the recorded digest."""
-    from mirrorbot.job import run_verify
+    """Check that every tag in state exists in the mirror with the recorded digest.
+
+    With no mirrorbot.yaml (an image-syncer repository), state/ of the git
+    repository here is verified with the credentials of --auth.
+    """
+    from mirrorbot.job import open_state, run_rules_verify, run_verify
     from mirrorbot.state.store import StateError
     from mirrorbot.verify import describe_repair
 
     configure_logging(verbose)
     if no_push and not repair:
         raise _fail("--no-push goes with --repair", EXIT_USAGE)
-    context = _context(config)
+    syncer_repo = not config.exists()
+    if syncer_repo and repair:
+        raise _fail(
+            "--repair needs a mirrorbot.yaml; with image-syncer files run "
+            "`mirrorbot rules --force` to copy again",
+            EXIT_USAGE,
+        )
+    if auth is not None and not syncer_repo:
+        raise _fail("--auth is for repositories without a mirrorbot.yaml", EXIT_USAGE)
     try:
-        with _exit_codes():
-            outcome = run_verify(context, deep=deep, repair=repair, push=not no_push)
+        if syncer_repo:
+            store = _opened(config, open_state)  # state/ of the git repository here
+            with _exit_codes():
+                outcome = run_rules_verify(store, auth, deep=deep)
+        else:
+            context = _context(config)
+            with _exit_codes():
+                outcome = run_verify(context, deep=deep, repair=repair, push=not no_push)
     except StateError as exc:  # a state file mirrorbot did not write: as before, a usage error
         raise _fail(str(exc), EXIT_USAGE) from None
     result = outcome.result

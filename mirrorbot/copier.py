@@ -19,12 +19,13 @@ from typing import Any
 
 from mirrorbot.reference import Reference
 from mirrorbot.registry.client import RegistryClient
-from mirrorbot.registry.errors import MirrorbotError
+from mirrorbot.registry.errors import MirrorbotError, NoMatchingPlatformError
 from mirrorbot.registry.integrity import verified_stream
 from mirrorbot.registry.media import (
     IMAGE_CONFIG_TYPES,
     Descriptor,
     Manifest,
+    Platform,
     PlatformFilter,
     filter_index,
     platform_of_config,
@@ -176,6 +177,7 @@ class Copier:
         platforms: PlatformFilter | None = None,
         force: bool = False,
         source_manifest: Manifest | None = None,
+        skip_other_platforms: bool = False,
     ) -> CopyResult:
         """Copy one reference (tag or digest; every platform unless filtered).
 
@@ -200,6 +202,15 @@ class Copier:
             )
         identifier = target.tag if target.tag is not None else top.digest
         platforms_found = top.platforms() if top.is_index else await self._image_platform(job, top)
+        if (
+            skip_other_platforms  # image-syncer: a single image of another platform is skipped
+            and not top.is_index
+            and platforms_found
+            and not wanted.matches(Platform.parse(platforms_found[0]))
+        ):
+            raise NoMatchingPlatformError(
+                str(source), top.media_type, f"its platform {platforms_found[0]} is not wanted"
+            )
         result = CopyResult(
             source=source,
             target=Reference(target.registry, target.repository, target.tag, top.digest),

@@ -4,20 +4,24 @@ Rules map a source to one destination or a list of them::
 
     quay.io/coreos/kube-rbac-proxy: quay.io/ruohe/kube-rbac-proxy          # all tags
     quay.io/coreos/kube-rbac-proxy:v1.0,v2.0: quay.io/ruohe/kube-rbac-proxy # these tags
-    quay.io/coreos/kube-rbac-proxy:/a+/: quay.io/ruohe/kube-rbac-proxy     # tags matching (RE2)
+    quay.io/coreos/kube-rbac-proxy:/a+/: quay.io/ruohe/kube-rbac-proxy     # tags containing a match (RE2)
     quay.io/coreos/kube-rbac-proxy@sha256:…: quay.io/ruohe/kube-rbac-proxy  # one digest
     quay.io/coreos/kube-rbac-proxy:v1.1: [quay.io/ruohe/a, quay.io/ruohe/b] # several targets
     quay.io/coreos/kube-rbac-proxy:v1.0: quay.io/ruohe/proxy:stable         # retag (counts match)
     quay.io/coreos/kube-rbac-proxy: ""     # default registry/namespace (--registry/--namespace)
+    registry.local:5000/app:v1: registry.local:5000/copy  # registry/repository, no namespace
 
 Auth entries are keyed by ``registry`` or ``registry/namespace``; the longest
-match wins; ``${VAR}``/``$VAR`` expand from the environment.
+match wins; ``${VAR}``/``$VAR`` expand from the environment, and an unset
+one expands to "" with a warning naming it (as image-syncer does).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import logging
+import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +52,8 @@ __all__ = [
 
 MAX_FILE = 1024 * 1024
 
+log = logging.getLogger("mirrorbot.imagesyncer")
+
 
 @dataclass(frozen=True, slots=True)
 class Destination:
@@ -63,7 +69,7 @@ class Rule:
     key: str
     source: Reference  # registry + repository, no tag
     tags: tuple[str, ...] = ()  # explicit tags; empty with no regex and no digest means all
-    regex: TagRegex | None = None  # RE2, full match
+    regex: TagRegex | None = None  # RE2, unanchored (search) as in image-syncer
     digest: str | None = None
     destinations: tuple[Destination, ...] = ()
 
@@ -118,15 +124,19 @@ def _split_selector(key: str) -> tuple[str, str | None, str | None]:
 
 
 def _repository(name: str, key: str, where: str) -> Reference:
+    """``registry/repository`` (image-syncer's documented short form) or deeper; the registry is explicit."""
+    needs = (
+        f"{where} {name!r} needs a registry: registry/repository or registry/namespace/repository"
+    )
     if "/" not in name.strip("/"):
-        raise ConfigError(f"{where} {name!r} needs at least registry/namespace/repository", key=key)
+        raise ConfigError(needs, key=key)
     try:
         reference = parse_reference(name, default_tag=None)
     except InvalidReferenceError as exc:
         raise ConfigError(f"{where} {name!r}: {exc.reason}", key=key) from None
     registry, _ = split_registry(name)
-    if reference.registry != registry or "/" not in reference.repository:
-        raise ConfigError(f"{where} {name!r} needs at least registry/namespace/repository", key=key)
+    if reference.registry != registry:
+        raise ConfigError(needs, key=key)
     return reference
 
 
@@ -272,12 +282,8 @@ def load_auth(path: Path, environ: Mapping[str, str] | None = None) -> list[Auth
         if unknown:
             raise ConfigError(f"unknown keys {sorted(unknown)}", path=str(path), key=prefix)
         try:
-            username = expand_env(
-                str(value.get("username") or ""), environ, where=f"{prefix}.username"
-            )
-            password = expand_env(
-                str(value.get("password") or ""), environ, where=f"{prefix}.password"
-            )
+            username = _expand(str(value.get("username") or ""), environ, f"{prefix}.username")
+            password = _expand(str(value.get("password") or ""), environ, f"{prefix}.password")
         except CredentialError as exc:
             raise ConfigError(str(exc), path=str(path), key=prefix) from None
         insecure = value.get("insecure", False)
@@ -286,6 +292,55 @@ def load_auth(path: Path, environ: Mapping[str, str] | None = None) -> list[Auth
         credential = Credential(username, password, origin=f"{prefix} in {path.name}")
         entries.append(AuthEntry(prefix, credential, insecure))
     return sorted(entries, key=lambda e: len(e.prefix), reverse=True)
+
+
+class _Unset(Mapping[str, str]):
+    """The environment, where an unset name reads as "" and is remembered (image-syncer's way)."""
+
+    def __init__(self, environ: Mapping[str, str] | None) -> None:
+        self._env = os.environ if environ is None else environ
+        self.missing: list[str] = []
+
+    def __getitem__(self, name: str) -> str:
+        if name not in self._env:
+            self.missing.append(name)
+            return ""
+        return self._env[name]
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._env)
+
+    def __len__(self) -> int:
+        return len(self._env)
+
+
+def _expand(value: str, environ: Mapping[str, str] | None, where: str) -> str:
+    """``expand_env``, except that an unset variable is "" with one warning line.
+
+    As in ``expand_env``, ``${NAME}`` is named (braces say it is a name) and a
+    bare ``$NAME`` only when it is the whole value (image-syncer's documented
+    form): inside a longer value it may be part of a literal password.
+    """
+    env = _Unset(environ)
+    expanded = expand_env(value, env, where=where)
+    if "$$" in value:  # a deliberate difference: say so once, at startup
+        log.warning(
+            "%s: `$$` is a literal `$` in mirrorbot; image-syncer would expand it to nothing",
+            where,
+        )
+    for name in dict.fromkeys(env.missing):
+        named = f"${{{name}}}" in value or value.strip() == f"${name}"
+        shown = name if named else "a $NAME"
+        log.warning(
+            "%s: environment variable %s is not set; it expands to an empty value, "
+            "as image-syncer does",
+            where,
+            shown,
+        )
+    return expanded
 
 
 def credential_for(entries: list[AuthEntry], registry: str, repository: str) -> AuthEntry | None:

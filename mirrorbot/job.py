@@ -176,11 +176,28 @@ def open_state(config_path: Path, environ: Mapping[str, str] | None = None) -> S
     plain checkout works offline. A URL or a bare repository is cloned as a run would.
     """
     env = dict(os.environ if environ is None else environ)
+    if not config_path.exists():
+        return _rules_state(config_path)
     config = load_config(config_path)
     root = _working_tree(config.state.repo, config_path.resolve().parent)
     if root is None:
         root = _open_repo(config, config_path, env).root
     return _state_store(config, root)
+
+
+def _rules_state(config_path: Path) -> StateStore:
+    """No mirrorbot.yaml: an image-syncer repository's ``state/`` (as ``rules`` writes it).
+
+    Without a state folder there is nothing to read: the missing config is the error.
+    """
+    settings = StateSettings()
+    try:
+        root = _working_tree(".", config_path.resolve().parent)
+    except GitError:
+        root = None
+    if root is None or not (root / settings.path).is_dir():
+        raise FileNotFoundError(str(config_path))
+    return StateStore(root / settings.path, default_mirror="", boundary=root)
 
 
 def _working_tree(spec: str, base_dir: Path) -> Path | None:
@@ -462,20 +479,30 @@ class RulesContext:
         return CredentialStore(explicit)
 
     def pool(self, credentials: CredentialStore) -> RegistryPool:
-        pool = RegistryPool(
-            credentials,
-            insecure=self.insecure,
-            retry=RetryPolicy(attempts=self.network.retries),
-            connect_timeout=self.network.connect_timeout,
-            read_timeout=self.network.read_timeout,
-            request_deadline=self.network.request_deadline,
-            min_transfer_rate=self.network.min_transfer_rate,
-            retry_budget=self.network.retry_budget,
-            circuit_breaker=self.network.circuit_breaker,
-        )
-        for entry in self.scoped:
-            pool.scope_credentials(entry.prefix, entry.credential)
-        return pool
+        return _rules_pool(credentials, self.network, self.insecure, self.scoped)
+
+
+def _rules_pool(
+    credentials: CredentialStore,
+    network: NetworkSettings,
+    insecure: Iterable[str],
+    scoped: Iterable[AuthEntry],
+) -> RegistryPool:
+    """A pool for image-syncer files: host credentials plus ``registry/namespace`` ones."""
+    pool = RegistryPool(
+        credentials,
+        insecure=insecure,
+        retry=RetryPolicy(attempts=network.retries),
+        connect_timeout=network.connect_timeout,
+        read_timeout=network.read_timeout,
+        request_deadline=network.request_deadline,
+        min_transfer_rate=network.min_transfer_rate,
+        retry_budget=network.retry_budget,
+        circuit_breaker=network.circuit_breaker,
+    )
+    for entry in scoped:
+        pool.scope_credentials(entry.prefix, entry.credential)
+    return pool
 
 
 def open_rules_context(
@@ -490,16 +517,7 @@ def open_rules_context(
     env = dict(os.environ if environ is None else environ)
     config = load_config(config_path) if config_path.exists() else None
     rules = load_rules(images, default=default)
-    entries = load_auth(auth, env) if auth is not None else []
-    by_host: dict[str, Credential] = {}
-    scoped = []
-    for entry in entries:
-        if "/" in entry.prefix:
-            scoped.append(entry)
-        else:
-            by_host.setdefault(entry.prefix, entry.credential)
-    secret_filter().add(s for entry in entries for s in entry.credential.secrets())
-    insecure = {e.prefix.partition("/")[0] for e in entries if e.insecure}
+    by_host, scoped, insecure = _auth_file(auth, env)
     if config is not None:
         insecure |= {host for host, settings in config.registries.items() if settings.insecure}
     state = config.state if config is not None else StateSettings()
@@ -521,6 +539,43 @@ def open_rules_context(
         mutable=config.defaults.mutable if config is not None else ("latest",),
         environ=env,
     )
+
+
+def _auth_file(
+    auth: Path | None, env: Mapping[str, str]
+) -> tuple[dict[str, Credential], list[AuthEntry], set[str]]:
+    """An image-syncer auth file: per-host credentials, namespace-scoped ones, insecure hosts."""
+    entries = load_auth(auth, env) if auth is not None else []
+    by_host: dict[str, Credential] = {}
+    scoped = []
+    for entry in entries:
+        if "/" in entry.prefix:
+            scoped.append(entry)
+        else:
+            by_host.setdefault(entry.prefix, entry.credential)
+    secret_filter().add(s for entry in entries for s in entry.credential.secrets())
+    return by_host, scoped, {e.prefix.partition("/")[0] for e in entries if e.insecure}
+
+
+def run_rules_verify(
+    store: StateStore,
+    auth: Path | None,
+    *,
+    deep: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> VerifyOutcome:
+    """``verify`` with no mirrorbot.yaml: ``store`` from :func:`open_state`, credentials
+    from the image-syncer auth file."""
+    env = dict(os.environ if environ is None else environ)
+    by_host, scoped, insecure = _auth_file(auth, env)
+    states = list(store.all())
+
+    async def go() -> VerifyOutcome:
+        credentials = CredentialStore(by_host)
+        async with _rules_pool(credentials, NetworkSettings(), insecure, scoped) as pool:
+            return VerifyOutcome(await verify_states(states, pool, deep=deep))
+
+    return run_async(go)
 
 
 def run_rules_sync(

@@ -8,7 +8,9 @@ repository as the mirror, in a state file of its own
 (``<registry>/<namespace>@<destination>.json``: one image may go to several
 places) — so ``verify``, ``find``, the index and the CHANGELOG work unchanged. Digest-only rules without a destination tag are copied (when
 the target lacks the digest) and logged in the CHANGELOG, but have no tag to
-record in state.
+record in state. A pair named twice (by two rules) is copied and recorded once.
+With ``--os``/``--arch``, an image with none of the wanted platforms is
+skipped with one line, not failed (image-syncer's behaviour).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from mirrorbot.copier import Copier, CopyResult
 from mirrorbot.imagesyncer import Rule
 from mirrorbot.publish import Change
 from mirrorbot.reference import Reference
-from mirrorbot.registry.errors import MirrorbotError
+from mirrorbot.registry.errors import MirrorbotError, NoMatchingPlatformError
 from mirrorbot.registry.media import PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
 from mirrorbot.registry.retry import failure_cause
@@ -33,7 +35,7 @@ from mirrorbot.state.store import NamespaceState, StateStore
 from mirrorbot.sync import Failure, SyncReport, copy_in_rounds
 from mirrorbot.tagregex import compile_tag_regexes
 
-__all__ = ["RuleOptions", "RulePair", "expand_rules", "run_rules"]
+__all__ = ["RuleOptions", "RulePair", "RuleWork", "expand_rules", "run_rules"]
 
 log = logging.getLogger("mirrorbot.rules")
 
@@ -55,8 +57,9 @@ class RulePair:
 
     @property
     def namespace(self) -> str:
+        """The source's parent: ``registry/namespace``, or the registry for ``registry/repository``."""
         parent, _, _ = self.source.repository.rpartition("/")
-        return f"{self.source.registry}/{parent}"
+        return f"{self.source.registry}/{parent}" if parent else self.source.registry
 
     @property
     def image(self) -> str:
@@ -66,6 +69,19 @@ class RulePair:
     def mirror(self) -> str:
         """The destination repository: rules may send one image to several places."""
         return self.target.name
+
+
+@dataclass(frozen=True, slots=True)
+class RuleWork:
+    """One pair to copy; ``source`` is what logs name it by (see ``sync._describe_item``)."""
+
+    pair: RulePair
+    previous: str | None  # the digest state holds, for an update
+    kind: Literal["new", "updated"]
+
+    @property
+    def source(self) -> str:
+        return f"{self.pair.source} → {self.pair.target}"
 
 
 async def expand_rules(
@@ -88,7 +104,8 @@ async def expand_rules(
         if not tags:
             reader = pool.reader(rule.source.registry, rule.source.repository)
             listed = await reader.tags(rule.source.repository)
-            tags = [t for t in listed if rule.regex is None or rule.regex.fullmatch(t)]
+            # image-syncer matches unanchored (Go regexp.MatchString): /a+/ takes `banana`.
+            tags = [t for t in listed if rule.regex is None or rule.regex.search(t)]
             if not listed:
                 report.warnings.append(f"{rule.key}: no tags upstream")
         pairs = []
@@ -109,15 +126,16 @@ async def expand_rules(
         return pairs
 
     results = await asyncio.gather(*(expand(rule) for rule in rules), return_exceptions=True)
-    pairs: list[RulePair] = []
+    pairs: dict[tuple[Reference, Reference], RulePair] = {}
     for rule, result in zip(rules, results, strict=True):
         if isinstance(result, MirrorbotError):
             report.failures.append(Failure(rule.key, "", f"listing failed: {result}"))
         elif isinstance(result, BaseException):
             raise result
         else:
-            pairs.extend(result)
-    return pairs
+            for pair in result:  # the same source → target from two rules: once
+                pairs.setdefault((pair.source, pair.target), pair)
+    return list(pairs.values())
 
 
 def _target(repository: Reference, tags: tuple[str, ...], digest: str) -> Reference:
@@ -140,42 +158,50 @@ async def run_rules(
     pairs = await expand_rules(rules, pool, report)
     states: dict[tuple[str, str], NamespaceState] = {}
     mutable = compile_tag_regexes(options.mutable)
-    work: list[tuple[RulePair, str | None, Literal["new", "updated"]]] = []
+    work: list[RuleWork] = []
     for pair in pairs:
         key = (pair.namespace, pair.mirror)
         if key not in states:
             states[key] = store.load(pair.namespace, pair.mirror)
         record = states[key].lookup(pair.image, pair.target.tag) if pair.target.tag else None
         if record is None:
-            work.append((pair, None, "new"))
+            work.append(RuleWork(pair, None, "new"))
             continue
         if options.force or any(p.fullmatch(pair.target.tag or "") for p in mutable):
             head = await pool.reader(pair.source.registry, pair.source.repository).manifest_head(
                 pair.source.repository, pair.source.identifier
             )
             if options.force or (head is not None and head.digest != record.upstream_digest):
-                work.append((pair, record.digest, "updated"))
+                work.append(RuleWork(pair, record.digest, "updated"))
     stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if dry_run:
-        for pair, _, kind in work:
-            report.warnings.append(f"would copy ({kind}): {pair.source} → {pair.target}")
+        for item in work:
+            report.warnings.append(f"would copy ({item.kind}): {item.source}")
         report.duration = time.monotonic() - report.started
         return report
     copier = Copier(pool, blob_concurrency=max(2, options.concurrency), probe_targets=True)
 
-    async def copy_one(entry: tuple[RulePair, str | None, Literal["new", "updated"]]) -> None:
-        pair, previous, kind = entry
-        result = await copier.copy(
-            pair.source, pair.target, platforms=options.platforms, force=options.force
-        )
-        _record(report, pair, previous, kind, result, stamp)
+    async def copy_one(item: RuleWork) -> None:
+        pair = item.pair
+        try:
+            result = await copier.copy(
+                pair.source,
+                pair.target,
+                platforms=options.platforms,
+                force=options.force,
+                skip_other_platforms=True,
+            )
+        except NoMatchingPlatformError as exc:
+            report.warnings.append(f"skipped {item.source}: {exc}")
+            return
+        _record(report, pair, item.previous, item.kind, result, stamp)
 
     failures = await copy_in_rounds(
         work, copy_one, concurrency=options.concurrency, retry_rounds=options.retry_rounds
     )
-    for (pair, _, _), exc in failures:
+    for item, exc in failures:
         report.failures.append(
-            Failure(str(pair.source), str(pair.target), str(exc), failure_cause(exc))
+            Failure(str(item.pair.source), str(item.pair.target), str(exc), failure_cause(exc))
         )
     report.duration = time.monotonic() - report.started
     return report
@@ -197,6 +223,8 @@ def _record(
             f"{pair.source} → {pair.target.name}@{result.digest} (by digest: not in state)"
         )
         return
+    if kind == "updated" and previous == result.digest:
+        return  # --force pushed the digest state already holds: nothing changed
     report.changes.append(
         Change.from_copy(
             result,

@@ -63,6 +63,13 @@ class TagRegex:
         except UnicodeEncodeError:
             return False
 
+    def search(self, tag: str) -> bool:
+        """Whether the pattern matches anywhere in the tag (image-syncer's unanchored match)."""
+        try:
+            return self._compiled.search(tag) is not None
+        except UnicodeEncodeError:
+            return False
+
 
 def _shown(pattern: str) -> str:
     return repr(pattern if len(pattern) <= _SHOWN else pattern[:_SHOWN] + "…")

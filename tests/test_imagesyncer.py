@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -13,7 +14,9 @@ import pytest
 
 from mirrorbot.config import ConfigError
 from mirrorbot.demo.corpus import ImageFactory
-from mirrorbot.imagesyncer import credential_for, load_auth, parse_rules
+from mirrorbot.demo.seed import Seeder
+from mirrorbot.imagesyncer import credential_for, load_auth, load_rules, parse_rules
+from mirrorbot.registry.media import Platform, PlatformFilter
 from tests.conftest import CREDS
 from tests.support import skopeo
 from tests.support.world import World, git
@@ -98,8 +101,6 @@ def test_auth_longest_match_and_environment(tmp_path: Path) -> None:
     assert fallback is not None
     assert fallback.credential.password == "p1"
     assert credential_for(entries, "ghcr.io", "x/y") is None
-    with pytest.raises(ConfigError, match="QUAY_PASSWORD"):
-        load_auth(auth, {"COREOS_PASSWORD": "p2"})
     auth.write_text("quay.io:\n  user: x\n")
     with pytest.raises(ConfigError, match="unknown keys"):
         load_auth(auth, {})
@@ -341,3 +342,229 @@ def test_rule_regex_re2_lacks_exits_2_naming_it(world: World, regex: str, named:
     assert result.returncode == 2, result.stdout + result.stderr
     assert named in result.stderr
     assert "images.yaml" in result.stderr
+
+
+# image-syncer's own example files (AliyunContainerService/image-syncer, example/images.yaml and
+# example/auth.yaml, and the README's images.json forms), with loopback hosts put in.
+SYNCER_IMAGES_EXAMPLE = """\
+quay.io/coreos/kube-rbac-proxy: quay.io/ruohe/kube-rbac-proxy
+
+quay.io/coreos/kube-rbac-proxy:v1.0: quay.io/ruohe/kube-rbac-proxy
+
+quay.io/coreos/kube-rbac-proxy:v1.0,v2.0: quay.io/ruohe/kube-rbac-proxy
+"""
+SYNCER_AUTH_EXAMPLE = """\
+quay.io:
+  username: xxx
+  password: xxxxxxxxx
+  insecure: true
+registry.cn-beijing.aliyuncs.com:
+  username: xxx
+  password: xxxxxxxxx
+docker.io:
+  username: xxx
+  password: xxxxxxxxxx
+quay.io/coreos:
+  username: abc
+  password: xxxxxxxxx
+  insecure: true
+"""
+
+
+def test_image_syncer_example_files_parse(tmp_path: Path) -> None:
+    images = tmp_path / "images.yaml"
+    images.write_text(SYNCER_IMAGES_EXAMPLE)
+    parsed = load_rules(images)
+    assert [r.all_tags for r in parsed] == [True, False, False]
+    assert parsed[2].tags == ("v1.0", "v2.0")
+    auth = tmp_path / "auth.yaml"
+    auth.write_text(SYNCER_AUTH_EXAMPLE)
+    entries = load_auth(auth, {})
+    chosen = credential_for(entries, "quay.io", "coreos/kube-rbac-proxy")
+    assert chosen is not None
+    assert chosen.credential.username == "abc"
+    assert chosen.insecure
+
+
+def test_registry_repository_form_without_namespace() -> None:
+    """The README's ``registry/repository:tag``: no namespace on either side."""
+    (rule,) = rules({"127.0.0.1:5000/app:v1": "127.0.0.1:5001/copy"})
+    assert (rule.source.registry, rule.source.repository, rule.tags) == (
+        "127.0.0.1:5000",
+        "app",
+        ("v1",),
+    )
+    assert rule.destinations[0].repository.repository == "copy"
+    with pytest.raises(ConfigError, match="needs a registry"):
+        rules({"app:v1": "127.0.0.1:5001/copy"})
+
+
+def test_unset_auth_variable_is_empty_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """image-syncer expands an unset ``$env`` to "": one warning naming it, not a failed run."""
+    auth = tmp_path / "auth.yaml"
+    auth.write_text(
+        "quay.io:\n  username: ${QUAY_USER}\n  password: $QUAY_PASSWORD\n"
+        "quay.io/coreos:\n  username: abc\n  password: pre$FIX\n"
+    )
+    with caplog.at_level(logging.WARNING, logger="mirrorbot.imagesyncer"):
+        entries = load_auth(auth, {"QUAY_USER": "u"})
+    quay = credential_for(entries, "quay.io", "other/x")
+    assert quay is not None
+    assert (quay.credential.username, quay.credential.password) == ("u", "")
+    coreos = credential_for(entries, "quay.io", "coreos/x")
+    assert coreos is not None
+    assert coreos.credential.password == "pre"
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert "quay.io.password: environment variable QUAY_PASSWORD is not set" in lines[0]
+    # Inside a longer value a bare $NAME may be a literal password's tail: not printed.
+    assert "quay.io/coreos.password: environment variable a $NAME is not set" in lines[1]
+    assert "FIX" not in lines[1]
+    caplog.clear()
+    auth.write_text("quay.io:\n  username: u\n  password: a$$b\n")
+    with caplog.at_level(logging.WARNING, logger="mirrorbot.imagesyncer"):
+        (entry,) = load_auth(auth, {})
+    assert entry.credential.password == "a$b"
+    assert [r.getMessage() for r in caplog.records] == [
+        "quay.io.password: `$$` is a literal `$` in mirrorbot; "
+        "image-syncer would expand it to nothing"
+    ]
+
+
+def test_arch_variant_syntax() -> None:
+    """image-syncer's example/platform.yaml: ``arch: [arm:v7, amd64]``."""
+    wanted = PlatformFilter.from_lists(["linux"], ["arm:v7", "amd64"])
+    assert wanted.matches(Platform("linux", "arm", "v7"))
+    assert not wanted.matches(Platform("linux", "arm", "v6"))
+    assert wanted.matches(Platform("linux", "amd64"))
+    assert PlatformFilter.from_lists([], ["arm/v6"]).matches(Platform("linux", "arm", "v6"))
+
+
+def _checkout(world: World, images: str) -> Path:
+    checkout = world.tmp / "checkout"
+    git("clone", str(world.remote), str(checkout), cwd=world.tmp)
+    (checkout / "images.yaml").write_text(images)
+    (checkout / "auth.yaml").write_text(
+        f"{world.mirror.host}:\n  username: ${{MIRROR_USER}}\n  password: ${{MIRROR_PASSWORD}}\n"
+        f"{world.upstream.host}:\n  username: ${{UPSTREAM_USER_UNSET}}\n"
+        "  password: ${UPSTREAM_PASSWORD_UNSET}\n"
+    )
+    return checkout
+
+
+def test_image_syncer_semantics_on_real_registries(world: World) -> None:
+    """Unanchored regex, registry/repository, duplicates once, --registry/--namespace,
+    unset auth variables, --force without false updates, readable error lines, and find
+    with no mirrorbot.yaml."""
+    f = ImageFactory(world.ns)
+    up, down, m = world.upstream.host, world.mirror.host, world.mirror_ns
+    for tag in ("alpha", "banana", "v1"):
+        world.seed("app", tag, f.image(f"app-{tag}"))
+    solo = f.image("solo")
+    with Seeder(world.upstream.url) as seeder:
+        seeder.push(world.ns, "v1", solo)  # registry/repository: no namespace
+    checkout = _checkout(
+        world,
+        f"""\
+{up}/{world.ns}/app:/a+/: {down}/{m}/app
+{up}/{world.ns}/app:banana: {down}/{m}/app
+{up}/{world.ns}/app:nope: {down}/{m}/app
+{up}/{world.ns}:v1: {down}/{m}-solo
+{up}/{world.ns}/app:v1: ""
+""",
+    )
+    flags = ("--registry", down, "--namespace", f"{m}-default")
+    first = _run(world, checkout, *flags)
+    assert first.returncode == 1, first.stdout + first.stderr  # app:nope fails, the rest is done
+    err = first.stderr
+    # banana is named by two rules: copied and counted once.
+    assert re.search(r"tags new \(copied\)\s+4\n", first.stdout), first.stdout
+    assert "UPSTREAM_PASSWORD_UNSET is not set; it expands to an empty value" in err
+    # The failed pair is named as source → target, never as a Python tuple.
+    assert f"{up}/{world.ns}/app:nope → {down}/{m}/app:nope" in err
+    assert "RulePair(" not in err
+    assert "('" not in err
+    for tag in ("alpha", "banana"):  # /a+/ matches anywhere, as Go's regexp.MatchString
+        assert skopeo.manifest_digest(f"{down}/{m}/app:{tag}", CREDS), tag
+    assert skopeo.manifest_digest(f"{down}/{m}-solo:v1", CREDS) == solo.digest
+    solo_state = json.loads(world.remote_file(f"state/{up}/_root@{down}+{m}-solo.json"))
+    assert solo_state["images"][world.ns]["tags"]["v1"]["digest"] == solo.digest
+    assert skopeo.manifest_digest(f"{down}/{m}-default/app:v1", CREDS)
+    changelog = world.remote_file("state/CHANGELOG.md")
+    # banana is named by two rules: one copy, one line.
+    assert changelog.count(f"`{up}/{world.ns}/app:banana`") == 1, changelog
+    assert f"{down}/{m}/app:v1`" not in changelog  # v1 has no `a`: the regex is not /^a+$/ either
+    assert changelog.count("- new: ") == 4, changelog  # alpha, banana, solo:v1, default app:v1
+    # --force pushes again but the digests are the same: no "updated" claim, no commit.
+    head = git("rev-parse", "main", cwd=world.remote).strip()
+    (checkout / "images.yaml").write_text(f"{up}/{world.ns}/app:/a+/: {down}/{m}/app\n")
+    git("pull", "-q", cwd=checkout)
+    forced = _run(world, checkout, "--force")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert re.search(r"tags updated \(copied\)\s+0\n", forced.stdout), forced.stdout
+    assert git("rev-parse", "main", cwd=world.remote).strip() == head
+    assert "- updated: " not in world.remote_file("state/CHANGELOG.md")
+    # find and verify read state/ of the checkout: no mirrorbot.yaml needed.
+    assert not (checkout / "mirrorbot.yaml").exists()
+    found = _bare(world, checkout, "find", "banana")
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert f"{down}/{m}/app:banana" in found.stdout
+    verified = _bare(world, checkout, "verify", "--auth", "auth.yaml")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "verified 4 tags: 0 drifted" in verified.stdout
+    repair = _bare(world, checkout, "verify", "--repair")
+    assert repair.returncode == 2
+    assert "--repair needs a mirrorbot.yaml" in repair.stderr
+
+
+def _bare(world: World, checkout: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``mirrorbot ARGS`` in the checkout, with no --config (mirrorbot.yaml does not exist)."""
+    return subprocess.run(
+        [sys.executable, "-m", "mirrorbot", *args],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        env=world.environment(),
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_platform_filters_skip_rather_than_fail(world: World) -> None:
+    """--arch/--os: a single image of another platform and an index with none are skipped."""
+    f = ImageFactory(world.ns)
+    up, down, m = world.upstream.host, world.mirror.host, world.mirror_ns
+    world.seed("single", "v1", f.image("single", platform="linux/amd64"))
+    world.seed("multi", "v1", f.index("multi", ("linux/amd64", "linux/arm64")))
+    world.seed("arm", "v1", f.index("arm", ("linux/arm/v6", "linux/arm/v7", "linux/amd64")))
+    checkout = _checkout(
+        world,
+        f"{up}/{world.ns}/single:v1: {down}/{m}/single\n"
+        f"{up}/{world.ns}/multi:v1: {down}/{m}/multi\n"
+        f"{up}/{world.ns}/arm:v1: {down}/{m}/arm\n",
+    )
+    result = _run(world, checkout, "--os", "linux", "--arch", "arm:v7")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout + result.stderr
+    assert f"skipped {up}/{world.ns}/single:v1 → {down}/{m}/single:v1" in out
+    assert "its platform linux/amd64 is not wanted" in out
+    assert f"skipped {up}/{world.ns}/multi:v1 → {down}/{m}/multi:v1" in out
+    assert "no manifest for platforms linux/arm/v7" in out
+    for absent in (f"{down}/{m}/single:v1", f"{down}/{m}/multi:v1"):
+        with pytest.raises(subprocess.CalledProcessError):
+            skopeo.inspect_raw(absent, CREDS)
+    raw = json.loads(skopeo.inspect_raw(f"{down}/{m}/arm:v1", CREDS))
+    assert [
+        (e["platform"]["architecture"], e["platform"].get("variant")) for e in raw["manifests"]
+    ] == [("arm", "v7")]
+
+
+def test_os_version_is_refused_not_silently_unmatched(world: World) -> None:
+    """example/platform.yaml's ``windows:10.0.17763.1999``: mirrorbot does not compare OS versions."""
+    checkout = _one_rule(world)
+    result = _run(world, checkout, "--os", "linux,windows:10.0.17763.1999")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--os windows:10.0.17763.1999: OS versions are not supported" in result.stderr

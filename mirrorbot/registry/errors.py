@@ -31,6 +31,7 @@ __all__ = [
     "ListingTooLargeError",
     "ManifestTooLargeError",
     "MirrorbotError",
+    "NoMatchingPlatformError",
     "ProtocolViolationError",
     "RegistryError",
     "RegistryUnreachableError",
@@ -261,6 +262,10 @@ class UnsupportedManifestError(MirrorbotError):
         super().__init__(
             f"{reference}: unsupported manifest {media_type or '(no media type)'}: {reason}"
         )
+
+
+class NoMatchingPlatformError(UnsupportedManifestError):
+    """A platform filter keeps nothing of this image: image-syncer's --os/--arch skip it."""
 
 
 class ManifestTooLargeError(MirrorbotError):

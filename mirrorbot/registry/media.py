@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mirrorbot.reference import InvalidReferenceError, validate_digest
-from mirrorbot.registry.errors import UnsupportedManifestError
+from mirrorbot.registry.errors import NoMatchingPlatformError, UnsupportedManifestError
 
 __all__ = [
     "ACCEPT_MANIFESTS",
@@ -135,12 +135,16 @@ class PlatformFilter:
 
     @classmethod
     def from_lists(cls, systems: Iterable[str], architectures: Iterable[str]) -> PlatformFilter:
-        """Every (os, arch) pair (image-syncer's ``--os``/``--arch``); an empty list means any."""
+        """Every (os, arch) pair (image-syncer's ``--os``/``--arch``); an empty list means any.
+
+        An architecture may carry a variant, ``arm:v7`` (image-syncer) or ``arm/v7``.
+        """
         oses = [s for s in systems if s] or [ANY]
         arches = [a for a in architectures if a] or [ANY]
         if oses == [ANY] and arches == [ANY]:
             return cls()
-        return cls(tuple(Platform(o, a) for o in oses for a in arches))
+        split = [a.replace(":", "/").partition("/")[::2] for a in arches]
+        return cls(tuple(Platform(o, a, v) for o in oses for a, v in split))
 
     @property
     def everything(self) -> bool:
@@ -324,7 +328,7 @@ def filter_index(index: Manifest, platforms: PlatformFilter, reference: str) -> 
     ]
     if not kept_images:
         wanted = ", ".join(str(p) for p in platforms.wanted)
-        raise UnsupportedManifestError(
+        raise NoMatchingPlatformError(
             reference, index.media_type, f"no manifest for platforms {wanted}"
         )
     kept_digests = {child.digest for child in kept_images}

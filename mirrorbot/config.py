@@ -38,6 +38,7 @@ RE2 lacks (look-arounds, backreferences) are refused. A namespace's ``include``/
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import json
 import re
@@ -55,6 +56,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StringConstraints,
     ValidationError,
     ValidatorFunctionWrapHandler,
     WithJsonSchema,
@@ -101,6 +103,7 @@ __all__ = [
     "MirrorSettings",
     "NamespaceSettings",
     "NetworkSettings",
+    "ReferrersSettings",
     "RegistrySettings",
     "RequestSettings",
     "ResolvedNamespace",
@@ -312,6 +315,31 @@ class StateSettings(BaseModel):
     )
 
 
+ArtifactType = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"
+    ),
+]
+
+
+class ReferrersSettings(BaseModel):
+    """OCI 1.1 referrers (SBOMs, signatures, attestations with a ``subject``) of each copied image."""
+
+    model_config = _STRICT
+
+    enabled: bool = Field(
+        default=False,
+        description="Ask the referrers API (or read the sha256-<hex> fallback tag) for every "
+        "copied image and copy what refers to it.",
+    )
+    types: tuple[ArtifactType, ...] = Field(
+        default=(),
+        max_length=MAX_PATTERNS,
+        description="artifactType values to copy, e.g. application/spdx+json; empty means all.",
+    )
+
+
 class Filters(BaseModel):
     """Tag and platform selection, the defaults every namespace inherits."""
 
@@ -336,7 +364,12 @@ class Filters(BaseModel):
         description="Tag regexes (RE2 syntax, full match) whose digest is re-checked every run.",
     )
     signatures: bool = Field(
-        default=True, description="Also copy cosign sha256-<hex>.sig/.att/.sbom tags."
+        default=True,
+        description="Also copy cosign sha256-<hex>.sig/.att/.sbom tags and the referrers "
+        "fallback tag sha256-<hex> of every mirrored image.",
+    )
+    referrers: ReferrersSettings = Field(
+        default_factory=ReferrersSettings, description="OCI 1.1 referrers of copied images."
     )
 
 
@@ -384,6 +417,9 @@ class NamespaceSettings(BaseModel):
         default=None, max_length=MAX_PATTERNS, description="Overrides defaults.mutable."
     )
     signatures: bool | None = Field(default=None, description="Overrides defaults.signatures.")
+    referrers: ReferrersSettings | None = Field(
+        default=None, description="Overrides defaults.referrers."
+    )
     name: NameTemplate | None = Field(
         default=None, description="Overrides mirror.name for this namespace."
     )
@@ -524,6 +560,7 @@ class ResolvedNamespace:
     mirror_namespace: str = ""
     storage_path: Path | None = None  # list: storage, resolved against the config's folder
     quay_api: str | None = None  # list: quay; None: the registry's own host
+    referrers: ReferrersSettings = dataclasses.field(default_factory=ReferrersSettings)
 
     def tag_selected(self, tag: str) -> bool:
         """Included (no include patterns = all) and not excluded."""
@@ -657,6 +694,7 @@ def _resolve(config: Config, ns: NamespaceSettings) -> ResolvedNamespace:
         mirror_namespace=config.mirror.namespace,
         storage_path=_storage_path(config, ns),
         quay_api=ns.quay_api,
+        referrers=defaults.referrers if ns.referrers is None else ns.referrers,
     )
 
 

@@ -49,6 +49,7 @@ __all__ = [
 
 STATE_VERSION = 1
 ROOT_NAMESPACE_FILE = "_root.json"
+MAX_REFERRERS = 256  # per image: what one referrers listing may add (mirrorbot.referrers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,8 @@ class TagRecord:
     source_digest: str | None = None
     # When a sync first found the tag gone upstream (it stays mirrored); None while listed.
     gone: str | None = None
+    # OCI referrers copied next to this image: (digest, artifactType), sorted; additive field.
+    referrers: tuple[tuple[str, str], ...] = ()
 
     @property
     def upstream_digest(self) -> str:
@@ -81,6 +84,8 @@ class TagRecord:
             document["sourceDigest"] = self.source_digest
         if self.gone:
             document["goneUpstream"] = self.gone
+        if self.referrers:
+            document["referrers"] = dict(sorted(self.referrers))
         return document
 
     @classmethod
@@ -95,6 +100,7 @@ class TagRecord:
             synced = value.get("synced", "")
             source_digest = value.get("sourceDigest")
             gone = value.get("goneUpstream")
+            referrers = value.get("referrers", {})
         except (KeyError, TypeError):
             raise StateError(f"{where}: a tag record needs a digest") from None
         if (
@@ -106,8 +112,17 @@ class TagRecord:
             or not isinstance(synced, str)
             or not (source_digest is None or isinstance(source_digest, str))
             or not (gone is None or isinstance(gone, str))
+            or not isinstance(referrers, Mapping)
+            or len(referrers) > MAX_REFERRERS
+            or not all(isinstance(t, str) for t in referrers.values())
         ):
             raise StateError(f"{where}: malformed tag record")
+        for referrer, artifact_type in referrers.items():
+            _check_digest(referrer, where)
+            if artifact_type and _MEDIA_TYPE_RE.fullmatch(artifact_type) is None:
+                raise StateError(
+                    f"{where}: referrer type {artifact_type[:80]!r} is not a media type"
+                )
         # Every string here reaches the index page: only what mirrorbot writes passes.
         _check_digest(digest, where)
         if source_digest is not None:
@@ -120,7 +135,16 @@ class TagRecord:
             raise StateError(f"{where}: synced {synced[:80]!r} is not a timestamp")
         if gone is not None and not _is_timestamp(gone):
             raise StateError(f"{where}: goneUpstream {gone[:80]!r} is not a timestamp")
-        return cls(digest, media_type, tuple(platforms), size, synced, source_digest, gone)
+        return cls(
+            digest,
+            media_type,
+            tuple(platforms),
+            size,
+            synced,
+            source_digest,
+            gone,
+            tuple(sorted(referrers.items())),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,6 +104,8 @@ def test_referrers_api_upstream_gets_its_referrers_copied(
     assert index["mediaType"] == OCI_INDEX
     assert [(e["digest"], e["artifactType"]) for e in index["manifests"]] == [(sbom.digest, SPDX)]
     assert _tags(world, host)["v1"]["referrers"] == {sbom.digest: SPDX}
+    page = world.remote_file(f"state/index/{host}/{world.ns}.md")
+    assert f"| (by digest) | `{SPDX}` | `{sbom.digest[:15]}…` | `v1` |" in page
 
 
 def _index_with_references(f: ImageFactory) -> tuple[Image, dict[str, str]]:

@@ -26,7 +26,7 @@ from mirrorbot.registry.client import RegistryClient
 from mirrorbot.registry.errors import MirrorbotError, RegistryError
 from mirrorbot.registry.media import IMAGE_TYPES, INDEX_TYPES, OCI_INDEX, Descriptor, parse_manifest
 from mirrorbot.registry.readable import ReadableRegistry
-from mirrorbot.state.store import MAX_REFERRERS
+from mirrorbot.state.store import MAX_REFERRERS, is_media_type
 
 __all__ = ["MAX_REFERRERS", "Referrer", "copy_referrers", "fallback_tag", "list_referrers"]
 
@@ -59,14 +59,19 @@ def _entries(document: Any, reference: str) -> list[Referrer]:
         if descriptor.media_type not in IMAGE_TYPES | INDEX_TYPES:
             continue  # a referrer is a manifest; a blob here is not one
         artifact_type = entry.get("artifactType")
-        found.setdefault(
-            descriptor.digest,
-            Referrer(
-                descriptor.digest,
-                artifact_type if isinstance(artifact_type, str) else "",
-                dict(entry),
-            ),
-        )
+        if not isinstance(artifact_type, str) or not is_media_type(artifact_type):
+            artifact_type = ""  # recorded in state and shown on the index: only a media type
+        # Re-emitted on the target's fallback tag: only the fields the spec defines, checked.
+        clean: dict[str, Any] = {
+            "mediaType": descriptor.media_type,
+            "digest": descriptor.digest,
+            "size": descriptor.size,
+        }
+        if artifact_type:
+            clean["artifactType"] = artifact_type
+        if descriptor.annotations:
+            clean["annotations"] = dict(descriptor.annotations)
+        found.setdefault(descriptor.digest, Referrer(descriptor.digest, artifact_type, clean))
     return list(found.values())
 
 

@@ -20,9 +20,9 @@ from mirrorbot.demo.corpus import Image, ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
 from mirrorbot.reference import parse_reference
-from mirrorbot.referrers import fallback_tag
+from mirrorbot.referrers import MAX_REFERRERS, fallback_tag
 from mirrorbot.registry.credentials import CredentialStore
-from mirrorbot.registry.media import OCI_INDEX, PlatformFilter
+from mirrorbot.registry.media import OCI_INDEX, OCI_MANIFEST, PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
 from mirrorbot.state.store import StateError, TagRecord
 from tests.conftest import CREDS
@@ -106,6 +106,40 @@ def test_referrers_api_upstream_gets_its_referrers_copied(
     assert _tags(world, host)["v1"]["referrers"] == {sbom.digest: SPDX}
     page = world.remote_file(f"state/index/{host}/{world.ns}.md")
     assert f"| (by digest) | `{SPDX}` | `{sbom.digest[:15]}…` | `v1` |" in page
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b'{"manifests": {"not": "a list"}}',
+        json.dumps(
+            {
+                "manifests": [
+                    {"mediaType": OCI_MANIFEST, "digest": f"sha256:{n:064x}", "size": 1}
+                    for n in range(MAX_REFERRERS + 1)
+                ]
+            }
+        ).encode(),
+        b'{"manifests": [{"mediaType": "x/y", "digest": "sha256:../../etc", "size": 1}]}',
+    ],
+    ids=["not-an-index", "too-many", "bad-digest"],
+)
+@pytest.mark.slow(seconds=6)
+def test_hostile_referrers_answer_is_one_warning_and_the_image_is_kept(
+    world: World, source_registry: LocalRegistry, answer: bytes
+) -> None:
+    v1 = ImageFactory(world.ns).image("app-v1")
+    world.seed("app", "v1", v1)
+    with ReferrersFront(source_registry) as front:
+        front.hostile = answer
+        host = front.host
+        _configure(world, "    referrers: {enabled: true}\n", source=f"{front.host}/{world.ns}")
+        run = world.run("sync")
+    assert run.returncode == 0, run.stdout + run.stderr
+    output = run.stdout + run.stderr
+    assert output.count("referrers not copied") == 1, output
+    assert "referrers" not in _tags(world, host)["v1"]
+    assert skopeo.manifest_digest(f"{_mirror(world, 'app')}:v1", CREDS) == v1.digest
 
 
 def _index_with_references(f: ImageFactory) -> tuple[Image, dict[str, str]]:

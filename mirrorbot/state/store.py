@@ -45,6 +45,7 @@ __all__ = [
     "TagRecord",
     "UnsafeStatePathError",
     "atomic_write",
+    "is_media_type",
 ]
 
 STATE_VERSION = 1
@@ -312,6 +313,11 @@ def _is_timestamp(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def is_media_type(text: str) -> bool:
+    """``type/subtype`` as state accepts it (what reaches the index page must pass this)."""
+    return _MEDIA_TYPE_RE.fullmatch(text) is not None
 
 
 def _check_digest(digest: str, where: str) -> None:

@@ -58,13 +58,21 @@ def fallback_index(*referrers: tuple[Image, str]) -> Image:
 
 
 class ReferrersFront(Front):
-    """An upstream host that implements the OCI 1.1 referrers API over a real registry."""
+    """An upstream host that implements the OCI 1.1 referrers API over a real registry.
+
+    ``hostile``, when set, is the body every referrers answer carries instead (a 200).
+    """
+
+    hostile: bytes | None = None
 
     def handle(self, handler: FrontHandler) -> None:
         split = urlsplit(handler.path)
         match = _REFERRERS.match(split.path)
         if handler.command != "GET" or match is None:
             self.proxy(handler)
+            return
+        if self.hostile is not None:
+            handler.reply(200, self.hostile, {"Content-Type": OCI_INDEX})
             return
         wanted = parse_qs(split.query).get("artifactType", [])
         entries = []

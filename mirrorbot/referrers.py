@@ -31,6 +31,10 @@ from mirrorbot.state.store import MAX_REFERRERS, is_media_type
 __all__ = ["MAX_REFERRERS", "Referrer", "copy_referrers", "fallback_tag", "list_referrers"]
 
 
+# No referrers API here: fall back to the tag. 200 is a body that is not JSON.
+_UNSUPPORTED = frozenset({200, 400, 404, 406})
+
+
 @dataclass(frozen=True, slots=True)
 class Referrer:
     """One entry of a referrers index: its descriptor as served, and its artifactType."""
@@ -76,18 +80,24 @@ def _entries(document: Any, reference: str) -> list[Referrer]:
 
 
 async def _api(client: RegistryClient, repository: str, digest: str) -> list[Referrer] | None:
-    """The referrers API's answer; None when the registry does not implement it (404)."""
+    """The referrers API's answer; None when the registry does not implement it.
+
+    As go-containerregistry decides: 404, 400 or 406, or a 200 that is not an
+    OCI index, means no API (fall back to the tag); any other failure is an error.
+    """
     reference = f"{client.registry}/{repository}@{digest}"
     try:
-        document, _ = await client.get_json(
+        document, headers = await client.get_json(
             f"/v2/{repository}/referrers/{digest}",
             scopes=(pull_scope(repository),),
             reference=reference,
         )
     except RegistryError as exc:
-        if exc.not_found:
+        if exc.status in _UNSUPPORTED:
             return None
         raise
+    if headers.get("content-type", "").split(";")[0].strip() != OCI_INDEX:
+        return None
     return _entries(document, reference)
 
 

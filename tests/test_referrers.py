@@ -108,6 +108,34 @@ def test_referrers_api_upstream_gets_its_referrers_copied(
     assert f"| (by digest) | `{SPDX}` | `{sbom.digest[:15]}…` | `v1` |" in page
 
 
+@pytest.mark.slow(seconds=8)
+def test_referrers_without_an_api_upstream_are_read_from_the_fallback_tag(world: World) -> None:
+    f = ImageFactory(world.ns)
+    v1 = f.image("app-v1")
+    sbom = artifact(v1, SPDX, b'{"spdxVersion": "SPDX-2.3"}')
+    scan = artifact(v1, OTHER, b'{"findings": []}')
+    world.seed("app", "v1", v1)
+    world.seed("app", sbom.digest, sbom)
+    world.seed("app", scan.digest, scan)
+    world.seed("app", fallback_tag(v1.digest), fallback_index((sbom, SPDX), (scan, OTHER)))
+    # signatures: false, so the tag is not copied as a tag: mirrorbot writes the mirror's own.
+    _configure(
+        world, f"    signatures: false\n    referrers: {{enabled: true, types: ['{SPDX}']}}\n"
+    )
+
+    run = world.run("sync")
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    mirror = _mirror(world, "app")
+    assert skopeo.manifest_digest(f"{mirror}@{sbom.digest}", CREDS) == sbom.digest
+    with pytest.raises(subprocess.CalledProcessError):
+        skopeo.inspect_raw(f"{mirror}@{scan.digest}", CREDS)
+    index = json.loads(skopeo.inspect_raw(f"{mirror}:{fallback_tag(v1.digest)}", CREDS))
+    assert [e["digest"] for e in index["manifests"]] == [sbom.digest]
+    assert _tags(world)["v1"]["referrers"] == {sbom.digest: SPDX}
+    assert set(_tags(world)) == {"v1"}
+
+
 @pytest.mark.parametrize(
     "answer",
     [

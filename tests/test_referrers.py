@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from mirrorbot.config import ConfigError, parse_config
 from mirrorbot.copier import Copier
 from mirrorbot.demo.corpus import Image, ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
@@ -240,3 +241,24 @@ def test_state_records_referrers_additively() -> None:
     assert list(loaded.to_json()["referrers"]) == ["sha256:" + "b" * 64, "sha256:" + "c" * 64]
     with pytest.raises(StateError, match="not a media type"):
         TagRecord.from_json({**old, "referrers": {"sha256:" + "b" * 64: "<b>"}}, "bad")
+
+
+def test_referrers_config_defaults_and_overrides() -> None:
+    text = f"""\
+mirror: {{namespace: m}}
+defaults:
+  referrers: {{enabled: true, types: ['{SPDX}']}}
+namespaces:
+  - source: quay.io/a
+  - source: quay.io/b
+    referrers: {{enabled: false}}
+"""
+    first, second = parse_config(text).namespace_plans()
+    assert (first.referrers.enabled, first.referrers.types) == (True, (SPDX,))
+    assert (second.referrers.enabled, second.referrers.types) == (False, ())
+    (plain,) = parse_config(
+        "mirror: {namespace: m}\nnamespaces: [{source: quay.io/a}]\n"
+    ).namespace_plans()
+    assert not plain.referrers.enabled  # off unless asked: no extra request per image
+    with pytest.raises(ConfigError, match="types"):
+        parse_config(text.replace(SPDX, "not a media type"))

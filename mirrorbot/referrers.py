@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from mirrorbot.copier import Copier
+from mirrorbot.config import ReferrersSettings
+from mirrorbot.copier import Copier, CopyResult
 from mirrorbot.reference import Reference
 from mirrorbot.registry.auth import pull_scope
 from mirrorbot.registry.client import RegistryClient
@@ -27,8 +28,16 @@ from mirrorbot.registry.errors import MirrorbotError, RegistryError
 from mirrorbot.registry.media import IMAGE_TYPES, INDEX_TYPES, OCI_INDEX, Descriptor, parse_manifest
 from mirrorbot.registry.readable import ReadableRegistry
 from mirrorbot.state.store import MAX_REFERRERS, is_media_type
+from mirrorbot.tagorder import follows_subject
 
-__all__ = ["MAX_REFERRERS", "Referrer", "copy_referrers", "fallback_tag", "list_referrers"]
+__all__ = [
+    "MAX_REFERRERS",
+    "Referrer",
+    "copy_referrers",
+    "fallback_tag",
+    "list_referrers",
+    "with_referrers",
+]
 
 
 # No referrers API here: fall back to the tag. 200 is a body that is not JSON.
@@ -164,3 +173,28 @@ async def _update_fallback_tag(
     await client.manifest_put(
         repository, tag, parse_manifest(raw, OCI_INDEX, f"{client.registry}/{repository}:{tag}")
     )
+
+
+async def with_referrers(
+    copier: Copier,
+    settings: ReferrersSettings,
+    tag: str,
+    result: CopyResult,
+    warnings: list[str],
+) -> CopyResult:
+    """``result`` with the referrers copied beside it (when enabled).
+
+    A failure here is one warning, never the image's: the image itself is in
+    the mirror and is recorded, without referrers. A platform-filtered index
+    has a new digest that upstream's referrers are not about: none are copied.
+    """
+    if not settings.enabled or result.filtered or follows_subject(tag):
+        return result
+    try:
+        found = await copy_referrers(
+            copier, result.source, result.target, result.digest, settings.types
+        )
+    except MirrorbotError as exc:
+        warnings.append(f"{result.source}: referrers not copied: {exc}")
+        return result
+    return replace(result, referrers=found)

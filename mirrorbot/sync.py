@@ -36,7 +36,7 @@ from mirrorbot.planner import (
 from mirrorbot.progress import NullProgress, ProgressSink
 from mirrorbot.publish import Change
 from mirrorbot.reference import Reference
-from mirrorbot.referrers import copy_referrers
+from mirrorbot.referrers import with_referrers
 from mirrorbot.registry.errors import (
     BlobIntegrityError,
     ErrorCode,
@@ -50,7 +50,6 @@ from mirrorbot.registry.retry import BreakerOpenError, failure_cause
 from mirrorbot.shards import assign, shard_of
 from mirrorbot.sources.base import ListedRepository, ListedTag, Listing, ListingError, make_source
 from mirrorbot.state.store import NamespaceState, StateStore
-from mirrorbot.tagorder import follows_subject
 from mirrorbot.timebudget import TimeBudget
 from mirrorbot.verify import skip_change, unsupported_reason
 
@@ -485,23 +484,11 @@ class Sync:
             self.progress.left(str(item.source))
             if task is not None:
                 self._in_flight.discard(task)
-        self._record(run, item, result, await self._referrers(run, item, result))
+        result = await with_referrers(
+            self.copier, run.namespace.referrers, item.tag, result, self.report.warnings
+        )
+        self._record(run, item, result)
         self.progress.finished(run.namespace.source, ok=True)
-
-    async def _referrers(
-        self, run: NamespaceRun, item: PlanItem, result: CopyResult
-    ) -> tuple[tuple[str, str], ...]:
-        """OCI referrers of a copied image (when enabled); a failure is a warning, not the image's."""
-        settings = run.namespace.referrers
-        if not settings.enabled or result.filtered or follows_subject(item.tag):
-            return ()  # a filtered index has a new digest: upstream's referrers are not about it
-        try:
-            return await copy_referrers(
-                self.copier, item.source, item.target, result.digest, settings.types
-            )
-        except MirrorbotError as exc:
-            self.report.warnings.append(f"{item.source}: referrers not copied: {exc}")
-            return ()
 
     async def _skip(self, run: NamespaceRun, item: PlanItem, reason: str) -> None:
         """Never copyable: recorded once as skipped, reported, not a failure."""
@@ -554,29 +541,22 @@ class Sync:
             )
             self.progress.finished(run.namespace.source, ok=False)
 
-    def _record(
-        self,
-        run: NamespaceRun,
-        item: PlanItem,
-        result: CopyResult,
-        referrers: tuple[tuple[str, str], ...] = (),
-    ) -> None:
+    def _record(self, run: NamespaceRun, item: PlanItem, result: CopyResult) -> None:
         if result.already_present:
             self.report.already_present += 1
         self.report.stats.add(result.stats)
-        change = Change.from_copy(
-            result,
-            kind=item.kind,
-            namespace=run.namespace.source,
-            mirror=run.mirror,
-            image=item.image,
-            tag=item.tag,
-            synced=self.synced_stamp,
-            previous=item.previous,
+        self.report.changes.append(
+            Change.from_copy(
+                result,
+                kind=item.kind,
+                namespace=run.namespace.source,
+                mirror=run.mirror,
+                image=item.image,
+                tag=item.tag,
+                synced=self.synced_stamp,
+                previous=item.previous,
+            )
         )
-        if referrers:
-            change = replace(change, record=replace(change.record, referrers=referrers))
-        self.report.changes.append(change)
 
     async def run(self) -> SyncReport:
         self._budget = TimeBudget.start(self.options.time_budget)

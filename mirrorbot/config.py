@@ -39,6 +39,7 @@ RE2 lacks (look-arounds, backreferences) are refused. A namespace's ``include``/
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import json
 import re
@@ -56,6 +57,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StringConstraints,
     ValidationError,
     ValidatorFunctionWrapHandler,
     WithJsonSchema,
@@ -105,6 +107,7 @@ __all__ = [
     "MirrorSettings",
     "NamespaceSettings",
     "NetworkSettings",
+    "ReferrersSettings",
     "RegistrySettings",
     "RequestSettings",
     "ResolvedNamespace",
@@ -333,6 +336,31 @@ class KeepSettings(BaseModel):
         return KeepRule(self.newest, self.by)
 
 
+ArtifactType = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"
+    ),
+]
+
+
+class ReferrersSettings(BaseModel):
+    """OCI 1.1 referrers (SBOMs, signatures, attestations with a ``subject``) of each copied image."""
+
+    model_config = _STRICT
+
+    enabled: bool = Field(
+        default=False,
+        description="Ask the referrers API (or read the sha256-<hex> fallback tag) for every "
+        "copied image and copy what refers to it.",
+    )
+    types: tuple[ArtifactType, ...] = Field(
+        default=(),
+        max_length=MAX_PATTERNS,
+        description="artifactType values to copy, e.g. application/spdx+json; empty means all.",
+    )
+
+
 class Filters(BaseModel):
     """Tag and platform selection, the defaults every namespace inherits."""
 
@@ -357,7 +385,12 @@ class Filters(BaseModel):
         description="Tag regexes (RE2 syntax, full match) whose digest is re-checked every run.",
     )
     signatures: bool = Field(
-        default=True, description="Also copy cosign sha256-<hex>.sig/.att/.sbom tags."
+        default=True,
+        description="Also copy cosign sha256-<hex>.sig/.att/.sbom tags and the referrers "
+        "fallback tag sha256-<hex> of every mirrored image.",
+    )
+    referrers: ReferrersSettings = Field(
+        default_factory=ReferrersSettings, description="OCI 1.1 referrers of copied images."
     )
     keep: KeepSettings | None = Field(
         default=None, description="Only the newest N image tags of each repository; unset: all."
@@ -421,6 +454,9 @@ class NamespaceSettings(BaseModel):
     keep: KeepSettings | None = Field(default=None, description="Overrides defaults.keep.")
     backup: BackupTemplate | None = Field(default=None, description="Overrides defaults.backup.")
     prune: bool | None = Field(default=None, description="Overrides defaults.prune.")
+    referrers: ReferrersSettings | None = Field(
+        default=None, description="Overrides defaults.referrers."
+    )
     name: NameTemplate | None = Field(
         default=None, description="Overrides mirror.name for this namespace."
     )
@@ -564,6 +600,7 @@ class ResolvedNamespace:
     keep: KeepRule | None = None  # only the newest N image tags of each repository
     backup: str | None = None  # mirrorbot.backups template for moved mutable tags
     prune: bool = False  # delete tags gone upstream from the mirror
+    referrers: ReferrersSettings = dataclasses.field(default_factory=ReferrersSettings)
 
     def tag_selected(self, tag: str) -> bool:
         """Included (no include patterns = all) and not excluded."""
@@ -700,6 +737,7 @@ def _resolve(config: Config, ns: NamespaceSettings) -> ResolvedNamespace:
         keep=_keep(defaults.keep if ns.keep is None else ns.keep),
         backup=defaults.backup if ns.backup is None else ns.backup,
         prune=defaults.prune if ns.prune is None else ns.prune,
+        referrers=defaults.referrers if ns.referrers is None else ns.referrers,
     )
 
 

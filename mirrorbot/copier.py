@@ -72,6 +72,7 @@ class CopyResult:
     source_digest: str
     already_present: bool = False
     stats: CopyStats = field(default_factory=CopyStats)
+    referrers: tuple[tuple[str, str], ...] = ()  # (digest, artifactType): mirrorbot.referrers
 
     @property
     def filtered(self) -> bool:

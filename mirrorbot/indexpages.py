@@ -133,6 +133,19 @@ def _artifact_rows(artifacts: list[str], tags: Mapping[str, TagRecord]) -> list[
     return rows
 
 
+def _referrer_rows(tags: Mapping[str, TagRecord]) -> list[str]:
+    """OCI referrers (pushed by digest, no tag) under the image tags they are about."""
+    about: dict[tuple[str, str], list[str]] = {}
+    for tag, record in tags.items():
+        for digest, artifact_type in record.referrers:
+            about.setdefault((digest, artifact_type), []).append(tag)
+    return [
+        f"| (by digest) | {code(artifact_type or 'referrer')} | {code(short_digest(digest))}"
+        f" | {', '.join(code(t) for t in sorted(subjects)[:5])} |"
+        for (digest, artifact_type), subjects in sorted(about.items())
+    ]
+
+
 def _skipped_rows(skipped: Mapping[str, SkipRecord]) -> list[str]:
     return [
         f"| {code(tag)} | {code(record.reason)} | {display_time(record.since)} |"
@@ -173,10 +186,11 @@ def _image_sections(
     if tags:
         summary.images += 1
     summary.tags += len(images)
-    summary.artifacts += len(artifacts)
+    referrers = len({r for record in tags.values() for r in record.referrers})
+    summary.artifacts += len(artifacts) + referrers
     summary.last_sync = max(summary.last_sync, last_sync)
     tag_rows = _tag_rows(target, images, tags)
-    artifact_rows = _artifact_rows(artifacts, tags)
+    artifact_rows = _artifact_rows(artifacts, tags) + _referrer_rows(tags)
     skipped_rows = _skipped_rows(state.skipped.get(name, {}))
     # Every row is bounded (``code`` cuts long text, platforms stop at PLATFORMS_SHOWN), so
     # parts of half a page budget each keep even an image with 100,000 tags renderable.
@@ -194,7 +208,7 @@ def _image_sections(
             target=target,
             pull=f"docker pull {target}:{pull}" if pull else None,
             tag_count=len(images),
-            artifact_count=len(artifacts),
+            artifact_count=len(artifacts) + referrers,
             skipped_count=len(skipped_rows),
             gone_count=gone_count,
             last_sync=display_time(last_sync) if last_sync else "",

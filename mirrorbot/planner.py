@@ -12,9 +12,9 @@
   the run asks to ``retry_skipped``.
 - ``keep`` (:mod:`mirrorbot.keep`) leaves out all but the newest N selected
   image tags of each repository; what it left out is counted, never deleted.
-- cosign ``sha256-<hex>.sig/.att/.sbom`` tags are planned in a second phase,
-  once the images they sign are in state: a signature is mirrored only next to
-  the image it signs.
+- cosign ``sha256-<hex>.sig/.att/.sbom`` tags and the OCI referrers fallback
+  tag ``sha256-<hex>`` are planned in a second phase, once the images they are
+  about are in state: a signature is mirrored only next to the image it signs.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from mirrorbot.keep import KeepRule, apply_keep
 from mirrorbot.reference import Reference
 from mirrorbot.sources.base import ListedTag, Listing
 from mirrorbot.state.store import NamespaceState
-from mirrorbot.tagorder import SIGNATURE_TAG, is_signature_tag
+from mirrorbot.tagorder import SIGNATURE_TAG, artifact_subject, follows_subject, is_signature_tag
 
 __all__ = [
     "SIGNATURE_TAG",
@@ -57,8 +57,7 @@ class TagFilter(Protocol):
 
 
 def signature_subject(tag: str) -> str | None:
-    match = SIGNATURE_TAG.fullmatch(tag)
-    return f"{match.group(1)}:{match.group(2)}" if match else None
+    return artifact_subject(tag) if follows_subject(tag) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +93,7 @@ class NamespacePlan:
 
 
 def _wanted(rules: TagFilter, tag: str, *, signatures_phase: bool) -> bool:
-    if is_signature_tag(tag):
+    if follows_subject(tag):
         return signatures_phase and rules.signatures
     return not signatures_phase and rules.tag_selected(tag)
 
@@ -174,7 +173,7 @@ def _plan(
         upstream = f"{source_path}/{image}" if source_path else image
         for listed in repository.tags:
             if not _wanted(rules, listed.name, signatures_phase=signatures_phase):
-                if signatures_phase == is_signature_tag(listed.name):
+                if signatures_phase == follows_subject(listed.name):
                     filtered_out += 1
                 continue
             if (image, listed.name) in dropped:
@@ -265,9 +264,7 @@ def plan_namespace(
 def mirrored_upstream_digests(state: NamespaceState) -> dict[str, set[str]]:
     return {
         image: {
-            record.upstream_digest
-            for tag, record in entry.tags.items()
-            if not is_signature_tag(tag)
+            record.upstream_digest for tag, record in entry.tags.items() if not follows_subject(tag)
         }
         for image, entry in state.images.items()
     }

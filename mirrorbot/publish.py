@@ -108,6 +108,7 @@ class Change:
                 size=result.size,
                 synced=synced,
                 source_digest=result.source_digest if result.filtered else None,
+                referrers=result.referrers,
             ),
             previous=previous,
         )

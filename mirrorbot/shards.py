@@ -41,7 +41,7 @@ from mirrorbot.reference import (
 from mirrorbot.registry.errors import MirrorbotError
 from mirrorbot.registry.media import MAX_MANIFEST_SIZE
 from mirrorbot.state.safefs import SafeTree, StateError, UnsafeStatePathError
-from mirrorbot.state.store import TagRecord, atomic_write
+from mirrorbot.state.store import MAX_REFERRERS, TagRecord, atomic_write
 
 __all__ = [
     "FRAGMENT_VERSION",
@@ -84,6 +84,7 @@ _RECORD_KEYS = frozenset(
         "synced",
         "sourceDigest",
         "goneUpstream",
+        "referrers",
         "backupOf",
     }
 )
@@ -317,6 +318,15 @@ def _record(value: Any, *, skipped: bool = False) -> TagRecord:
     backup_of = value.get("backupOf")
     if backup_of is not None:
         _grammar(validate_tag, _field(value, "backupOf"), "backupOf")
+    referrers = value.get("referrers", {})
+    if not isinstance(referrers, dict) or len(referrers) > MAX_REFERRERS:
+        raise InvalidFragmentRecordError(f"referrers {_shown(referrers)} is not a digest map")
+    for referrer, artifact_type in referrers.items():
+        _digest(referrer, "referrer")
+        if not isinstance(artifact_type, str) or (
+            artifact_type and _MEDIA_TYPE_RE.fullmatch(artifact_type) is None
+        ):
+            raise InvalidFragmentRecordError(f"referrer type {_shown(artifact_type)} is not a type")
     return TagRecord(
         digest,
         media_type,
@@ -326,6 +336,7 @@ def _record(value: Any, *, skipped: bool = False) -> TagRecord:
         None if source is None else _digest(source, "sourceDigest"),
         None if gone is None else check_timestamp(gone, "goneUpstream"),
         backup_of,
+        tuple(sorted(referrers.items())),
     )
 
 

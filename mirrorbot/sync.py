@@ -38,6 +38,7 @@ from mirrorbot.progress import NullProgress, ProgressSink
 from mirrorbot.prune import Pruner, plan_prune
 from mirrorbot.publish import Change
 from mirrorbot.reference import Reference
+from mirrorbot.referrers import with_referrers
 from mirrorbot.registry.errors import (
     BlobIntegrityError,
     ErrorCode,
@@ -493,6 +494,9 @@ class Sync:
             self.progress.left(str(item.source))
             if task is not None:
                 self._in_flight.discard(task)
+        result = await with_referrers(
+            self.copier, run.namespace.referrers, item.tag, result, self.report.warnings
+        )
         self._record(run, item, result)
         self.progress.finished(run.namespace.source, ok=True)
 

@@ -24,6 +24,7 @@ __all__ = [
     "Synced",
     "artifact_kind",
     "artifact_subject",
+    "follows_subject",
     "is_artifact_tag",
     "is_signature_tag",
     "newest_first",
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 SIGNATURE_TAG = re.compile(r"(sha256)-([0-9a-f]{64})\.(sig|att|sbom)")
+# Tags copied only next to the image they are about: cosign's, and the referrers fallback tag.
+_FOLLOWER_TAG = re.compile(r"(sha256)-([0-9a-f]{64})(?:\.(sig|att|sbom))?")
 # Any tag named after a digest: cosign's suffixed tags, the referrers tag schema's bare one.
 ARTIFACT_TAG = re.compile(r"(sha256)-([0-9a-f]{64})(?:\.([a-z0-9]{1,16}))?")
 # [v]MAJOR[.MINOR[.PATCH[.MORE]]][-PRERELEASE]; at most 18 digits a part, so no huge ints.
@@ -60,6 +63,15 @@ class Synced(Protocol):
 def is_signature_tag(tag: str) -> bool:
     """A cosign signature, attestation or SBOM tag (the planner copies these in a second phase)."""
     return SIGNATURE_TAG.fullmatch(tag) is not None
+
+
+def follows_subject(tag: str) -> bool:
+    """cosign's ``.sig/.att/.sbom`` tags and the OCI referrers fallback tag (``sha256-<hex>``).
+
+    Neither is matched against include/exclude: each is mirrored when, and only
+    when, the image named by its digest is (the planner's second phase).
+    """
+    return _FOLLOWER_TAG.fullmatch(tag) is not None
 
 
 def is_artifact_tag(tag: str) -> bool:

@@ -216,6 +216,15 @@ class Descriptor:
         return self.annotations.get(ATTESTATION_TYPE_ANNOTATION) == "attestation-manifest"
 
     @property
+    def is_reference(self) -> bool:
+        """About another entry of its index (``vnd.docker.reference.digest``), not an image.
+
+        BuildKit writes ``attestation-manifest`` here, other builders other types
+        (``builder``, …): every kind follows its subject through a platform filter.
+        """
+        return self.is_attestation or ATTESTATION_DIGEST_ANNOTATION in self.annotations
+
+    @property
     def is_foreign(self) -> bool:
         """Non-distributable layers: their bytes live at ``urls``, not in the registry."""
         return self.media_type in FOREIGN_LAYER_TYPES
@@ -251,9 +260,7 @@ class Manifest:
         found = {
             str(child.platform)
             for child in self.children
-            if child.platform is not None
-            and not child.platform.unknown
-            and not child.is_attestation
+            if child.platform is not None and not child.platform.unknown and not child.is_reference
         }
         return tuple(sorted(found))
 
@@ -314,7 +321,7 @@ def parse_manifest(raw: bytes, content_type: str | None, reference: str) -> Mani
 
 
 def filter_index(index: Manifest, platforms: PlatformFilter, reference: str) -> Manifest:
-    """A new index holding only the wanted platforms and the attestations that describe them.
+    """A new index holding only the wanted platforms and the entries that refer to them.
 
     The result has new bytes and so a new digest: callers must record and
     report that digest, not the source's.
@@ -324,7 +331,7 @@ def filter_index(index: Manifest, platforms: PlatformFilter, reference: str) -> 
     kept_images = [
         child
         for child in index.children
-        if not child.is_attestation and platforms.matches(child.platform)
+        if not child.is_reference and platforms.matches(child.platform)
     ]
     if not kept_images:
         wanted = ", ".join(str(p) for p in platforms.wanted)
@@ -334,9 +341,9 @@ def filter_index(index: Manifest, platforms: PlatformFilter, reference: str) -> 
     kept_digests = {child.digest for child in kept_images}
     # Decide per entry, not per digest: one image may be listed under several platforms.
     keep = [
-        (not child.is_attestation and platforms.matches(child.platform))
+        (not child.is_reference and platforms.matches(child.platform))
         or (
-            child.is_attestation
+            child.is_reference
             and child.annotations.get(ATTESTATION_DIGEST_ANNOTATION) in kept_digests
         )
         for child in index.children

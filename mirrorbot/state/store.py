@@ -45,10 +45,12 @@ __all__ = [
     "TagRecord",
     "UnsafeStatePathError",
     "atomic_write",
+    "is_media_type",
 ]
 
 STATE_VERSION = 1
 ROOT_NAMESPACE_FILE = "_root.json"
+MAX_REFERRERS = 256  # per image: what one referrers listing may add (mirrorbot.referrers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,8 @@ class TagRecord:
     gone: str | None = None
     # A backup tag (config ``backup:``) keeping this tag's previous image; never listed upstream.
     backup_of: str | None = None
+    # OCI referrers copied next to this image: (digest, artifactType), sorted; additive field.
+    referrers: tuple[tuple[str, str], ...] = ()
 
     @property
     def upstream_digest(self) -> str:
@@ -85,6 +89,8 @@ class TagRecord:
             document["goneUpstream"] = self.gone
         if self.backup_of:
             document["backupOf"] = self.backup_of
+        if self.referrers:
+            document["referrers"] = dict(sorted(self.referrers))
         return document
 
     @classmethod
@@ -100,6 +106,7 @@ class TagRecord:
             source_digest = value.get("sourceDigest")
             gone = value.get("goneUpstream")
             backup_of = value.get("backupOf")
+            referrers = value.get("referrers", {})
         except (KeyError, TypeError):
             raise StateError(f"{where}: a tag record needs a digest") from None
         if (
@@ -112,8 +119,17 @@ class TagRecord:
             or not (source_digest is None or isinstance(source_digest, str))
             or not (gone is None or isinstance(gone, str))
             or not (backup_of is None or isinstance(backup_of, str))
+            or not isinstance(referrers, Mapping)
+            or len(referrers) > MAX_REFERRERS
+            or not all(isinstance(t, str) for t in referrers.values())
         ):
             raise StateError(f"{where}: malformed tag record")
+        for referrer, artifact_type in referrers.items():
+            _check_digest(referrer, where)
+            if artifact_type and _MEDIA_TYPE_RE.fullmatch(artifact_type) is None:
+                raise StateError(
+                    f"{where}: referrer type {artifact_type[:80]!r} is not a media type"
+                )
         # Every string here reaches the index page: only what mirrorbot writes passes.
         _check_digest(digest, where)
         if source_digest is not None:
@@ -129,7 +145,15 @@ class TagRecord:
         if backup_of is not None:
             _check_tag(backup_of, where)
         return cls(
-            digest, media_type, tuple(platforms), size, synced, source_digest, gone, backup_of
+            digest,
+            media_type,
+            tuple(platforms),
+            size,
+            synced,
+            source_digest,
+            gone,
+            backup_of,
+            tuple(sorted(referrers.items())),
         )
 
 
@@ -304,6 +328,11 @@ def _is_timestamp(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def is_media_type(text: str) -> bool:
+    """``type/subtype`` as state accepts it (what reaches the index page must pass this)."""
+    return _MEDIA_TYPE_RE.fullmatch(text) is not None
 
 
 def _check_digest(digest: str, where: str) -> None:

@@ -319,6 +319,22 @@ class Front:
     def catalog(self) -> list[str]:
         return self._paged("/v2/_catalog", "repositories")
 
+    def _revision_dir(self, path: str) -> Path:
+        return (
+            self.registry.storage
+            / "docker/registry/v2/repositories"
+            / path
+            / "_manifests/revisions/sha256"
+        )
+
+    def _revisions(self, path: str) -> list[str]:
+        directory = self._revision_dir(path)
+        if not directory.is_dir():
+            return []
+        return sorted(
+            f"sha256:{entry.name}" for entry in directory.iterdir() if (entry / "link").is_file()
+        )
+
     def tags(self, repository: str) -> list[str]:
         return self._paged(f"/v2/{repository}/tags/list", "tags")
 
@@ -399,22 +415,6 @@ class GcrFront(Front):
                 "name": path,
                 "tags": tags + list(extra.get("tags", [])),
             },
-        )
-
-    def _revision_dir(self, path: str) -> Path:
-        return (
-            self.registry.storage
-            / "docker/registry/v2/repositories"
-            / path
-            / "_manifests/revisions/sha256"
-        )
-
-    def _revisions(self, path: str) -> list[str]:
-        directory = self._revision_dir(path)
-        if not directory.is_dir():
-            return []
-        return sorted(
-            f"sha256:{entry.name}" for entry in directory.iterdir() if (entry / "link").is_file()
         )
 
     def _manifest_entry(self, path: str, digest: str, tags: Sequence[str]) -> dict[str, Any]:

@@ -156,10 +156,13 @@ def test_marks_are_published_once(tmp_path: Any) -> None:
         ("gone", {"goneUpstream": "2026-12-01T00:00:00Z"}, True),
         ("returned", {}, True),
         ("gone", {"goneUpstream": "yesterday"}, False),
+        ("new", {"referrers": {"sha256:" + "b" * 64: "application/spdx+json"}}, True),
+        ("new", {"referrers": {"sha256:nothex": "application/spdx+json"}}, False),
+        ("new", {"referrers": {"sha256:" + "b" * 64: "<b>bold</b>"}}, False),
         ("repaired", {}, False),
     ],
 )
-def test_fragments_carry_marks_and_skips(kind: str, extra: dict[str, str], accepted: bool) -> None:
+def test_fragments_carry_marks_skips_and_referrers(kind: str, extra: dict[str, str], accepted: bool) -> None:
     document = _change(kind, None).to_json()
     document["record"].update(extra)
     if accepted:

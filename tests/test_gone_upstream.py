@@ -162,7 +162,9 @@ def test_marks_are_published_once(tmp_path: Any) -> None:
         ("repaired", {}, False),
     ],
 )
-def test_fragments_carry_marks_skips_and_referrers(kind: str, extra: dict[str, str], accepted: bool) -> None:
+def test_fragments_carry_marks_skips_and_referrers(
+    kind: str, extra: dict[str, str], accepted: bool
+) -> None:
     document = _change(kind, None).to_json()
     document["record"].update(extra)
     if accepted:

@@ -186,10 +186,19 @@ def storage_tags(registry: LocalRegistry, namespace: str) -> dict[tuple[str, str
     """``{(repository below namespace, tag): digest}`` read from the registry's own storage."""
     root = registry.storage / "docker/registry/v2/repositories" / namespace
     found = {}
-    for link in root.glob("**/_manifests/tags/*/current/link"):
-        tag_dir = link.parent.parent
-        repository = str(tag_dir.parent.parent.parent.relative_to(root))
-        found[(repository, tag_dir.name)] = link.read_text().strip()
+    # Walked while the registry writes: upload folders come and go, so they are never
+    # entered, and a folder that vanishes mid-walk is skipped (os.walk's default).
+    for directory, folders, _ in os.walk(root):
+        folders[:] = [name for name in folders if name not in ("_uploads", "_layers")]
+        here = Path(directory)
+        if here.name != "tags" or here.parent.name != "_manifests":
+            continue
+        repository = str(here.parent.parent.relative_to(root))
+        for tag in folders:
+            try:
+                found[(repository, tag)] = (here / tag / "current" / "link").read_text().strip()
+            except FileNotFoundError:
+                continue  # a tag being written: not there yet
     return found
 
 

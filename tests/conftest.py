@@ -128,15 +128,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         category = hostile_category(item.nodeid, None if marker is None else marker.args)
         if category is not None:
             LEDGER.hostile_tests[item.nodeid] = category
-    items.sort(key=_slow_first)
+    items[:] = _slow_first(items)
 
 
-def _slow_first(item: pytest.Item) -> float:
-    """Sort key: slow tests first, the longest (``slow(seconds=N)``) first; the rest keep their order."""
-    marker = item.get_closest_marker("slow")
-    if marker is None:
-        return 0.0
-    return -1.0 - float(marker.kwargs.get("seconds", 0))
+def _slow_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Slow tests first, the longest (``slow(seconds=N)``) first, each followed by a quick one.
+
+    An xdist worker keeps the test after the one it runs (it cannot be stolen), so a
+    slow test never has another slow one waiting behind it on the same worker.
+    """
+
+    def seconds(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("slow")
+        return -1.0 if marker is None else float(marker.kwargs.get("seconds", 0))
+
+    slow = sorted((item for item in items if seconds(item) >= 0), key=seconds, reverse=True)
+    quick = [item for item in items if seconds(item) < 0]
+    paired = [item for pair in zip(slow, quick[: len(slow)], strict=False) for item in pair]
+    return paired + slow[len(quick) :] + quick[len(slow) :]
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -132,10 +132,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _slow_first(items: list[pytest.Item]) -> list[pytest.Item]:
-    """Slow tests first, the longest (``slow(seconds=N)``) first, each followed by a quick one.
+    """The longest slow test (``slow(seconds=N)``) first; the other slow ones spread out.
 
-    An xdist worker keeps the test after the one it runs (it cannot be stolen), so a
-    slow test never has another slow one waiting behind it on the same worker.
+    xdist's work stealing splits the collection into one run of tests per worker and
+    lets idle workers take from the end of another's run. The longest test starts at
+    once, with nothing slow queued behind it (the queue is stolen while it runs); the
+    other slow ones, longest first, are spread over the whole collection, so every
+    worker meets some early instead of all being left for the end.
     """
 
     def seconds(item: pytest.Item) -> float:
@@ -144,8 +147,17 @@ def _slow_first(items: list[pytest.Item]) -> list[pytest.Item]:
 
     slow = sorted((item for item in items if seconds(item) >= 0), key=seconds, reverse=True)
     quick = [item for item in items if seconds(item) < 0]
-    paired = [item for pair in zip(slow, quick[: len(slow)], strict=False) for item in pair]
-    return paired + slow[len(quick) :] + quick[len(slow) :]
+    if not slow:
+        return quick
+    ordered = [slow[0]]
+    rest = slow[1:]
+    taken = 0
+    for number, item in enumerate(rest):
+        upto = len(quick) * (number + 1) // (len(rest) + 1)
+        ordered += quick[taken:upto]
+        ordered.append(item)
+        taken = max(taken, upto)
+    return ordered + quick[taken:]
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -11,8 +11,8 @@ their own node id (the ``ns`` fixture).
 Under ``pytest-xdist`` (the README's test command) every worker is its own
 session: it starts its own registries and token issuer, on ports the kernel
 picks, under its own ``tmp_path_factory`` directory. Tests marked
-``@pytest.mark.slow`` run first, longest first, so the scheduler does not leave
-a long scenario for last on one worker.
+``@pytest.mark.slow`` are ordered so that the scheduler does not leave a long
+scenario for last on one worker (``_slow_first``).
 """
 
 from __future__ import annotations

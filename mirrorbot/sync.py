@@ -45,6 +45,7 @@ from mirrorbot.registry.errors import (
 )
 from mirrorbot.registry.media import PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
+from mirrorbot.registry.pulls import PullBudgetError, PullUsage, registry_label
 from mirrorbot.registry.retry import BreakerOpenError, failure_cause
 from mirrorbot.shards import assign, shard_of
 from mirrorbot.sources.base import ListedRepository, ListedTag, Listing, ListingError, make_source
@@ -144,6 +145,9 @@ class SyncReport:
     stop_reason: str = "SIGTERM"
     not_started: list[str] = field(default_factory=list)
     abandoned: list[str] = field(default_factory=list)
+    # Not started for a pull budget (upstream, registry): not failures, the next run copies them.
+    deferred: list[tuple[str, str]] = field(default_factory=list)
+    pulls: list[PullUsage] = field(default_factory=list)  # registries that count pulls
 
     @property
     def plans(self) -> list[NamespacePlan]:
@@ -474,6 +478,18 @@ class Sync:
             # Abandoned on a second SIGTERM: nothing was recorded for it, the next run redoes it.
             self.report.abandoned.append(str(item.source))
             return
+        except PullBudgetError as exc:
+            if all(registry != exc.registry for _, registry in self.report.deferred):
+                log.warning(  # said once per registry
+                    "%s: deferred, and no more pulls from %s this run: %s pull budget (%s)",
+                    item.source,
+                    exc.registry,
+                    registry_label(exc.registry),
+                    exc.why,
+                )
+            self.report.deferred.append((str(item.source), exc.registry))
+            self.progress.finished(run.namespace.source, ok=True)
+            return
         except MirrorbotError as exc:
             if (reason := unsupported_reason(exc)) is None:
                 raise
@@ -564,6 +580,7 @@ class Sync:
                 await self._stages()
         finally:
             watchdog.cancel()
+        self.report.pulls = [m.usage() for m in self.pool.meters.values() if m.seen]
         self.report.duration = time.monotonic() - self.report.started
         return self.report
 

@@ -21,6 +21,7 @@ from mirrorbot.registry.errors import (
 )
 from mirrorbot.registry.media import Descriptor, Manifest, Platform, PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
+from mirrorbot.registry.pulls import PullBudgetError
 from mirrorbot.registry.retry import (
     BreakerOpenError,
     CredentialsRefusedError,
@@ -49,6 +50,7 @@ __all__ = [
     "Platform",
     "PlatformFilter",
     "ProtocolViolationError",
+    "PullBudgetError",
     "RegistryClient",
     "RegistryDownError",
     "RegistryError",

@@ -75,6 +75,21 @@ def test_a_hub_shaped_upstream_is_paced_not_429d(world: World) -> None:
         assert "deferred" not in second.stdout
 
 
+def test_a_429_that_says_none_are_left_defers_instead_of_retrying(world: World) -> None:
+    f = ImageFactory(world.ns)
+    for n in range(4):
+        world.seed("app", f"3.{n}", f.image(f"unannounced-{n}"))
+    with RateLimitedFront(world.upstream, limit=2, announce=False) as hub:
+        write_config(world, source=f"{hub.host}/{world.ns}")
+        world.config.write_text(world.config.read_text() + "network:\n  image_concurrency: 1\n")
+        result = world.run("sync")
+        host = hub.host
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert hub.refused == 1  # the one 429 said ratelimit-remaining 0: no retry, no more GETs
+    assert len(_recorded(world, host)) == 2
+    assert f"deferred 2 tags: {host} pull budget" in result.stdout
+
+
 def test_a_pull_budget_defers_the_rest_to_the_next_run(world: World) -> None:
     f = ImageFactory(world.ns)
     for n in range(4):

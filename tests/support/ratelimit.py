@@ -23,8 +23,9 @@ WINDOW = 21600
 class RateLimitedFront(Front):
     """Spends one pull per manifest GET out of ``limit``; 429 once spent."""
 
-    def __init__(self, registry: LocalRegistry, *, limit: int) -> None:
+    def __init__(self, registry: LocalRegistry, *, limit: int, announce: bool = True) -> None:
         super().__init__(registry)
+        self.announce = announce  # False: the headers come only with the 429 (no warning)
         self.limit = limit
         self.remaining = limit
         self.pulls = 0  # manifest GETs answered 200
@@ -55,6 +56,8 @@ class RateLimitedFront(Front):
         else:
             with self._lock:
                 headers = self._headers()
+        if not self.announce:
+            headers = []
         upstream = self.forward(handler)
         if upstream is None:
             return

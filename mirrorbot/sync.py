@@ -547,6 +547,10 @@ class Sync:
             retry_rounds=self.options.retry_rounds,
             stopping=lambda: self.stopping,
         )
+        # In plan order, not finishing order: a report (and which message a group quotes)
+        # must not depend on which answer came back first.
+        order = {id(entry[1]): number for number, entry in enumerate(work)}
+        failures.sort(key=lambda failure: order.get(id(failure[0][1]), len(order)))
         for (run, item), exc in failures:
             self.report.failures.append(
                 Failure(str(item.source), str(item.target), str(exc), failure_cause(exc))

@@ -526,6 +526,19 @@ class NetworkSettings(BaseModel):
     )
     image_concurrency: int = Field(default=4, ge=1, le=64, description="Images copied at once.")
     blob_concurrency: int = Field(default=8, ge=1, le=64, description="Blobs streamed at once.")
+    pull_budget: int | None = Field(
+        default=None,
+        ge=0,
+        description="Manifest GETs (what Docker Hub counts as pulls) a run may send to each "
+        "registry; past it, tags needing one are deferred to the next run (not failed). "
+        "null: no own limit.",
+    )
+    pull_reserve: int = Field(
+        default=0,
+        ge=0,
+        description="Start no manifest GET once the registry's ratelimit-remaining header "
+        "(Docker Hub) is at or below this: the rest is deferred to the next run, not 429'd.",
+    )
 
 
 DEFAULT_REQUEST_REGISTRIES: Final = (

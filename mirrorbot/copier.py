@@ -31,6 +31,7 @@ from mirrorbot.registry.media import (
     platform_of_config,
 )
 from mirrorbot.registry.pool import RegistryPool
+from mirrorbot.registry.pulls import ManifestCache
 from mirrorbot.registry.readable import ReadableRegistry
 
 __all__ = ["BlobLedger", "Copier", "CopyResult", "CopyStats", "signature_tags"]
@@ -155,6 +156,8 @@ class Copier:
         self._blob_slots = asyncio.Semaphore(blob_concurrency)
         self._manifest_slots = asyncio.Semaphore(manifest_concurrency)
         self._ledgers: dict[str, BlobLedger] = {}
+        # Upstream manifests read this run: each digest is one GET (one Docker Hub pull).
+        self.manifests = ManifestCache()
 
     def ledger(self, registry: str) -> BlobLedger:
         return self._ledgers.setdefault(registry, BlobLedger())
@@ -192,9 +195,7 @@ class Copier:
             target_repository=target.repository,
             reference=str(source),
         )
-        manifest = source_manifest or await job.source.manifest_get(
-            source.repository, source.identifier
-        )
+        manifest = source_manifest or await self._source_manifest(job, source)
         wanted = platforms or PlatformFilter()
         top = filter_index(manifest, wanted, str(source)) if manifest.is_index else manifest
         if target.digest is not None and target.digest != top.digest:
@@ -242,6 +243,25 @@ class Copier:
         job.stats.manifests_pushed += 1
         return result
 
+    async def _source_manifest(self, job: _Job, source: Reference) -> Manifest:
+        """A tag is resolved with HEAD (not a pull), its digest read through the run's cache."""
+        digest = source.digest
+        if digest is None:
+            found = await job.source.manifest_head(source.repository, source.identifier)
+            if found is None or not found.digest.startswith("sha256:"):
+                # Absent (the GET says so, typed) or a registry without digests on HEAD.
+                return await job.source.manifest_get(source.repository, source.identifier)
+            digest = found.digest
+        return await self._manifest_by_digest(job, digest)
+
+    async def _manifest_by_digest(self, job: _Job, digest: str) -> Manifest:
+        source = job.source
+        return await self.manifests.get(
+            source.registry,
+            digest,
+            lambda: source.manifest_get(job.source_repository, digest),
+        )
+
     async def _image_platform(self, job: _Job, manifest: Manifest) -> tuple[str, ...]:
         """The platform of a single image, from its (small) config blob; () for artifacts."""
         config = manifest.config
@@ -287,7 +307,7 @@ class Copier:
                     existing = await job.target.manifest_head(job.target_repository, child.digest)
             if existing is None:
                 async with self._manifest_slots:
-                    manifest = await job.source.manifest_get(job.source_repository, child.digest)
+                    manifest = await self._manifest_by_digest(job, child.digest)
                 await self._copy_contents(job, manifest)
                 async with self._manifest_slots:
                     await job.target.manifest_put(job.target_repository, child.digest, manifest)

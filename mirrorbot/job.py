@@ -109,6 +109,8 @@ class JobContext:
             min_transfer_rate=network.min_transfer_rate,
             retry_budget=network.retry_budget,
             circuit_breaker=network.circuit_breaker,
+            pull_budget=network.pull_budget,
+            pull_reserve=network.pull_reserve,
         )
         for namespace in self.config.namespace_plans():
             if namespace.strategy == "storage" and namespace.storage_path is not None:
@@ -499,6 +501,8 @@ def _rules_pool(
         min_transfer_rate=network.min_transfer_rate,
         retry_budget=network.retry_budget,
         circuit_breaker=network.circuit_breaker,
+        pull_budget=network.pull_budget,
+        pull_reserve=network.pull_reserve,
     )
     for entry in scoped:
         pool.scope_credentials(entry.prefix, entry.credential)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mirrorbot.progress import format_bytes
 from mirrorbot.redact import redact
+from mirrorbot.registry.pulls import registry_label
 from mirrorbot.sync import SyncReport
 
 __all__ = ["Summary", "render_markdown", "render_plain", "summarise", "write_step_summary"]
@@ -50,6 +51,8 @@ class Summary:
     causes: tuple[str, ...] = ()  # per failure (same order): code and registry, for grouping
     kept_out: tuple[tuple[str, int], ...] = ()  # (namespace, tags keep left out), only when some
     pruning: tuple[str, ...] = ()  # mirror tags a dry run would delete (prune: true)
+    deferred: tuple[str, ...] = ()  # per deferred tag: the registry whose pull budget held it
+    pulls: tuple[str, ...] = ()  # "Docker Hub pulls used: 37, remaining 163"
 
     @property
     def title(self) -> str:
@@ -137,6 +140,8 @@ def summarise(report: SyncReport) -> Summary:
         causes=tuple(f.cause for f in report.failures),
         kept_out=tuple((p.source, p.kept_out) for p in plans if p.kept_out),
         pruning=tuple(report.pruning),
+        deferred=tuple(registry_label(registry) for _, registry in report.deferred),
+        pulls=tuple(usage.describe() for usage in report.pulls),
     )
 
 
@@ -175,6 +180,15 @@ def _details(summary: Summary, *, bullet: str, code: Callable[[str], str] = str)
             f"{bullet}{summary.not_started} tags not started, {summary.abandoned} abandoned "
             "in flight; everything completed is recorded, the next run does the rest"
         )
+    if summary.pulls or summary.deferred:
+        lines.append("pulls:")
+        lines += [f"{bullet}{line}" for line in summary.pulls]
+        for label in dict.fromkeys(summary.deferred):
+            count = summary.deferred.count(label)
+            lines.append(
+                f"{bullet}deferred {count} tags: {label} pull budget (not failed; "
+                "the next run copies them)"
+            )
     if summary.failures:
         lines.append("failed:")
         lines += _grouped_failures(summary.failures, summary.causes, bullet, code)

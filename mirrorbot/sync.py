@@ -48,6 +48,7 @@ from mirrorbot.registry.errors import (
 )
 from mirrorbot.registry.media import PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
+from mirrorbot.registry.pulls import PullBudgetError, PullUsage, registry_label
 from mirrorbot.registry.retry import BreakerOpenError, failure_cause
 from mirrorbot.shards import assign, shard_of
 from mirrorbot.sources.base import ListedRepository, ListedTag, Listing, ListingError, make_source
@@ -148,6 +149,9 @@ class SyncReport:
     not_started: list[str] = field(default_factory=list)
     abandoned: list[str] = field(default_factory=list)
     pruning: list[str] = field(default_factory=list)  # mirror tags a dry run would delete
+    # Not started for a pull budget (upstream, registry): not failures, the next run copies them.
+    deferred: list[tuple[str, str]] = field(default_factory=list)
+    pulls: list[PullUsage] = field(default_factory=list)  # registries that count pulls
 
     @property
     def plans(self) -> list[NamespacePlan]:
@@ -485,6 +489,18 @@ class Sync:
             # Abandoned on a second SIGTERM: nothing was recorded for it, the next run redoes it.
             self.report.abandoned.append(str(item.source))
             return
+        except PullBudgetError as exc:
+            if all(registry != exc.registry for _, registry in self.report.deferred):
+                log.warning(  # said once per registry
+                    "%s: deferred, and no more pulls from %s this run: %s pull budget (%s)",
+                    item.source,
+                    exc.registry,
+                    registry_label(exc.registry),
+                    exc.why,
+                )
+            self.report.deferred.append((str(item.source), exc.registry))
+            self.progress.finished(run.namespace.source, ok=True)
+            return
         except MirrorbotError as exc:
             if (reason := unsupported_reason(exc)) is None:
                 raise
@@ -600,6 +616,10 @@ class Sync:
             retry_rounds=self.options.retry_rounds,
             stopping=lambda: self.stopping,
         )
+        # In plan order, not finishing order: a report (and which message a group quotes)
+        # must not depend on which answer came back first.
+        order = {id(entry[1]): number for number, entry in enumerate(work)}
+        failures.sort(key=lambda failure: order.get(id(failure[0][1]), len(order)))
         for (run, item), exc in failures:
             self.report.failures.append(
                 Failure(str(item.source), str(item.target), str(exc), failure_cause(exc))
@@ -633,6 +653,7 @@ class Sync:
                 await self._stages()
         finally:
             watchdog.cancel()
+        self.report.pulls = [m.usage() for m in self.pool.meters.values() if m.seen]
         self.report.duration = time.monotonic() - self.report.started
         return self.report
 

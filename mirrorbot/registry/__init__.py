@@ -22,6 +22,7 @@ from mirrorbot.registry.errors import (
 )
 from mirrorbot.registry.media import Descriptor, Manifest, Platform, PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
+from mirrorbot.registry.pulls import PullBudgetError
 from mirrorbot.registry.retry import (
     BreakerOpenError,
     CredentialsRefusedError,
@@ -51,6 +52,7 @@ __all__ = [
     "Platform",
     "PlatformFilter",
     "ProtocolViolationError",
+    "PullBudgetError",
     "RegistryClient",
     "RegistryDownError",
     "RegistryError",

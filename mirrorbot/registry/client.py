@@ -56,6 +56,7 @@ from mirrorbot.registry.media import (
     Manifest,
     parse_manifest,
 )
+from mirrorbot.registry.pulls import PULL_CLAIM, PullMeter
 from mirrorbot.registry.retry import (
     CircuitBreaker,
     CredentialGuard,
@@ -159,8 +160,11 @@ class RegistryClient:
         budget: RetryBudget | None = None,
         breaker: CircuitBreaker | None = None,
         limits: Limits | None = None,
+        meter: PullMeter | None = None,
     ) -> None:
         self.registry = registry
+        # Manifest GETs are pulls (Docker Hub's rate limit): counted, and refused past the budget.
+        self.meter = meter or PullMeter(registry)
         self.limits = limits or Limits()
         self.budget = budget
         self.breaker = breaker
@@ -189,7 +193,10 @@ class RegistryClient:
             ),
             follow_redirects=True,
             verify=shared_tls_context(),
-            event_hooks={"request": [self.counter.on_request], "response": [bound_response]},
+            event_hooks={
+                "request": [self.counter.on_request],
+                "response": [bound_response, self.meter.on_response],
+            },
         )
 
     async def __aenter__(self) -> RegistryClient:
@@ -309,35 +316,44 @@ class RegistryClient:
                 headers={"Accept": ACCEPT_MANIFESTS},
                 body_limit=MAX_MANIFEST_SIZE,
             )
-            async with self._stream(request, reference, 200) as response:
-                declared = _content_length(response.headers)
-                if declared > MAX_MANIFEST_SIZE:
-                    raise ManifestTooLargeError(reference, declared, MAX_MANIFEST_SIZE)
-                body = bytearray()
-                try:
-                    # Decoded bytes, capped while they stream (a gzip bomb stops at the cap).
-                    async for chunk in response.aiter_bytes():
-                        body += chunk
-                except ResponseTooLargeError as error:
-                    raise ManifestTooLargeError(
-                        reference, error.received, MAX_MANIFEST_SIZE
-                    ) from None
-                content_type = response.headers.get("content-type")
-                header_digest = response.headers.get("docker-content-digest")
-            manifest = parse_manifest(bytes(body), content_type, reference)
-            if identifier.startswith("sha256:") and manifest.digest != identifier:
-                raise DigestMismatchError(reference, identifier, manifest.digest, "manifest")
-            if (
-                header_digest
-                and header_digest.startswith("sha256:")
-                and header_digest != manifest.digest
-            ):
-                raise DigestMismatchError(
-                    reference, header_digest, manifest.digest, "manifest (Docker-Content-Digest)"
-                )
-            return manifest
+            claim = self.meter.acquire(reference)  # a pull: not started past the budget
+            request.extensions[PULL_CLAIM] = claim
+            try:
+                return await self._read_manifest(request, reference, identifier)
+            finally:
+                self.meter.release(claim)
 
         return await self._small(attempt, reference)
+
+    async def _read_manifest(
+        self, request: httpx.Request, reference: str, identifier: str
+    ) -> Manifest:
+        """One GET's answer, capped and verified (the meter's claim is released by the caller)."""
+        async with self._stream(request, reference, 200) as response:
+            declared = _content_length(response.headers)
+            if declared > MAX_MANIFEST_SIZE:
+                raise ManifestTooLargeError(reference, declared, MAX_MANIFEST_SIZE)
+            body = bytearray()
+            try:
+                # Decoded bytes, capped while they stream (a gzip bomb stops at the cap).
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+            except ResponseTooLargeError as error:
+                raise ManifestTooLargeError(reference, error.received, MAX_MANIFEST_SIZE) from None
+            content_type = response.headers.get("content-type")
+            header_digest = response.headers.get("docker-content-digest")
+        manifest = parse_manifest(bytes(body), content_type, reference)
+        if identifier.startswith("sha256:") and manifest.digest != identifier:
+            raise DigestMismatchError(reference, identifier, manifest.digest, "manifest")
+        if (
+            header_digest
+            and header_digest.startswith("sha256:")
+            and header_digest != manifest.digest
+        ):
+            raise DigestMismatchError(
+                reference, header_digest, manifest.digest, "manifest (Docker-Content-Digest)"
+            )
+        return manifest
 
     async def manifest_head(self, repository: str, identifier: str) -> Descriptor | None:
         """Digest, type and size of a manifest, or None if absent. Does not count as a Hub pull."""

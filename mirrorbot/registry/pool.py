@@ -9,6 +9,7 @@ import httpx
 from mirrorbot.registry.bounded import Limits
 from mirrorbot.registry.client import RegistryClient
 from mirrorbot.registry.credentials import Credential, CredentialStore
+from mirrorbot.registry.pulls import PullMeter
 from mirrorbot.registry.readable import ReadableRegistry
 from mirrorbot.registry.retry import CircuitBreaker, RetryBudget, RetryPolicy
 
@@ -34,6 +35,8 @@ class RegistryPool:
         circuit_breaker: int | None = None,
         request_deadline: float = 60.0,
         min_transfer_rate: int = 10 * 1024,
+        pull_budget: int | None = None,
+        pull_reserve: int = 0,
     ) -> None:
         self.credentials = credentials or CredentialStore()
         self.insecure = frozenset(insecure)
@@ -54,6 +57,10 @@ class RegistryPool:
         self._clients: dict[str, RegistryClient] = {}
         self._scoped: dict[str, Credential] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
+        # One pull meter per registry, shared by its clients (namespace credentials or not).
+        self._pull_budget = pull_budget
+        self._pull_reserve = pull_reserve
+        self._meters: dict[str, PullMeter] = {}
         self._readers: dict[str, ReadableRegistry] = {}
         self._reader_factories: dict[str, Callable[[], ReadableRegistry]] = {}
 
@@ -101,8 +108,21 @@ class RegistryPool:
                 breaker=self._breakers.setdefault(
                     registry, CircuitBreaker(registry, self._breaker_threshold)
                 ),
+                meter=self.meter(registry),
             )
         return self._clients[scope]
+
+    def meter(self, registry: str) -> PullMeter:
+        """The manifest GETs this run sent to ``registry``, and what it says is left."""
+        if registry not in self._meters:
+            self._meters[registry] = PullMeter(
+                registry, budget=self._pull_budget, reserve=self._pull_reserve
+            )
+        return self._meters[registry]
+
+    @property
+    def meters(self) -> dict[str, PullMeter]:
+        return dict(self._meters)
 
     @property
     def clients(self) -> dict[str, RegistryClient]:

@@ -38,7 +38,6 @@ from mirrorbot.redact import redact
 from mirrorbot.reference import split_registry
 from mirrorbot.registry.credentials import Credential, CredentialStore
 from mirrorbot.registry.pool import RegistryPool
-from mirrorbot.registry.retry import RetryPolicy
 from mirrorbot.rulesync import RuleOptions, run_rules
 from mirrorbot.shards import (
     Fragment,
@@ -98,20 +97,7 @@ class JobContext:
 
     def pool(self, credentials: CredentialStore) -> RegistryPool:
         insecure = [host for host, settings in self.config.registries.items() if settings.insecure]
-        network = self.config.network
-        pool = RegistryPool(
-            credentials,
-            insecure=insecure,
-            retry=RetryPolicy(attempts=network.retries),
-            connect_timeout=network.connect_timeout,
-            read_timeout=network.read_timeout,
-            request_deadline=network.request_deadline,
-            min_transfer_rate=network.min_transfer_rate,
-            retry_budget=network.retry_budget,
-            circuit_breaker=network.circuit_breaker,
-            pull_budget=network.pull_budget,
-            pull_reserve=network.pull_reserve,
-        )
+        pool = RegistryPool.from_settings(credentials, self.config.network, insecure=insecure)
         for namespace in self.config.namespace_plans():
             if namespace.strategy == "storage" and namespace.storage_path is not None:
                 pool.register(
@@ -491,19 +477,7 @@ def _rules_pool(
     scoped: Iterable[AuthEntry],
 ) -> RegistryPool:
     """A pool for image-syncer files: host credentials plus ``registry/namespace`` ones."""
-    pool = RegistryPool(
-        credentials,
-        insecure=insecure,
-        retry=RetryPolicy(attempts=network.retries),
-        connect_timeout=network.connect_timeout,
-        read_timeout=network.read_timeout,
-        request_deadline=network.request_deadline,
-        min_transfer_rate=network.min_transfer_rate,
-        retry_budget=network.retry_budget,
-        circuit_breaker=network.circuit_breaker,
-        pull_budget=network.pull_budget,
-        pull_reserve=network.pull_reserve,
-    )
+    pool = RegistryPool.from_settings(credentials, network, insecure=insecure)
     for entry in scoped:
         pool.scope_credentials(entry.prefix, entry.credential)
     return pool

@@ -56,7 +56,6 @@ from mirrorbot.reference import InvalidReferenceError, normalize_registry, valid
 from mirrorbot.registry.credentials import CredentialStore
 from mirrorbot.registry.errors import MirrorbotError
 from mirrorbot.registry.pool import RegistryPool
-from mirrorbot.registry.retry import RetryPolicy
 from mirrorbot.sources.base import EmptyListingError, Listing, make_source
 from mirrorbot.state.gitrepo import TOKEN_VARIABLES, looks_like_url
 from mirrorbot.state.store import StateStore
@@ -497,15 +496,11 @@ def _existing_claims(config: Config, config_path: Path) -> list[tuple[str, str]]
 
 
 def _pool(config: Config, credentials: CredentialStore) -> RegistryPool:
-    network = config.network
-    return RegistryPool(
+    return RegistryPool.from_settings(
         credentials,
+        config.network,
         insecure=[host for host, settings in config.registries.items() if settings.insecure],
-        retry=RetryPolicy(attempts=min(network.retries, _LISTING_ATTEMPTS)),
-        connect_timeout=network.connect_timeout,
-        read_timeout=network.read_timeout,
-        request_deadline=network.request_deadline,
-        min_transfer_rate=network.min_transfer_rate,
+        attempts=min(config.network.retries, _LISTING_ATTEMPTS),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 import httpx
 
@@ -13,13 +14,60 @@ from mirrorbot.registry.pulls import PullMeter
 from mirrorbot.registry.readable import ReadableRegistry
 from mirrorbot.registry.retry import CircuitBreaker, RetryBudget, RetryPolicy
 
-__all__ = ["RegistryPool"]
+__all__ = ["NetworkSettingsLike", "RegistryPool"]
 
 TransportFactory = Callable[[str], httpx.AsyncBaseTransport | None]
 
 
+class NetworkSettingsLike(Protocol):
+    """What a pool takes from the config's ``network:`` section (the engine reads no config)."""
+
+    @property
+    def retries(self) -> int: ...
+    @property
+    def connect_timeout(self) -> float: ...
+    @property
+    def read_timeout(self) -> float: ...
+    @property
+    def request_deadline(self) -> float: ...
+    @property
+    def min_transfer_rate(self) -> int: ...
+    @property
+    def retry_budget(self) -> int: ...
+    @property
+    def circuit_breaker(self) -> int: ...
+    @property
+    def pull_budget(self) -> int | None: ...
+    @property
+    def pull_reserve(self) -> int: ...
+
+
 class RegistryPool:
     """Hands out the :class:`RegistryClient` of a registry, creating it on first use."""
+
+    @classmethod
+    def from_settings(
+        cls,
+        credentials: CredentialStore,
+        network: NetworkSettingsLike,
+        *,
+        insecure: Iterable[str] = (),
+        attempts: int | None = None,
+    ) -> RegistryPool:
+        """The one place a pool is built from ``network:`` settings (jobs, rules, requests)."""
+        return cls(
+            credentials,
+            insecure=insecure,
+            retry=RetryPolicy(attempts=attempts or network.retries),
+            connect_timeout=network.connect_timeout,
+            read_timeout=network.read_timeout,
+            request_deadline=network.request_deadline,
+            min_transfer_rate=network.min_transfer_rate,
+            retry_budget=network.retry_budget,
+            circuit_breaker=network.circuit_breaker,
+            pull_budget=network.pull_budget,
+            pull_reserve=network.pull_reserve,
+        )
 
     def __init__(
         self,

@@ -45,7 +45,7 @@ import httpx
 
 from mirrorbot.demo.registry import LocalRegistry
 
-__all__ = ["CHUNK", "Fault", "Front", "FrontHandler", "GcrFront", "HubFront"]
+__all__ = ["CHUNK", "Fault", "Front", "FrontHandler", "GcrFront", "HubFront", "LoopbackServer"]
 
 ACCEPT = ", ".join(
     (
@@ -81,19 +81,26 @@ class Fault:
         self.body = body
 
 
-class _Server(ThreadingHTTPServer):
+class LoopbackServer(ThreadingHTTPServer):
+    """127.0.0.1 on a port the kernel picks, a thread per connection, never waited for."""
+
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, front: Front) -> None:
-        self.front = front
-        super().__init__(("127.0.0.1", 0), FrontHandler)
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that gave up on a stalled or cut answer hangs up: expected, not news.
+        # A client that gave up on a stalled, cut or endless answer hangs up: expected, not news.
         if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
             return
         super().handle_error(request, client_address)
+
+
+class _Server(LoopbackServer):
+    def __init__(self, front: Front) -> None:
+        self.front = front
+        super().__init__(FrontHandler)
 
 
 class FrontHandler(BaseHTTPRequestHandler):

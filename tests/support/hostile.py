@@ -40,12 +40,13 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.fronts import LoopbackServer
 
 __all__ = ["ATTACKS", "HostileRegistry", "RefusingPort"]
 
@@ -80,19 +81,10 @@ def _bomb_pieces() -> tuple[bytes, bytes]:
     return first, repeat
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
+class _Server(LoopbackServer):
     def __init__(self, hostile: HostileRegistry) -> None:
         self.hostile = hostile
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # The client hanging up on an endless answer is the expected end of it.
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            return
-        super().handle_error(request, client_address)
+        super().__init__(_Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -36,7 +36,7 @@ from mirrorbot.planner import (
 )
 from mirrorbot.progress import NullProgress, ProgressSink
 from mirrorbot.prune import Pruner, plan_prune
-from mirrorbot.publish import Change
+from mirrorbot.publish import Change, ChangeKind
 from mirrorbot.reference import Reference
 from mirrorbot.referrers import with_referrers
 from mirrorbot.registry.errors import (
@@ -52,7 +52,7 @@ from mirrorbot.registry.pulls import PullBudgetError, PullUsage, registry_label
 from mirrorbot.registry.retry import BreakerOpenError, failure_cause
 from mirrorbot.shards import assign, shard_of
 from mirrorbot.sources.base import ListedRepository, ListedTag, Listing, ListingError, make_source
-from mirrorbot.state.store import NamespaceState, StateStore
+from mirrorbot.state.store import NamespaceState, StateStore, TagRecord
 from mirrorbot.timebudget import TimeBudget
 from mirrorbot.verify import skip_change, unsupported_reason
 
@@ -116,6 +116,21 @@ class NamespaceRun:
 
     def image_key(self, image: str) -> str:
         return self.namespace.upstream(image)
+
+    def note(
+        self, kind: ChangeKind, image: str, tag: str, target_repository: str, record: TagRecord
+    ) -> Change:
+        """A change that copies nothing from upstream (a gone mark, a backup, a prune)."""
+        return Change(
+            kind=kind,
+            namespace=self.namespace.source,
+            mirror=self.mirror,
+            image=image,
+            tag=tag,
+            upstream=f"{self.namespace.upstream(image)}:{tag}",
+            target_repository=target_repository,
+            record=record,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -524,17 +539,9 @@ class Sync:
             return
         client = self.pool.client(item.target.registry, item.target.repository)
         backup = await make_backup(client, item.target.repository, template, item.tag, old)
+        target = run.state.images[item.image].target
         self.report.changes.append(
-            Change(
-                kind="backup",
-                namespace=run.namespace.source,
-                mirror=run.mirror,
-                image=item.image,
-                tag=backup.tag,
-                upstream=f"{run.namespace.upstream(item.image)}:{backup.tag}",
-                target_repository=run.state.images[item.image].target,
-                record=backup.record,
-            )
+            run.note("backup", item.image, backup.tag, target, backup.record)
         )
 
     async def _prune(self, planned: Sequence[tuple[NamespaceRun, NamespacePlan]]) -> None:
@@ -558,16 +565,7 @@ class Sync:
                         self.report.warnings.append(problem)
                     continue
                 self.report.changes.extend(
-                    Change(
-                        kind="pruned",
-                        namespace=run.namespace.source,
-                        mirror=run.mirror,
-                        image=candidate.image,
-                        tag=tag,
-                        upstream=f"{run.namespace.upstream(candidate.image)}:{tag}",
-                        target_repository=candidate.target,
-                        record=record,
-                    )
+                    run.note("pruned", candidate.image, tag, candidate.target, record)
                     for tag, record in candidate.tags
                 )
 
@@ -698,17 +696,10 @@ class Sync:
                     continue
                 if not self._mine_image(run, image):
                     continue
+                kind: ChangeKind = "gone" if gone else "returned"
+                target = run.state.images[image].target
                 self.report.changes.append(
-                    Change(
-                        kind="gone" if gone else "returned",
-                        namespace=run.namespace.source,
-                        mirror=run.mirror,
-                        image=image,
-                        tag=tag,
-                        upstream=f"{run.namespace.upstream(image)}:{tag}",
-                        target_repository=run.state.images[image].target,
-                        record=replace(record, gone=gone),
-                    )
+                    run.note(kind, image, tag, target, replace(record, gone=gone))
                 )
 
     async def _plan_guarded(self, run: NamespaceRun, *, signatures: bool) -> NamespacePlan | None:

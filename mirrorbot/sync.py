@@ -692,7 +692,7 @@ class Sync:
             ]
             for (image, tag), gone in marks:
                 record = run.state.lookup(image, tag)
-                if record is None or record.gone == gone or (gone and record.gone):
+                if record is None or (record.gone is None) == (gone is None):  # already so
                     continue
                 if not self._mine_image(run, image):
                     continue

@@ -182,11 +182,14 @@ class Copier:
         force: bool = False,
         source_manifest: Manifest | None = None,
         skip_other_platforms: bool = False,
+        source_digest: str | None = None,
     ) -> CopyResult:
         """Copy one reference (tag or digest; every platform unless filtered).
 
         Without ``force``, a target that already holds the same digest under
-        the target tag is left alone (one HEAD request).
+        the target tag is left alone (one HEAD request). ``source_digest`` is the
+        tag's digest when the caller already knows it (a listing that carries
+        digests, a re-check HEAD of this run): the source is then not asked again.
         """
         job = _Job(
             source=self.pool.reader(source.registry, source.repository),
@@ -195,7 +198,7 @@ class Copier:
             target_repository=target.repository,
             reference=str(source),
         )
-        manifest = source_manifest or await self._source_manifest(job, source)
+        manifest = source_manifest or await self._source_manifest(job, source, source_digest)
         wanted = platforms or PlatformFilter()
         top = filter_index(manifest, wanted, str(source)) if manifest.is_index else manifest
         if target.digest is not None and target.digest != top.digest:
@@ -243,9 +246,11 @@ class Copier:
         job.stats.manifests_pushed += 1
         return result
 
-    async def _source_manifest(self, job: _Job, source: Reference) -> Manifest:
+    async def _source_manifest(
+        self, job: _Job, source: Reference, known: str | None = None
+    ) -> Manifest:
         """A tag is resolved with HEAD (not a pull), its digest read through the run's cache."""
-        digest = source.digest
+        digest = source.digest or known
         if digest is None:
             found = await job.source.manifest_head(source.repository, source.identifier)
             if found is None or not found.digest.startswith("sha256:"):

@@ -498,7 +498,10 @@ class Sync:
         try:
             await self._backup(run, item)
             result = await self.copier.copy(
-                item.source, item.target, platforms=PlatformFilter.parse(run.namespace.platforms)
+                item.source,
+                item.target,
+                platforms=PlatformFilter.parse(run.namespace.platforms),
+                source_digest=item.upstream_digest,  # the listing's, or this run's HEAD
             )
         except asyncio.CancelledError:
             # Abandoned on a second SIGTERM: nothing was recorded for it, the next run redoes it.

@@ -224,6 +224,14 @@ def test_sync_through_the_gcr_listing(world: World, gcr_front: GcrFront) -> None
     write_config(world, source=f"{gcr_front.host}/{world.ns}", listing="gcr")
     first = world.run("sync")
     assert first.returncode == 0, first.stdout + first.stderr
+    # The listing's digests are used: no tag is resolved again upstream, every manifest
+    # is read by digest.
+    by_tag = [
+        (method, path)
+        for method, path in gcr_front.requests
+        if "/manifests/" in path and "/manifests/sha256:" not in path
+    ]
+    assert by_tag == []
     state = json.loads(world.remote_file(f"state/{gcr_front.host}/{world.ns}.json"))
     assert (
         state["images"]["etcd/backup"]["tags"]["v1"]["digest"] == images["etcd/backup"]["v1"].digest

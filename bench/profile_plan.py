@@ -31,9 +31,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from mirrorbot.credpolicy import Need
-from mirrorbot.job import open_context, run_async, sync_hosts
-from mirrorbot.sync import Sync, SyncOptions
+from mirrorbot.config.credentials import Need
+from mirrorbot.jobs.context import open_context, run_async, sync_hosts
+from mirrorbot.jobs.sync import Sync, SyncOptions
 
 
 class Stages:

@@ -71,7 +71,7 @@ def configure_logging(verbose: bool = False) -> RedactingFilter:
 
 def _quiet_stamina() -> None:
     """Retries are logged by mirrorbot (host, attempt, wait, reason; see
-    :mod:`mirrorbot.registry.retry`): stamina's own bare ``stamina.retry_scheduled``
+    :mod:`mirrorbot.engine.registry.retry`): stamina's own bare ``stamina.retry_scheduled``
     lines would reach stderr through logging's last-resort handler."""
     import stamina.instrumentation
 

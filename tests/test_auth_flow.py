@@ -19,13 +19,13 @@ import httpx
 import pytest
 import stamina
 
-import mirrorbot.registry.auth as auth_module
-from mirrorbot.registry.auth import Challenge, RegistryAuth, parse_challenges
-from mirrorbot.registry.client import RegistryClient
-from mirrorbot.registry.credentials import ANONYMOUS, Credential
-from mirrorbot.registry.errors import RegistryError
-from mirrorbot.registry.media import OCI_MANIFEST, Manifest, sha256_digest
-from mirrorbot.registry.retry import CredentialsRefusedError, RetryPolicy
+import mirrorbot.engine.registry.auth as auth_module
+from mirrorbot.engine.registry.auth import Challenge, RegistryAuth, parse_challenges
+from mirrorbot.engine.registry.client import RegistryClient
+from mirrorbot.engine.registry.credentials import ANONYMOUS, Credential
+from mirrorbot.engine.registry.media import OCI_MANIFEST, Manifest, sha256_digest
+from mirrorbot.engine.registry.retry import CredentialsRefusedError, RetryPolicy
+from mirrorbot.errors import RegistryError
 
 REGISTRY = "registry.example"
 REALM = "https://auth.example/token"

@@ -13,11 +13,11 @@ from pydantic import ValidationError
 from mirrorbot.config import NamespaceSettings
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.seed import Seeder
-from mirrorbot.prune import Pruner, plan_prune
-from mirrorbot.publish import Change, apply_changes, pending_changes
-from mirrorbot.registry.client import RegistryClient
-from mirrorbot.registry.retry import RetryPolicy
-from mirrorbot.shards import InvalidFragmentRecordError, change_from_fragment
+from mirrorbot.domain.changes import Change, apply_changes, pending_changes
+from mirrorbot.domain.prune import Pruner, plan_prune
+from mirrorbot.domain.shards import InvalidFragmentRecordError, change_from_fragment
+from mirrorbot.engine.registry.client import RegistryClient
+from mirrorbot.engine.registry.retry import RetryPolicy
 from mirrorbot.state.store import NamespaceState, StateStore, TagRecord
 from tests.conftest import CREDS
 from tests.support import skopeo

@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mirrorbot.copier import signature_tags
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
+from mirrorbot.engine.copier import signature_tags
 from tests.conftest import CREDS
 from tests.support import skopeo
 

@@ -19,10 +19,18 @@ import httpx
 import pytest
 import stamina
 
-import mirrorbot.registry.retry as retry_module
-from mirrorbot.registry.client import MountResult, RegistryClient, coalesce
-from mirrorbot.registry.credentials import ANONYMOUS, Credential
-from mirrorbot.registry.errors import (
+import mirrorbot.engine.registry.retry as retry_module
+from mirrorbot.engine.registry.client import MountResult, RegistryClient, coalesce
+from mirrorbot.engine.registry.credentials import ANONYMOUS, Credential
+from mirrorbot.engine.registry.media import (
+    DOCKER_SCHEMA1_SIGNED,
+    MAX_MANIFEST_SIZE,
+    OCI_MANIFEST,
+    Descriptor,
+    sha256_digest,
+)
+from mirrorbot.engine.registry.retry import MAX_RETRY_AFTER, RetryPolicy
+from mirrorbot.errors import (
     BlobIntegrityError,
     DigestMismatchError,
     ManifestTooLargeError,
@@ -30,14 +38,6 @@ from mirrorbot.registry.errors import (
     RegistryUnreachableError,
     UnsupportedManifestError,
 )
-from mirrorbot.registry.media import (
-    DOCKER_SCHEMA1_SIGNED,
-    MAX_MANIFEST_SIZE,
-    OCI_MANIFEST,
-    Descriptor,
-    sha256_digest,
-)
-from mirrorbot.registry.retry import MAX_RETRY_AFTER, RetryPolicy
 
 REGISTRY = "registry.example"
 BASE = f"https://{REGISTRY}"

@@ -32,8 +32,8 @@ from mirrorbot.config import (
     main,
     parse_config,
 )
-from mirrorbot.naming import NameCollisionError
-from mirrorbot.registry.credentials import Credential
+from mirrorbot.domain.naming import NameCollisionError
+from mirrorbot.engine.registry.credentials import Credential
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "hunter2-Very-Secret-Token"

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from mirrorbot.copier import Copier
 from mirrorbot.demo.corpus import Image, ImageFactory, sample_namespace
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
+from mirrorbot.engine.copier import Copier
+from mirrorbot.engine.registry.credentials import Credential, CredentialStore
+from mirrorbot.engine.registry.media import PlatformFilter
+from mirrorbot.engine.registry.pool import RegistryPool
+from mirrorbot.engine.registry.retry import CredentialsRefusedError
+from mirrorbot.errors import RegistryError
 from mirrorbot.reference import parse_reference
-from mirrorbot.registry.credentials import Credential, CredentialStore
-from mirrorbot.registry.errors import RegistryError
-from mirrorbot.registry.media import PlatformFilter
-from mirrorbot.registry.pool import RegistryPool
-from mirrorbot.registry.retry import CredentialsRefusedError
 from tests.conftest import CREDS
 from tests.support import skopeo
 

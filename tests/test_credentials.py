@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mirrorbot.registry.credentials import (
+from mirrorbot.engine.registry.credentials import (
     Credential,
     CredentialError,
     CredentialStore,
@@ -18,7 +18,7 @@ from mirrorbot.registry.credentials import (
     expand_env,
     parse_user_password,
 )
-from mirrorbot.registry.errors import MirrorbotError
+from mirrorbot.errors import MirrorbotError
 
 PASSWORD = "pa55:w0rd-SECRET"
 TOKEN = "identity-TOKEN-value"

@@ -22,7 +22,7 @@ from mirrorbot.config import load_config
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
-from mirrorbot.naming import find_collisions
+from mirrorbot.domain.naming import find_collisions
 from tests.support.fronts import GcrFront
 from tests.support.quay_front import QuayFront
 from tests.support.world import World, git, seeded_remote, write_config

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mirrorbot.registry.errors import (
+from mirrorbot.errors import (
     BlobIntegrityError,
     Diagnostic,
     DigestMismatchError,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import mirrorbot
-import mirrorbot.registry
+import mirrorbot.engine.registry
 
 PACKAGE_ROOT = Path(mirrorbot.__file__).parent
 
@@ -52,10 +52,10 @@ def test_discovery_finds_the_modules() -> None:
     # Guards the discovery itself: an empty list would make every other test vacuous.
     for expected in (
         "mirrorbot.reference",
-        "mirrorbot.registry",
-        "mirrorbot.registry.credentials",
-        "mirrorbot.registry.errors",
-        "mirrorbot.registry.media",
+        "mirrorbot.engine.registry",
+        "mirrorbot.engine.registry.credentials",
+        "mirrorbot.errors",
+        "mirrorbot.engine.registry.media",
     ):
         assert expected in MODULES_WITH_ALL
 
@@ -84,11 +84,11 @@ def test_star_import_works(module_name: str) -> None:
 # Modules whose whole public surface is listed: every top-level name they define
 # (function, class, constant, type alias) without a leading underscore is in __all__.
 COMPLETE_MODULES = [
-    "mirrorbot.credpolicy",
+    "mirrorbot.config.credentials",
     "mirrorbot.reference",
-    "mirrorbot.registry.credentials",
-    "mirrorbot.registry.errors",
-    "mirrorbot.registry.media",
+    "mirrorbot.engine.registry.credentials",
+    "mirrorbot.errors",
+    "mirrorbot.engine.registry.media",
 ]
 
 
@@ -121,27 +121,28 @@ def test_listed_names_are_defined_here_not_re_exported(module_name: str) -> None
     assert foreign == [], f"{module_name}.__all__ re-exports names defined elsewhere: {foreign}"
 
 
-# --- the mirrorbot.registry package --------------------------------------------------------------
+# --- the mirrorbot.engine.registry package --------------------------------------------------------------
 
 
 def _registry_submodules() -> list[str]:
-    directory = Path(mirrorbot.registry.__file__).parent
+    directory = Path(mirrorbot.engine.registry.__file__).parent
     return sorted(
-        f"mirrorbot.registry.{path.stem}"
+        f"mirrorbot.engine.registry.{path.stem}"
         for path in directory.glob("*.py")
         if not path.stem.startswith("_")
     )
 
 
-@pytest.mark.parametrize("name", mirrorbot.registry.__all__)
+@pytest.mark.parametrize("name", mirrorbot.engine.registry.__all__)
 def test_registry_package_classes_are_importable(name: str) -> None:
     namespace: dict[str, object] = {}
-    exec(f"from mirrorbot.registry import {name}", namespace)  # noqa: S102 - fixed import
+    exec(f"from mirrorbot.engine.registry import {name}", namespace)  # noqa: S102 - fixed import
     exported = namespace[name]
-    assert inspect.isclass(exported), f"mirrorbot.registry.{name} is not a class"
+    assert inspect.isclass(exported), f"mirrorbot.engine.registry.{name} is not a class"
     # The package hands out the very class its home module defines, not a copy.
     home = importlib.import_module(exported.__module__)
-    assert home.__name__.startswith("mirrorbot.registry.")
+    # Error types live in the root hierarchy (mirrorbot.errors); the rest in a registry module.
+    assert home.__name__ == "mirrorbot.errors" or home.__name__.startswith("mirrorbot.engine.registry.")
     assert getattr(home, name) is exported
     assert name in home.__all__, f"{name} is exported by the package but private to {home.__name__}"
 
@@ -156,7 +157,7 @@ def test_registry_package_exports_every_error_type() -> None:
             if (
                 inspect.isclass(value)
                 and issubclass(value, BaseException)
-                and name not in mirrorbot.registry.__all__
+                and name not in mirrorbot.engine.registry.__all__
             ):
                 missing.append(f"{module_name}.{name}")
     assert missing == []
@@ -164,7 +165,7 @@ def test_registry_package_exports_every_error_type() -> None:
 
 def test_registry_submodules_are_found() -> None:
     assert {
-        "mirrorbot.registry.credentials",
-        "mirrorbot.registry.errors",
-        "mirrorbot.registry.media",
+        "mirrorbot.engine.registry.credentials",
+        "mirrorbot.engine.registry.retry",
+        "mirrorbot.engine.registry.media",
     } <= set(_registry_submodules())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mirrorbot.publish import apply_changes, pending_changes
+from mirrorbot.domain.changes import apply_changes, pending_changes
 from mirrorbot.state.gitrepo import GitError, MetadataRepo
 from mirrorbot.state.store import StateStore
 from tests.support.git_http import GitHttpServer

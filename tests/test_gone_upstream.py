@@ -9,10 +9,10 @@ import pytest
 
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.seed import Seeder
-from mirrorbot.planner import plan_namespace
-from mirrorbot.publish import Change, pending_changes
-from mirrorbot.shards import InvalidFragmentRecordError, change_from_fragment
-from mirrorbot.sources.base import ListedRepository, ListedTag, Listing
+from mirrorbot.domain.changes import Change, pending_changes
+from mirrorbot.domain.planner import plan_namespace
+from mirrorbot.domain.shards import InvalidFragmentRecordError, change_from_fragment
+from mirrorbot.engine.sources.base import ListedRepository, ListedTag, Listing
 from mirrorbot.state.store import NamespaceState, StateStore, TagRecord
 from tests.conftest import CREDS
 from tests.support import skopeo

@@ -23,9 +23,15 @@ import httpx
 import pytest
 
 from mirrorbot.demo.corpus import ImageFactory
-from mirrorbot.registry.bounded import LISTING_PAGE_LIMIT, Limits
-from mirrorbot.registry.client import RegistryClient
-from mirrorbot.registry.errors import (
+from mirrorbot.engine.registry.bounded import LISTING_PAGE_LIMIT, Limits
+from mirrorbot.engine.registry.client import RegistryClient
+from mirrorbot.engine.registry.media import Descriptor
+from mirrorbot.engine.registry.pool import RegistryPool
+from mirrorbot.engine.registry.retry import RetryPolicy
+from mirrorbot.engine.sources import make_source
+from mirrorbot.engine.sources._listing import DETAILED, MAX_REPOSITORIES
+from mirrorbot.engine.sources.base import ListingError
+from mirrorbot.errors import (
     DeadlineExceededError,
     ListingTooLargeError,
     ManifestTooLargeError,
@@ -35,12 +41,6 @@ from mirrorbot.registry.errors import (
     ResponseTooLargeError,
     TransferTooSlowError,
 )
-from mirrorbot.registry.media import Descriptor
-from mirrorbot.registry.pool import RegistryPool
-from mirrorbot.registry.retry import RetryPolicy
-from mirrorbot.sources import make_source
-from mirrorbot.sources._listing import DETAILED, MAX_REPOSITORIES
-from mirrorbot.sources.base import ListingError
 from tests.support.hostile import HostileRegistry
 from tests.support.world import World, write_config
 

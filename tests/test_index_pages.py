@@ -18,17 +18,17 @@ import pytest
 from typer.testing import CliRunner
 
 from mirrorbot.cli import app
-from mirrorbot.find import find
-from mirrorbot.indexpages import INDEX_DIR, PAGE_LIMIT, render_pages, stale_pages
-from mirrorbot.publish import Change, apply_changes
-from mirrorbot.state.store import NamespaceState, SkipRecord, StateError, StateStore, TagRecord
-from mirrorbot.tagorder import (
+from mirrorbot.domain.changes import Change, apply_changes
+from mirrorbot.domain.indexpages import INDEX_DIR, PAGE_LIMIT, render_pages, stale_pages
+from mirrorbot.domain.tagorder import (
     artifact_kind,
     is_artifact_tag,
     newest_first,
     pull_tag,
     split_artifacts,
 )
+from mirrorbot.jobs.find import find
+from mirrorbot.state.store import NamespaceState, SkipRecord, StateError, StateStore, TagRecord
 
 D1 = "sha256:7031c1b283388d2c2e09b57badb803c05ebed362dc88d84b480cc47f72a21097"
 D2 = "sha256:9e1b2c3d4e5f60718293a4b5c6d7e8f90123456789abcdef0123456789abcdef"

@@ -14,9 +14,9 @@ import pytest
 from mirrorbot.config import ConfigError, parse_config
 from mirrorbot.demo.corpus import ImageFactory, signature_tag
 from mirrorbot.demo.registry import LocalRegistry
-from mirrorbot.keep import KeepRule, apply_keep
-from mirrorbot.planner import NamespacePlan, plan_namespace
-from mirrorbot.sources.base import ListedRepository, ListedTag, Listing
+from mirrorbot.domain.keep import KeepRule, apply_keep
+from mirrorbot.domain.planner import NamespacePlan, plan_namespace
+from mirrorbot.engine.sources.base import ListedRepository, ListedTag, Listing
 from mirrorbot.state.store import NamespaceState, TagRecord
 from tests.conftest import CREDS
 from tests.support import skopeo
@@ -192,7 +192,7 @@ def test_newest_three_by_semver(world: World) -> None:
 
     - ``v1.20`` > ``v1.19`` > ``v1.18`` numerically (``v1.9`` is not above ``v1.18``).
     - ``v1.21-rc1`` is a pre-release: it ranks below every release, as in the
-      index and ``find`` (mirrorbot.tagorder), so it is not among the newest 3.
+      index and ``find`` (mirrorbot.domain.tagorder), so it is not among the newest 3.
     - ``latest`` is mutable (the default ``mutable: ["latest"]``): mutable tags
       are always kept and not counted, since they name the current image.
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from mirrorbot.registry.errors import UnsupportedManifestError
-from mirrorbot.registry.media import (
+from mirrorbot.engine.registry.media import (
     ACCEPT_MANIFESTS,
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
@@ -26,6 +25,7 @@ from mirrorbot.registry.media import (
     parse_manifest,
     sha256_digest,
 )
+from mirrorbot.errors import UnsupportedManifestError
 
 REF = "ghcr.io/o/r:v1"
 SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"

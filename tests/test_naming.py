@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mirrorbot.config import ConfigError
-from mirrorbot.naming import (
+from mirrorbot.domain.naming import (
     NameCollisionError,
     check_collisions,
     check_template,

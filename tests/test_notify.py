@@ -21,7 +21,7 @@ import pytest
 from mirrorbot.config import parse_config
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry, free_port
-from mirrorbot.notify import MAX_PENDING, Batcher, NotifyApp, references_from_envelope
+from mirrorbot.jobs.notify import MAX_PENDING, Batcher, NotifyApp, references_from_envelope
 from mirrorbot.reference import Reference
 from tests.conftest import CREDS
 from tests.support import skopeo
@@ -305,7 +305,7 @@ def test_a_port_in_use_is_one_line_and_exit_1(world: World) -> None:
 
 
 async def test_dispatch_mode_sends_repository_dispatch() -> None:
-    from mirrorbot.notify import github_dispatcher
+    from mirrorbot.jobs.notify import github_dispatcher
 
     # A real HTTP API on loopback standing in for api.github.com.
     bodies: list[tuple[str, dict[str, object], str]] = []

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from mirrorbot.planner import (
+from mirrorbot.domain.planner import (
     is_signature_tag,
     plan_namespace,
     tags_to_recheck,
 )
-from mirrorbot.sources.base import ListedRepository, ListedTag, Listing
+from mirrorbot.engine.sources.base import ListedRepository, ListedTag, Listing
 from mirrorbot.state.store import NamespaceState, TagRecord
 
 D1 = "sha256:" + "1" * 64

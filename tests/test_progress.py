@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from mirrorbot.demo.corpus import ImageFactory
-from mirrorbot.progress import LiveProgress, PlainProgress, Tracker, progress_for
+from mirrorbot.jobs.progress import LiveProgress, PlainProgress, Tracker, progress_for
 from tests.support.faults import FaultProxy
 from tests.support.world import World, write_config
 

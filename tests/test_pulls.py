@@ -15,8 +15,13 @@ import httpx
 import pytest
 
 from mirrorbot.demo.corpus import ImageFactory
-from mirrorbot.registry.media import Manifest, parse_manifest
-from mirrorbot.registry.pulls import ManifestCache, PullBudgetError, PullMeter, parse_ratelimit
+from mirrorbot.engine.registry.media import Manifest, parse_manifest
+from mirrorbot.engine.registry.pulls import (
+    ManifestCache,
+    PullBudgetError,
+    PullMeter,
+    parse_ratelimit,
+)
 from tests.support.ratelimit import RateLimitedFront
 from tests.support.world import World, write_config
 

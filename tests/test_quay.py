@@ -18,10 +18,10 @@ from mirrorbot.config import ConfigError, guess_strategy, parse_config
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
-from mirrorbot.registry.bounded import DEFAULT_BODY_LIMIT as MAX_PAGE_BYTES
-from mirrorbot.registry.client import RegistryClient
-from mirrorbot.registry.retry import RetryPolicy
-from mirrorbot.sources import EmptyListingError, Listing, ListingError, make_source
+from mirrorbot.engine.registry.bounded import DEFAULT_BODY_LIMIT as MAX_PAGE_BYTES
+from mirrorbot.engine.registry.client import RegistryClient
+from mirrorbot.engine.registry.retry import RetryPolicy
+from mirrorbot.engine.sources import EmptyListingError, Listing, ListingError, make_source
 from tests.support.quay_front import QuayFront
 
 FAST = RetryPolicy(attempts=3, timeout=30.0, wait_initial=0.01, wait_max=0.05)

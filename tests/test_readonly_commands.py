@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 
 from mirrorbot.config import credentials_from_config, parse_config
-from mirrorbot.configerror import ConfigError
-from mirrorbot.credpolicy import Need, resolve_credentials
+from mirrorbot.config.credentials import Need, resolve_credentials
+from mirrorbot.config.errors import ConfigError
 from mirrorbot.demo.corpus import ImageFactory
+from mirrorbot.engine.registry.credentials import Credential
 from mirrorbot.redact import redact
-from mirrorbot.registry.credentials import Credential
 from tests.support.world import SECRET_ENV, World, git
 
 UNREACHABLE = "http://127.0.0.1:9"  # discard port: nothing listens, a connection is refused

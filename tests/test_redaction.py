@@ -23,10 +23,12 @@ from urllib.parse import quote
 import pytest
 
 from mirrorbot.config import credentials_from_config, parse_config
-from mirrorbot.configerror import ConfigError
+from mirrorbot.config.errors import ConfigError
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
+from mirrorbot.engine.registry.credentials import Credential
+from mirrorbot.jobs.report import Summary, render_markdown, render_plain, write_step_summary
 from mirrorbot.logs import secret_filter
 from mirrorbot.redact import (
     MIN_SECRET,
@@ -36,8 +38,6 @@ from mirrorbot.redact import (
     redact_data,
     secret_forms,
 )
-from mirrorbot.registry.credentials import Credential
-from mirrorbot.report import Summary, render_markdown, render_plain, write_step_summary
 from tests.conftest import CREDS, PASSWORD, USER
 from tests.support.echo import ECHO_STYLES, FOREIGN_JWT, FOREIGN_TOKEN, EchoFront
 from tests.support.world import World, git, make_world

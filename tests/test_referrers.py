@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 
 from mirrorbot.config import ConfigError, parse_config
-from mirrorbot.copier import Copier
 from mirrorbot.demo.corpus import Image, ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
+from mirrorbot.engine.copier import Copier
+from mirrorbot.engine.registry.credentials import CredentialStore
+from mirrorbot.engine.registry.media import OCI_INDEX, OCI_MANIFEST, PlatformFilter
+from mirrorbot.engine.registry.pool import RegistryPool
+from mirrorbot.jobs.referrers import MAX_REFERRERS, fallback_tag
 from mirrorbot.reference import parse_reference
-from mirrorbot.referrers import MAX_REFERRERS, fallback_tag
-from mirrorbot.registry.credentials import CredentialStore
-from mirrorbot.registry.media import OCI_INDEX, OCI_MANIFEST, PlatformFilter
-from mirrorbot.registry.pool import RegistryPool
 from mirrorbot.state.store import StateError, TagRecord
 from tests.conftest import CREDS
 from tests.support import skopeo

@@ -19,9 +19,9 @@ import pytest
 
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.seed import Seeder
-from mirrorbot.planner import plan_namespace, tags_to_recheck
-from mirrorbot.publish import Change
-from mirrorbot.sources.base import ListedRepository, ListedTag, Listing
+from mirrorbot.domain.changes import Change
+from mirrorbot.domain.planner import plan_namespace, tags_to_recheck
+from mirrorbot.engine.sources.base import ListedRepository, ListedTag, Listing
 from mirrorbot.state.store import NamespaceState, SkipRecord, StateError, TagRecord
 from tests.conftest import CREDS
 from tests.support import skopeo

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from mirrorbot.demo.corpus import ImageFactory
-from mirrorbot.registry.errors import Diagnostic, RegistryError
-from mirrorbot.registry.retry import failure_cause
-from mirrorbot.report import render_markdown, render_plain, summarise
-from mirrorbot.sync import Failure, SyncReport
+from mirrorbot.engine.registry.retry import failure_cause
+from mirrorbot.errors import Diagnostic, RegistryError
+from mirrorbot.jobs.report import render_markdown, render_plain, summarise
+from mirrorbot.jobs.sync import Failure, SyncReport
 from tests.support.world import World
 
 

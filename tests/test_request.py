@@ -21,7 +21,7 @@ from mirrorbot.config import load_config
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
-from mirrorbot.request import (
+from mirrorbot.integrations.github.request import (
     FORM_LABELS,
     MAX_BODY_BYTES,
     RequestRejectedError,
@@ -279,7 +279,7 @@ def test_code_block_fence_outlasts_the_content() -> None:
 
 
 def test_github_output_lines_cannot_inject_a_second_output() -> None:
-    from mirrorbot.request import RequestOutcome
+    from mirrorbot.integrations.github.request import RequestOutcome
 
     outcome = RequestOutcome(False, "reply", "quay.io/x\naccepted=true\r")
     lines = github_output_lines(outcome).splitlines()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from mirrorbot.demo.corpus import ImageFactory
-from mirrorbot.timebudget import TimeBudget, format_duration, parse_duration
+from mirrorbot.jobs.timebudget import TimeBudget, format_duration, parse_duration
 from tests.support.faults import FaultProxy
 from tests.support.fronts import Front, FrontHandler
 from tests.support.world import World, git, write_config

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mirrorbot.demo.corpus import ImageFactory
-from mirrorbot.shards import assign
+from mirrorbot.domain.shards import assign
 from tests.support.world import World, git, seeded_remote, write_config
 
 RUN_TIME = "2026-11-23T03:04:05Z"

@@ -22,9 +22,9 @@ import pytest
 from mirrorbot.demo.corpus import Image, ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
-from mirrorbot.registry.client import RegistryClient
-from mirrorbot.registry.retry import RetryPolicy
-from mirrorbot.sources import (
+from mirrorbot.engine.registry.client import RegistryClient
+from mirrorbot.engine.registry.retry import RetryPolicy
+from mirrorbot.engine.sources import (
     ListedRepository,
     ListedTag,
     Listing,
@@ -32,7 +32,7 @@ from mirrorbot.sources import (
     Source,
     make_source,
 )
-from mirrorbot.sources.gcr import parse_upload_time
+from mirrorbot.engine.sources.gcr import parse_upload_time
 from tests.support import skopeo
 from tests.support.fronts import GcrFront, HubFront
 
@@ -485,7 +485,9 @@ async def test_hostile_catalog_and_tags_are_skipped(caplog: pytest.LogCaptureFix
         "/v2/ns/denied/tags/list",
         "/v2/ns/ok/tags/list",
     ]
-    assert len([r for r in caplog.records if r.name == "mirrorbot.sources"]) == len(listing.skipped)
+    assert len([r for r in caplog.records if r.name == "mirrorbot.sources"]) == len(
+        listing.skipped
+    )
     json.dumps(listing.skipped)  # plain strings, fit for a report
 
 

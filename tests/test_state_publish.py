@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mirrorbot.publish import Change, apply_changes, render_changelog_section, short_digest
+from mirrorbot.domain.changes import Change, apply_changes, render_changelog_section, short_digest
 from mirrorbot.state.store import NamespaceState, StateError, StateStore, TagRecord
 
 D1 = "sha256:7031c1b283388d2c2e09b57badb803c05ebed362dc88d84b480cc47f72a21097"
@@ -162,8 +162,8 @@ def test_state_round_trips_and_unchanged_saves_write_nothing(tmp_path: Path) -> 
 
 
 def test_the_report_says_a_shared_error_once() -> None:
-    from mirrorbot.report import render_markdown, render_plain, summarise
-    from mirrorbot.sync import Failure, SyncReport
+    from mirrorbot.jobs.report import render_markdown, render_plain, summarise
+    from mirrorbot.jobs.sync import Failure, SyncReport
 
     report = SyncReport()
     down = "registry mirror.example is down: 3 operations in a row failed"

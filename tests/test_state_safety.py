@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from mirrorbot.demo.corpus import Image, ImageFactory
-from mirrorbot.publish import apply_changes
-from mirrorbot.shards import (
+from mirrorbot.domain.changes import apply_changes
+from mirrorbot.domain.shards import (
     Fragment,
     FragmentError,
     InvalidFragmentRecordError,

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from mirrorbot.tagregex import (
+from mirrorbot.config.regex import (
     MAX_PATTERN_LENGTH,
     MAX_PATTERNS,
     TagRegex,
@@ -143,7 +143,7 @@ def test_rejected_patterns_print_nothing(capfd: pytest.CaptureFixture[str]) -> N
 
 _TIMED = """
 import json, sys, time
-from mirrorbot.tagregex import compile_tag_regex
+from mirrorbot.config.regex import compile_tag_regex
 results = []
 for pattern in json.loads(sys.argv[1]):
     compiled = compile_tag_regex(pattern)

@@ -28,7 +28,7 @@ from ruamel.yaml import YAML
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
-from mirrorbot.timebudget import MAX_GRACE, parse_duration
+from mirrorbot.jobs.timebudget import MAX_GRACE, parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"

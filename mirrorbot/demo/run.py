@@ -18,11 +18,11 @@ from pathlib import Path
 from mirrorbot.demo.corpus import sample_namespace
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
-from mirrorbot.indexpages import INDEX_DIR
-from mirrorbot.job import open_context, run_sync
-from mirrorbot.publish import CHANGELOG_NAME, INDEX_NAME
-from mirrorbot.report import render_plain, summarise
-from mirrorbot.sync import SyncOptions
+from mirrorbot.domain.changes import CHANGELOG_NAME, INDEX_NAME
+from mirrorbot.domain.indexpages import INDEX_DIR
+from mirrorbot.jobs.context import open_context, run_sync
+from mirrorbot.jobs.report import render_plain, summarise
+from mirrorbot.jobs.sync import SyncOptions
 
 __all__ = ["demo_config", "run_demo"]
 

@@ -14,7 +14,7 @@ from collections.abc import Generator, Mapping
 import httpx
 
 from mirrorbot.demo.corpus import Image
-from mirrorbot.registry.media import ACCEPT_MANIFESTS, sha256_digest
+from mirrorbot.engine.registry.media import ACCEPT_MANIFESTS, sha256_digest
 
 __all__ = ["Seeder"]
 

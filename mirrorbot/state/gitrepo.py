@@ -34,8 +34,8 @@ from pathlib import Path
 
 import git
 
+from mirrorbot.errors import MirrorbotError
 from mirrorbot.redact import redact, register
-from mirrorbot.registry.errors import MirrorbotError
 from mirrorbot.state.lock import RepoLock
 
 __all__ = ["GitError", "MetadataRepo", "git_token"]

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mirrorbot.registry.errors import MirrorbotError
+from mirrorbot.errors import MirrorbotError
 
 __all__ = ["LockError", "RepoLock"]
 

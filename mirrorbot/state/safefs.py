@@ -24,7 +24,7 @@ import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
-from mirrorbot.registry.errors import MirrorbotError
+from mirrorbot.errors import MirrorbotError
 
 __all__ = [
     "MAX_FILE_BYTES",

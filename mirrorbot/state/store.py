@@ -50,7 +50,7 @@ __all__ = [
 
 STATE_VERSION = 1
 ROOT_NAMESPACE_FILE = "_root.json"
-MAX_REFERRERS = 256  # per image: what one referrers listing may add (mirrorbot.referrers)
+MAX_REFERRERS = 256  # per image: what one referrers listing may add (mirrorbot.jobs.referrers)
 
 
 @dataclass(frozen=True, slots=True)

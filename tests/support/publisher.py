@@ -10,7 +10,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from mirrorbot.publish import Change, apply_changes, pending_changes
+from mirrorbot.domain.changes import Change, apply_changes, pending_changes
 from mirrorbot.state.gitrepo import MetadataRepo
 from mirrorbot.state.store import StateStore, TagRecord
 

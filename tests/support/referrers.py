@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from mirrorbot.demo.corpus import Blob, Image
-from mirrorbot.registry.media import OCI_INDEX, OCI_MANIFEST
+from mirrorbot.engine.registry.media import OCI_INDEX, OCI_MANIFEST
 from tests.support.fronts import ACCEPT, Front, FrontHandler
 
 __all__ = ["EMPTY_CONFIG", "ReferrersFront", "artifact", "fallback_index"]

@@ -13,7 +13,7 @@ import hashlib
 import json
 
 from mirrorbot.demo.registry import LocalRegistry
-from mirrorbot.registry.media import DOCKER_SCHEMA1_SIGNED
+from mirrorbot.engine.registry.media import DOCKER_SCHEMA1_SIGNED
 from tests.support.fronts import Front, FrontHandler
 
 __all__ = ["Schema1Front"]

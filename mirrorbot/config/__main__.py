@@ -1,0 +1,7 @@
+"""`python -m mirrorbot.config --schema`: print the config's JSON Schema."""
+
+import sys
+
+from mirrorbot.config import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure rules of a mirror run: names, plans, changes, shards; no network."""

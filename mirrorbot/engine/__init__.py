@@ -1,0 +1,1 @@
+"""Talks to registries; knows nothing of config files, git or GitHub."""

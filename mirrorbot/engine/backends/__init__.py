@@ -1,0 +1,1 @@
+"""Readable registries that are not HTTP registries (a storage directory)."""

@@ -1,0 +1,68 @@
+"""The registry client: one concern per module, assembled by :class:`RegistryPool`."""
+
+from mirrorbot.engine.registry.bounded import Limits
+from mirrorbot.engine.registry.client import MountResult, RegistryClient, RequestCounter
+from mirrorbot.engine.registry.credentials import Credential, CredentialError, CredentialStore
+from mirrorbot.engine.registry.media import Descriptor, Manifest, Platform, PlatformFilter
+from mirrorbot.engine.registry.pool import RegistryPool
+from mirrorbot.engine.registry.pulls import PullBudgetError
+from mirrorbot.engine.registry.retry import (
+    BreakerOpenError,
+    CredentialsRefusedError,
+    RegistryDownError,
+    RetryBudget,
+    RetryPolicy,
+)
+from mirrorbot.errors import (
+    BlobIntegrityError,
+    DeadlineExceededError,
+    DigestMismatchError,
+    ErrorCode,
+    ListingTooLargeError,
+    ManifestTooLargeError,
+    MirrorbotError,
+    NoMatchingPlatformError,
+    ProtocolViolationError,
+    RegistryError,
+    RegistryUnreachableError,
+    ResponseTooLargeError,
+    StreamInterruptedError,
+    TransferTooSlowError,
+    UnsupportedManifestError,
+)
+
+__all__ = [
+    "BlobIntegrityError",
+    "BreakerOpenError",
+    "Credential",
+    "CredentialError",
+    "CredentialStore",
+    "CredentialsRefusedError",
+    "DeadlineExceededError",
+    "Descriptor",
+    "DigestMismatchError",
+    "ErrorCode",
+    "Limits",
+    "ListingTooLargeError",
+    "Manifest",
+    "ManifestTooLargeError",
+    "MirrorbotError",
+    "MountResult",
+    "NoMatchingPlatformError",
+    "Platform",
+    "PlatformFilter",
+    "ProtocolViolationError",
+    "PullBudgetError",
+    "RegistryClient",
+    "RegistryDownError",
+    "RegistryError",
+    "RegistryPool",
+    "RegistryUnreachableError",
+    "RequestCounter",
+    "ResponseTooLargeError",
+    "RetryBudget",
+    "RetryPolicy",
+    "StreamInterruptedError",
+    "TransferTooSlowError",
+    "UnsupportedManifestError",
+]

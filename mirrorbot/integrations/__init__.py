@@ -1,0 +1,1 @@
+"""Knowledge of the hosting platform (GitHub) lives here and only here."""

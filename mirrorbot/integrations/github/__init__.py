@@ -1,0 +1,1 @@
+"""GitHub issue forms, requests, dispatch, step summary and outputs."""

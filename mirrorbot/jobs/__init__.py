@@ -1,0 +1,1 @@
+"""One module per job a command runs; wires config, state and engine."""

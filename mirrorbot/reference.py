@@ -11,10 +11,11 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from mirrorbot.errors import InvalidReferenceError
+
 __all__ = [
     "DOCKER_HUB",
     "NAME_TOTAL_MAX",
-    "InvalidReferenceError",
     "Reference",
     "is_loopback_host",
     "normalize_registry",
@@ -40,15 +41,6 @@ _DIGEST_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 _SHA256_HEX_RE = re.compile(r"[a-f0-9]{64}")
 _SHA512_HEX_RE = re.compile(r"[a-f0-9]{128}")
 NAME_TOTAL_MAX = 255
-
-
-class InvalidReferenceError(ValueError):
-    """A string that is not a valid image reference, repository, tag or digest."""
-
-    def __init__(self, value: str, reason: str) -> None:
-        super().__init__(f"invalid reference {value!r}: {reason}")
-        self.value = value
-        self.reason = reason
 
 
 def validate_repository(path: str) -> str:

@@ -24,8 +24,8 @@ from mirrorbot.engine.registry.auth import Challenge, RegistryAuth, parse_challe
 from mirrorbot.engine.registry.client import RegistryClient
 from mirrorbot.engine.registry.credentials import ANONYMOUS, Credential
 from mirrorbot.engine.registry.media import OCI_MANIFEST, Manifest, sha256_digest
-from mirrorbot.engine.registry.retry import CredentialsRefusedError, RetryPolicy
-from mirrorbot.errors import RegistryError
+from mirrorbot.engine.registry.retry import RetryPolicy
+from mirrorbot.errors import CredentialsRefusedError, RegistryError
 
 REGISTRY = "registry.example"
 REALM = "https://auth.example/token"

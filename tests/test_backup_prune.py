@@ -15,9 +15,10 @@ from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.seed import Seeder
 from mirrorbot.domain.changes import Change, apply_changes, pending_changes
 from mirrorbot.domain.prune import Pruner, plan_prune
-from mirrorbot.domain.shards import InvalidFragmentRecordError, change_from_fragment
+from mirrorbot.domain.shards import change_from_fragment
 from mirrorbot.engine.registry.client import RegistryClient
 from mirrorbot.engine.registry.retry import RetryPolicy
+from mirrorbot.errors import InvalidFragmentRecordError
 from mirrorbot.state.store import NamespaceState, StateStore, TagRecord
 from tests.conftest import CREDS
 from tests.support import skopeo

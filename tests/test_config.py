@@ -19,7 +19,6 @@ from mirrorbot import config as config_module
 from mirrorbot.config import (
     MAX_CONFIG_BYTES,
     Config,
-    ConfigError,
     Filters,
     MirrorSettings,
     NamespaceSettings,
@@ -27,13 +26,12 @@ from mirrorbot.config import (
     ResolvedNamespace,
     config_json_schema,
     credentials_from_config,
-    format_key,
     load_config,
     main,
     parse_config,
 )
-from mirrorbot.domain.naming import NameCollisionError
 from mirrorbot.engine.registry.credentials import Credential
+from mirrorbot.errors import ConfigError, NameCollisionError, format_key
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "hunter2-Very-Secret-Token"

@@ -14,8 +14,7 @@ from mirrorbot.engine.copier import Copier
 from mirrorbot.engine.registry.credentials import Credential, CredentialStore
 from mirrorbot.engine.registry.media import PlatformFilter
 from mirrorbot.engine.registry.pool import RegistryPool
-from mirrorbot.engine.registry.retry import CredentialsRefusedError
-from mirrorbot.errors import RegistryError
+from mirrorbot.errors import CredentialsRefusedError, RegistryError
 from mirrorbot.reference import parse_reference
 from tests.conftest import CREDS
 from tests.support import skopeo

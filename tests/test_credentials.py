@@ -12,13 +12,12 @@ import pytest
 
 from mirrorbot.engine.registry.credentials import (
     Credential,
-    CredentialError,
     CredentialStore,
     docker_config_path,
     expand_env,
     parse_user_password,
 )
-from mirrorbot.errors import MirrorbotError
+from mirrorbot.errors import CredentialError, MirrorbotError
 
 PASSWORD = "pa55:w0rd-SECRET"
 TOKEN = "identity-TOKEN-value"

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mirrorbot.engine.registry.responses import parse_retry_after, registry_error_from_response
 from mirrorbot.errors import (
     BlobIntegrityError,
     Diagnostic,
@@ -21,8 +22,6 @@ from mirrorbot.errors import (
     RegistryError,
     RegistryUnreachableError,
     UnsupportedManifestError,
-    parse_retry_after,
-    registry_error_from_response,
 )
 
 NOW = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from mirrorbot.domain.changes import apply_changes, pending_changes
-from mirrorbot.state.gitrepo import GitError, MetadataRepo
+from mirrorbot.errors import GitError
+from mirrorbot.state.gitrepo import MetadataRepo
 from mirrorbot.state.store import StateStore
 from tests.support.git_http import GitHttpServer
 from tests.support.publisher import D1, D2, WHEN, change, publish

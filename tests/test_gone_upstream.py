@@ -11,8 +11,9 @@ from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.seed import Seeder
 from mirrorbot.domain.changes import Change, pending_changes
 from mirrorbot.domain.planner import plan_namespace
-from mirrorbot.domain.shards import InvalidFragmentRecordError, change_from_fragment
+from mirrorbot.domain.shards import change_from_fragment
 from mirrorbot.engine.sources.base import ListedRepository, ListedTag, Listing
+from mirrorbot.errors import InvalidFragmentRecordError
 from mirrorbot.state.store import NamespaceState, StateStore, TagRecord
 from tests.conftest import CREDS
 from tests.support import skopeo

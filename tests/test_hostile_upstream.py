@@ -30,9 +30,9 @@ from mirrorbot.engine.registry.pool import RegistryPool
 from mirrorbot.engine.registry.retry import RetryPolicy
 from mirrorbot.engine.sources import make_source
 from mirrorbot.engine.sources._listing import DETAILED, MAX_REPOSITORIES
-from mirrorbot.engine.sources.base import ListingError
 from mirrorbot.errors import (
     DeadlineExceededError,
+    ListingError,
     ListingTooLargeError,
     ManifestTooLargeError,
     MirrorbotError,

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from mirrorbot.config import ConfigError
 from mirrorbot.config.imagesyncer import credential_for, load_auth, load_rules, parse_rules
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.seed import Seeder
 from mirrorbot.engine.registry.media import Platform, PlatformFilter
+from mirrorbot.errors import ConfigError
 from tests.conftest import CREDS
 from tests.support import skopeo
 from tests.support.world import World, git

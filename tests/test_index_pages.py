@@ -27,8 +27,9 @@ from mirrorbot.domain.tagorder import (
     pull_tag,
     split_artifacts,
 )
+from mirrorbot.errors import StateError
 from mirrorbot.jobs.find import find
-from mirrorbot.state.store import NamespaceState, SkipRecord, StateError, StateStore, TagRecord
+from mirrorbot.state.store import NamespaceState, SkipRecord, StateStore, TagRecord
 
 D1 = "sha256:7031c1b283388d2c2e09b57badb803c05ebed362dc88d84b480cc47f72a21097"
 D2 = "sha256:9e1b2c3d4e5f60718293a4b5c6d7e8f90123456789abcdef0123456789abcdef"

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from mirrorbot.config import ConfigError, parse_config
+from mirrorbot.config import parse_config
 from mirrorbot.demo.corpus import ImageFactory, signature_tag
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.domain.keep import KeepRule, apply_keep
 from mirrorbot.domain.planner import NamespacePlan, plan_namespace
 from mirrorbot.engine.sources.base import ListedRepository, ListedTag, Listing
+from mirrorbot.errors import ConfigError
 from mirrorbot.state.store import NamespaceState, TagRecord
 from tests.conftest import CREDS
 from tests.support import skopeo

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from mirrorbot.config import ConfigError
 from mirrorbot.domain.naming import (
-    NameCollisionError,
     check_collisions,
     check_template,
     find_collisions,
     mirror_repository,
     registry_component,
 )
+from mirrorbot.errors import ConfigError, NameCollisionError
 
 
 def render(

@@ -305,7 +305,7 @@ def test_a_port_in_use_is_one_line_and_exit_1(world: World) -> None:
 
 
 async def test_dispatch_mode_sends_repository_dispatch() -> None:
-    from mirrorbot.jobs.notify import github_dispatcher
+    from mirrorbot.integrations.github.dispatch import github_dispatcher
 
     # A real HTTP API on loopback standing in for api.github.com.
     bodies: list[tuple[str, dict[str, object], str]] = []

@@ -16,12 +16,8 @@ import pytest
 
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.engine.registry.media import Manifest, parse_manifest
-from mirrorbot.engine.registry.pulls import (
-    ManifestCache,
-    PullBudgetError,
-    PullMeter,
-    parse_ratelimit,
-)
+from mirrorbot.engine.registry.pulls import ManifestCache, PullMeter, parse_ratelimit
+from mirrorbot.errors import PullBudgetError
 from tests.support.ratelimit import RateLimitedFront
 from tests.support.world import World, write_config
 

@@ -14,14 +14,15 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from mirrorbot.config import ConfigError, guess_strategy, parse_config
+from mirrorbot.config import guess_strategy, parse_config
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
 from mirrorbot.engine.registry.bounded import DEFAULT_BODY_LIMIT as MAX_PAGE_BYTES
 from mirrorbot.engine.registry.client import RegistryClient
 from mirrorbot.engine.registry.retry import RetryPolicy
-from mirrorbot.engine.sources import EmptyListingError, Listing, ListingError, make_source
+from mirrorbot.engine.sources import Listing, make_source
+from mirrorbot.errors import ConfigError, EmptyListingError, ListingError
 from tests.support.quay_front import QuayFront
 
 FAST = RetryPolicy(attempts=3, timeout=30.0, wait_initial=0.01, wait_max=0.05)

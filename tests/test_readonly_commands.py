@@ -22,9 +22,9 @@ import pytest
 
 from mirrorbot.config import credentials_from_config, parse_config
 from mirrorbot.config.credentials import Need, resolve_credentials
-from mirrorbot.config.errors import ConfigError
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.engine.registry.credentials import Credential
+from mirrorbot.errors import ConfigError
 from mirrorbot.redact import redact
 from tests.support.world import SECRET_ENV, World, git
 

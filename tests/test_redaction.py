@@ -23,11 +23,11 @@ from urllib.parse import quote
 import pytest
 
 from mirrorbot.config import credentials_from_config, parse_config
-from mirrorbot.config.errors import ConfigError
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
 from mirrorbot.engine.registry.credentials import Credential
+from mirrorbot.errors import ConfigError
 from mirrorbot.jobs.report import Summary, render_markdown, render_plain, write_step_summary
 from mirrorbot.logs import secret_filter
 from mirrorbot.redact import (

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
+from mirrorbot.errors import InvalidReferenceError
 from mirrorbot.reference import (
     DOCKER_HUB,
-    InvalidReferenceError,
     Reference,
     is_loopback_host,
     normalize_registry,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from mirrorbot.config import ConfigError, parse_config
+from mirrorbot.config import parse_config
 from mirrorbot.demo.corpus import Image, ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
@@ -23,9 +23,10 @@ from mirrorbot.engine.copier import Copier
 from mirrorbot.engine.registry.credentials import CredentialStore
 from mirrorbot.engine.registry.media import OCI_INDEX, OCI_MANIFEST, PlatformFilter
 from mirrorbot.engine.registry.pool import RegistryPool
+from mirrorbot.errors import ConfigError, StateError
 from mirrorbot.jobs.referrers import MAX_REFERRERS, fallback_tag
 from mirrorbot.reference import parse_reference
-from mirrorbot.state.store import StateError, TagRecord
+from mirrorbot.state.store import TagRecord
 from tests.conftest import CREDS
 from tests.support import skopeo
 from tests.support.referrers import ReferrersFront, artifact, fallback_index

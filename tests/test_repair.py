@@ -22,7 +22,8 @@ from mirrorbot.demo.seed import Seeder
 from mirrorbot.domain.changes import Change
 from mirrorbot.domain.planner import plan_namespace, tags_to_recheck
 from mirrorbot.engine.sources.base import ListedRepository, ListedTag, Listing
-from mirrorbot.state.store import NamespaceState, SkipRecord, StateError, TagRecord
+from mirrorbot.errors import StateError
+from mirrorbot.state.store import NamespaceState, SkipRecord, TagRecord
 from tests.conftest import CREDS
 from tests.support import skopeo
 from tests.support.schema1 import Schema1Front

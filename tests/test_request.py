@@ -21,10 +21,10 @@ from mirrorbot.config import load_config
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
+from mirrorbot.errors import RequestRejectedError
 from mirrorbot.integrations.github.request import (
     FORM_LABELS,
     MAX_BODY_BYTES,
-    RequestRejectedError,
     code_block,
     code_span,
     github_output_lines,

@@ -24,15 +24,9 @@ from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
 from mirrorbot.engine.registry.client import RegistryClient
 from mirrorbot.engine.registry.retry import RetryPolicy
-from mirrorbot.engine.sources import (
-    ListedRepository,
-    ListedTag,
-    Listing,
-    ListingError,
-    Source,
-    make_source,
-)
+from mirrorbot.engine.sources import ListedRepository, ListedTag, Listing, Source, make_source
 from mirrorbot.engine.sources.gcr import parse_upload_time
+from mirrorbot.errors import ListingError
 from tests.support import skopeo
 from tests.support.fronts import GcrFront, HubFront
 
@@ -485,9 +479,7 @@ async def test_hostile_catalog_and_tags_are_skipped(caplog: pytest.LogCaptureFix
         "/v2/ns/denied/tags/list",
         "/v2/ns/ok/tags/list",
     ]
-    assert len([r for r in caplog.records if r.name == "mirrorbot.sources"]) == len(
-        listing.skipped
-    )
+    assert len([r for r in caplog.records if r.name == "mirrorbot.sources"]) == len(listing.skipped)
     json.dumps(listing.skipped)  # plain strings, fit for a report
 
 

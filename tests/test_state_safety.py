@@ -21,20 +21,15 @@ import pytest
 
 from mirrorbot.demo.corpus import Image, ImageFactory
 from mirrorbot.domain.changes import apply_changes
-from mirrorbot.domain.shards import (
-    Fragment,
+from mirrorbot.domain.shards import Fragment, change_from_fragment, read_fragments
+from mirrorbot.errors import (
+    CorruptStateError,
     FragmentError,
     InvalidFragmentRecordError,
-    change_from_fragment,
-    read_fragments,
-)
-from mirrorbot.state.store import (
-    CorruptStateError,
     StateError,
-    StateStore,
     UnsafeStatePathError,
-    atomic_write,
 )
+from mirrorbot.state.store import StateStore, atomic_write
 from tests.support.world import World, git
 from tests.test_state_publish import D1, WHEN, change
 

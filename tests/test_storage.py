@@ -13,9 +13,9 @@ import pytest
 from mirrorbot.demo.corpus import Image, ImageFactory, signature_tag
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
-from mirrorbot.engine.backends.storage import StorageError, open_storage
+from mirrorbot.engine.backends.storage import open_storage
 from mirrorbot.engine.registry.media import Descriptor
-from mirrorbot.errors import BlobIntegrityError
+from mirrorbot.errors import BlobIntegrityError, StorageError
 from tests.conftest import CREDS
 from tests.support import skopeo
 from tests.support.world import World

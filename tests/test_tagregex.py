@@ -12,10 +12,10 @@ from mirrorbot.config.regex import (
     MAX_PATTERN_LENGTH,
     MAX_PATTERNS,
     TagRegex,
-    TagRegexError,
     compile_tag_regex,
     compile_tag_regexes,
 )
+from mirrorbot.errors import TagRegexError
 
 REDOS = "\\w*\\w*\\w*\\w*\\w*\\w*\\w*\\w*\\w*\\w*!"
 

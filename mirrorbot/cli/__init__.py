@@ -24,19 +24,14 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 import typer
 
 from mirrorbot import __version__
-from mirrorbot.config.errors import ConfigError
 from mirrorbot.engine.copier import CopyResult
-from mirrorbot.engine.registry.credentials import (
-    CredentialError,
-    CredentialStore,
-    parse_user_password,
-)
+from mirrorbot.engine.registry.credentials import CredentialStore, parse_user_password
 from mirrorbot.engine.registry.media import PlatformFilter
-from mirrorbot.errors import MirrorbotError
+from mirrorbot.errors import ConfigError, CredentialError, InvalidReferenceError, MirrorbotError
 from mirrorbot.jobs.progress import format_bytes
 from mirrorbot.logs import configure_logging
 from mirrorbot.redact import guard_standard_streams, redact, redact_data
-from mirrorbot.reference import InvalidReferenceError, Reference, parse_reference
+from mirrorbot.reference import Reference, parse_reference
 
 if TYPE_CHECKING:
     from mirrorbot.jobs.context import JobContext, SyncOutcome
@@ -739,9 +734,9 @@ def verify(
     With no mirrorbot.yaml (an image-syncer repository), state/ of the git
     repository here is verified with the credentials of --auth.
     """
+    from mirrorbot.errors import StateError
     from mirrorbot.jobs.context import open_state, run_rules_verify, run_verify
     from mirrorbot.jobs.verify import describe_repair
-    from mirrorbot.state.store import StateError
 
     configure_logging(verbose)
     if no_push and not repair:
@@ -868,8 +863,9 @@ def notify(
 
     import uvicorn
 
+    from mirrorbot.integrations.github.dispatch import github_dispatcher
     from mirrorbot.jobs.context import run_sync
-    from mirrorbot.jobs.notify import NotifyApp, github_dispatcher
+    from mirrorbot.jobs.notify import NotifyApp
     from mirrorbot.jobs.sync import SyncOptions
 
     redactor = configure_logging(verbose)

@@ -73,7 +73,6 @@ from ruamel.yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, Seque
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from mirrorbot.config.credentials import Need, resolve_credentials
-from mirrorbot.config.errors import ConfigError, Location, format_key
 from mirrorbot.config.regex import (
     MAX_PATTERN_LENGTH,
     MAX_PATTERNS,
@@ -83,10 +82,17 @@ from mirrorbot.config.regex import (
 )
 from mirrorbot.domain.backups import check_template as check_backup_template
 from mirrorbot.domain.keep import KeepOrder, KeepRule
-from mirrorbot.engine.registry.credentials import Credential, CredentialError, expand_env
+from mirrorbot.domain.naming import check_template, find_collisions, mirror_repository
+from mirrorbot.engine.registry.credentials import Credential, expand_env
+from mirrorbot.errors import (
+    ConfigError,
+    CredentialError,
+    InvalidReferenceError,
+    Location,
+    NameCollisionError,
+)
 from mirrorbot.reference import (
     DOCKER_HUB,
-    InvalidReferenceError,
     normalize_registry,
     parse_reference,
     split_registry,
@@ -101,7 +107,6 @@ __all__ = [
     "MAX_REGEX_LENGTH",
     "STRATEGIES",
     "Config",
-    "ConfigError",
     "Filters",
     "KeepSettings",
     "MirrorSettings",
@@ -114,7 +119,6 @@ __all__ = [
     "StateSettings",
     "config_json_schema",
     "credentials_from_config",
-    "format_key",
     "guess_strategy",
     "load_config",
     "parse_config",
@@ -214,7 +218,6 @@ def _check_platform(value: str) -> str:
 
 
 def _check_template(value: str) -> str:
-    from mirrorbot.domain.naming import check_template  # naming imports this module: import late
 
     try:
         check_template(value)
@@ -631,7 +634,6 @@ class ResolvedNamespace:
 
     def mirror_repository(self, repo: str) -> str:
         """Target repository (``namespace/name``, no registry) for ``repo``."""
-        from mirrorbot.domain.naming import mirror_repository  # naming imports this module
 
         return mirror_repository(
             self.name_template,
@@ -767,7 +769,6 @@ def _storage_path(config: Config, ns: NamespaceSettings) -> Path | None:
 
 def _check_consistency(config: Config) -> None:
     """Rules spanning several keys; each error points at the key to change."""
-    from mirrorbot.domain.naming import NameCollisionError, find_collisions  # cycle: import late
 
     mirror = config.mirror
     if mirror.registry == DOCKER_HUB:

@@ -26,8 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from mirrorbot.config.errors import format_key
-from mirrorbot.engine.registry.credentials import Credential, CredentialError, expand_env
+from mirrorbot.engine.registry.credentials import Credential, expand_env
+from mirrorbot.errors import CredentialError, format_key
 from mirrorbot.redact import register
 from mirrorbot.reference import normalize_registry
 

@@ -29,11 +29,10 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from mirrorbot.config import ConfigError
-from mirrorbot.config.regex import TagRegex, TagRegexError, compile_tag_regex
-from mirrorbot.engine.registry.credentials import Credential, CredentialError, expand_env
+from mirrorbot.config.regex import TagRegex, compile_tag_regex
+from mirrorbot.engine.registry.credentials import Credential, expand_env
+from mirrorbot.errors import ConfigError, CredentialError, InvalidReferenceError, TagRegexError
 from mirrorbot.reference import (
-    InvalidReferenceError,
     Reference,
     parse_reference,
     split_registry,

@@ -21,11 +21,12 @@ from typing import Any, Final
 
 import re2
 
+from mirrorbot.errors import TagRegexError
+
 __all__ = [
     "MAX_PATTERNS",
     "MAX_PATTERN_LENGTH",
     "TagRegex",
-    "TagRegexError",
     "check_tag_regex",
     "compile_tag_regex",
     "compile_tag_regexes",
@@ -34,10 +35,6 @@ __all__ = [
 MAX_PATTERN_LENGTH: Final = 1000
 MAX_PATTERNS: Final = 100  # per list (include, exclude, mutable)
 _SHOWN: Final = 60  # characters of a pattern quoted in a message
-
-
-class TagRegexError(ValueError):
-    """A tag pattern RE2 cannot (or would silently mis-) read; the message says which part."""
 
 
 def _options() -> Any:

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from mirrorbot.errors import MirrorbotError
-from mirrorbot.reference import InvalidReferenceError, validate_tag
+from mirrorbot.errors import BackupError, BackupTemplateError, InvalidReferenceError, MirrorbotError
+from mirrorbot.reference import validate_tag
 
 if TYPE_CHECKING:
     from mirrorbot.engine.registry.client import RegistryClient
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKUP_FIELDS",
     "Backup",
-    "BackupError",
-    "BackupTemplateError",
     "check_template",
     "make_backup",
     "render",
@@ -36,14 +34,6 @@ __all__ = [
 BACKUP_FIELDS = ("tag", "date", "short")
 _FIELD_RE = re.compile(r"\{([^{}]*)\}")
 _SAMPLE = {"tag": "latest", "date": "20261130", "short": "abcdef123456"}
-
-
-class BackupTemplateError(ValueError):
-    """A ``backup:`` template that cannot render a tag (config load: exit 2)."""
-
-
-class BackupError(MirrorbotError):
-    """The previous image could not be kept: the tag's update does not happen."""
 
 
 def _render(template: str, values: dict[str, str]) -> str:

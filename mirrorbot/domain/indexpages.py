@@ -30,8 +30,9 @@ from urllib.parse import quote
 
 from mirrorbot.domain.tagorder import artifact_kind, artifact_subject, newest_first, pull_tag
 from mirrorbot.domain.templating import code, display_time, short_digest, templates
-from mirrorbot.reference import InvalidReferenceError, validate_repository
-from mirrorbot.state.store import ImageRecord, NamespaceState, SkipRecord, StateError, TagRecord
+from mirrorbot.errors import InvalidReferenceError, StateError
+from mirrorbot.reference import validate_repository
+from mirrorbot.state.store import ImageRecord, NamespaceState, SkipRecord, TagRecord
 
 if TYPE_CHECKING:
     import jinja2

@@ -29,13 +29,12 @@ import re
 import string
 from collections.abc import Iterable
 
-from mirrorbot.config import ConfigError
-from mirrorbot.reference import InvalidReferenceError, validate_repository
+from mirrorbot.errors import ConfigError, InvalidReferenceError, NameCollisionError
+from mirrorbot.reference import validate_repository
 
 __all__ = [
     "PLACEHOLDERS",
     "SEPARATORS",
-    "NameCollisionError",
     "check_collisions",
     "check_template",
     "find_collisions",
@@ -50,34 +49,6 @@ _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 # Stands for an empty {namespace} while rendering; never part of a valid name.
 _EMPTY = "\x00"
 _EMPTY_AND_SEPARATOR = re.compile(r"^\x00[/_.-]?|[/_.-]?\x00")
-
-
-class NameCollisionError(ConfigError):
-    """Two different upstream repositories would overwrite each other in the mirror."""
-
-    def __init__(
-        self,
-        upstream_a: str,
-        upstream_b: str,
-        mirror: str,
-        *,
-        path: str = "",
-        line: int | None = None,
-        key: str = "",
-        location: tuple[str | int, ...] = (),
-    ) -> None:
-        self.upstream_a = upstream_a
-        self.upstream_b = upstream_b
-        self.mirror = mirror
-        super().__init__(
-            f"{upstream_a} and {upstream_b} both map to mirror repository {mirror}; "
-            'use a name template that tells them apart, e.g. "{registry}/{namespace}/{repo}" '
-            '(README: "Choosing mirror names")',
-            path=path,
-            line=line,
-            key=key,
-            location=location,
-        )
 
 
 def check_template(template: str) -> frozenset[str]:

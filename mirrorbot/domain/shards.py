@@ -33,21 +33,20 @@ from typing import Any
 
 from mirrorbot.domain.changes import Change
 from mirrorbot.engine.registry.media import MAX_MANIFEST_SIZE
-from mirrorbot.errors import MirrorbotError
-from mirrorbot.reference import (
+from mirrorbot.errors import (
+    FragmentError,
+    InvalidFragmentRecordError,
     InvalidReferenceError,
-    parse_reference,
-    validate_repository,
-    validate_tag,
+    StateError,
+    UnsafeStatePathError,
 )
-from mirrorbot.state.safefs import SafeTree, StateError, UnsafeStatePathError
+from mirrorbot.reference import parse_reference, validate_repository, validate_tag
+from mirrorbot.state.safefs import SafeTree
 from mirrorbot.state.store import MAX_REFERRERS, TagRecord, atomic_write
 
 __all__ = [
     "FRAGMENT_VERSION",
     "Fragment",
-    "FragmentError",
-    "InvalidFragmentRecordError",
     "assign",
     "change_from_fragment",
     "check_timestamp",
@@ -93,14 +92,6 @@ _FRAGMENT_KINDS = ("new", "updated", "skipped", "gone", "returned", "backup", "p
 # A skip's reason reaches the CHANGELOG: mirrorbot's own words, nothing that renders as markup.
 _REASON_RE = re.compile(r"[A-Za-z0-9 .,:;()/+_-]{1,300}")
 _FAILURE_KEYS = frozenset({"upstream", "target", "error"})
-
-
-class FragmentError(MirrorbotError):
-    """A fragment that cannot be read or does not fit with the others."""
-
-
-class InvalidFragmentRecordError(FragmentError):
-    """One record of a fragment that does not fit the grammar mirrorbot writes: dropped."""
 
 
 def assign(weights: Mapping[str, int], count: int) -> dict[str, int]:

@@ -31,18 +31,12 @@ from mirrorbot.config import (
 from mirrorbot.config.credentials import Need, resolve_credentials
 from mirrorbot.config.imagesyncer import AuthEntry, Rule, load_auth, load_rules
 from mirrorbot.domain.changes import Change, apply_changes, pending_changes
-from mirrorbot.domain.shards import (
-    Fragment,
-    FragmentError,
-    assign,
-    merge_changes,
-    missing_shards,
-    read_fragments,
-)
+from mirrorbot.domain.shards import Fragment, assign, merge_changes, missing_shards, read_fragments
 from mirrorbot.engine.backends.storage import open_storage
 from mirrorbot.engine.copier import Copier
 from mirrorbot.engine.registry.credentials import Credential, CredentialStore
 from mirrorbot.engine.registry.pool import RegistryPool
+from mirrorbot.errors import FragmentError, GitError
 from mirrorbot.jobs.progress import ProgressSink
 from mirrorbot.jobs.rules import RuleOptions, run_rules
 from mirrorbot.jobs.sync import Failure, Sync, SyncOptions, SyncReport, stop_on_signals
@@ -58,7 +52,7 @@ from mirrorbot.jobs.verify import (
 from mirrorbot.logs import secret_filter
 from mirrorbot.redact import redact
 from mirrorbot.reference import split_registry
-from mirrorbot.state.gitrepo import GitError, MetadataRepo, looks_like_url
+from mirrorbot.state.gitrepo import MetadataRepo, looks_like_url
 from mirrorbot.state.store import NamespaceState, StateStore
 
 __all__ = [

@@ -30,7 +30,8 @@ from starlette.routing import Route
 
 from mirrorbot.config import ResolvedNamespace
 from mirrorbot.engine.registry.media import IMAGE_TYPES, INDEX_TYPES
-from mirrorbot.reference import InvalidReferenceError, Reference, parse_reference
+from mirrorbot.errors import InvalidReferenceError
+from mirrorbot.reference import Reference, parse_reference
 
 __all__ = ["Batcher", "NotifyApp", "references_from_envelope"]
 
@@ -243,32 +244,3 @@ async def _read_capped(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def github_dispatcher(api: str, repository: str, token: str, *, batch: int = 100) -> Runner:
-    """A runner that asks GitHub Actions to sync (``repository_dispatch``, type mirror-images)."""
-    import httpx
-
-    from mirrorbot.engine.registry.client import USER_AGENT
-
-    url = f"{api.rstrip('/')}/repos/{repository}/dispatches"
-
-    async def dispatch(references: tuple[Reference, ...]) -> None:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(30.0)) as http:
-            for start in range(0, len(references), batch):
-                chunk = [str(r) for r in references[start : start + batch]]
-                response = await http.post(
-                    url,
-                    json={"event_type": "mirror-images", "client_payload": {"images": chunk}},
-                    headers={
-                        "Authorization": f"Bearer {token}",
-                        "Accept": "application/vnd.github+json",
-                        "User-Agent": USER_AGENT,
-                    },
-                )
-                if response.status_code != 204:
-                    log.error(
-                        "repository_dispatch to %s answered %d", repository, response.status_code
-                    )
-
-    return dispatch

@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 
 import httpx
 
-from mirrorbot.config import Config, ConfigError, ResolvedNamespace
-from mirrorbot.domain.backups import BackupError, make_backup
+from mirrorbot.config import Config, ResolvedNamespace
+from mirrorbot.domain.backups import make_backup
 from mirrorbot.domain.changes import Change, ChangeKind
-from mirrorbot.domain.naming import NameCollisionError, mirror_repository
+from mirrorbot.domain.naming import mirror_repository
 from mirrorbot.domain.planner import (
     NamespacePlan,
     PlanItem,
@@ -39,21 +39,22 @@ from mirrorbot.domain.shards import assign, shard_of
 from mirrorbot.engine.copier import Copier, CopyResult, CopyStats
 from mirrorbot.engine.registry.media import PlatformFilter
 from mirrorbot.engine.registry.pool import RegistryPool
-from mirrorbot.engine.registry.pulls import PullBudgetError, PullUsage, registry_label
-from mirrorbot.engine.registry.retry import BreakerOpenError, failure_cause
-from mirrorbot.engine.sources.base import (
-    ListedRepository,
-    ListedTag,
-    Listing,
-    ListingError,
-    make_source,
-)
+from mirrorbot.engine.registry.pulls import PullUsage, registry_label
+from mirrorbot.engine.registry.retry import failure_cause
+from mirrorbot.engine.sources import ListedRepository, ListedTag, Listing, make_source
 from mirrorbot.errors import (
+    BackupError,
     BlobIntegrityError,
+    BreakerOpenError,
+    ConfigError,
     ErrorCode,
+    ListingError,
     MirrorbotError,
+    NameCollisionError,
+    PullBudgetError,
     RegistryError,
     RegistryUnreachableError,
+    UnexpectedError,
 )
 from mirrorbot.jobs.progress import NullProgress, ProgressSink
 from mirrorbot.jobs.referrers import with_referrers
@@ -764,10 +765,6 @@ async def copy_in_rounds(
             break
         pending = [item for item, _ in retry]
     return final
-
-
-class UnexpectedError(MirrorbotError):
-    """Something no handler foresaw; reported for its image, never retried."""
 
 
 def _describe_item(item: object) -> str:

@@ -34,11 +34,11 @@ from pathlib import Path
 
 import git
 
-from mirrorbot.errors import MirrorbotError
+from mirrorbot.errors import GitError
 from mirrorbot.redact import redact, register
 from mirrorbot.state.lock import RepoLock
 
-__all__ = ["GitError", "MetadataRepo", "git_token"]
+__all__ = ["MetadataRepo", "git_token"]
 
 TOKEN_VARIABLES = ("MIRRORBOT_GIT_TOKEN", "GITHUB_TOKEN")
 BOT_NAME = "mirrorbot"
@@ -51,10 +51,6 @@ _URL_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECAS
 _USERINFO_RE = re.compile(
     r"^(?P<scheme>https?://)(?P<userinfo>[^@/]+)@(?P<rest>.+)$", re.IGNORECASE
 )
-
-
-class GitError(MirrorbotError):
-    """A git operation failed; the message is redacted."""
 
 
 def git_token(environ: Mapping[str, str]) -> str | None:

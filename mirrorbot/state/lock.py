@@ -15,15 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mirrorbot.errors import MirrorbotError
+from mirrorbot.errors import LockError
 
-__all__ = ["LockError", "RepoLock"]
+__all__ = ["RepoLock"]
 
 log = logging.getLogger("mirrorbot.state")
-
-
-class LockError(MirrorbotError):
-    """The lock file cannot be opened (a link, a directory, no permission)."""
 
 
 class RepoLock:

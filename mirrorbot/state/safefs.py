@@ -24,16 +24,13 @@ import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
-from mirrorbot.errors import MirrorbotError
+from mirrorbot.errors import CorruptStateError, StateError, UnsafeStatePathError
 
 __all__ = [
     "MAX_FILE_BYTES",
     "MAX_TREE_DEPTH",
     "MAX_TREE_ENTRIES",
-    "CorruptStateError",
     "SafeTree",
-    "StateError",
-    "UnsafeStatePathError",
     "decode_utf8",
     "describe_mode",
 ]
@@ -45,26 +42,6 @@ MAX_TREE_DEPTH = 128  # a 255-character repository name has at most 128 componen
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-class StateError(MirrorbotError):
-    """A state file that is not what mirrorbot writes: named, never silently rewritten."""
-
-
-class UnsafeStatePathError(StateError):
-    """A link or special file where the state repository must hold plain files and folders."""
-
-    def __init__(self, path: str, what: str, expected: str = "regular file") -> None:
-        super().__init__(
-            f"{path} is a {what}, not a {expected}: links and special files in the state "
-            "repository are refused, never followed"
-        )
-        self.path = path
-        self.what = what
-
-
-class CorruptStateError(StateError):
-    """A state file that cannot be data: too large, not UTF-8, not (sane) JSON."""
 
 
 def describe_mode(mode: int) -> str:

@@ -20,30 +20,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mirrorbot.reference import (
-    InvalidReferenceError,
-    parse_reference,
-    validate_digest,
-    validate_repository,
-    validate_tag,
-)
-from mirrorbot.state.safefs import (
+from mirrorbot.errors import (
     CorruptStateError,
-    SafeTree,
+    InvalidReferenceError,
     StateError,
-    UnsafeStatePathError,
 )
+from mirrorbot.reference import parse_reference, validate_digest, validate_repository, validate_tag
+from mirrorbot.state.safefs import SafeTree
 
 __all__ = [
     "STATE_VERSION",
-    "CorruptStateError",
     "ImageRecord",
     "NamespaceState",
     "SkipRecord",
-    "StateError",
     "StateStore",
     "TagRecord",
-    "UnsafeStatePathError",
     "atomic_write",
     "is_media_type",
 ]

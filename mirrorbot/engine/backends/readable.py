@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from mirrorbot.engine.registry.client import RequestCounter
-from mirrorbot.engine.registry.media import Descriptor, Manifest
+if TYPE_CHECKING:  # annotations only: the client and media modules import nothing from here
+    from mirrorbot.engine.registry.client import RequestCounter
+    from mirrorbot.engine.registry.media import Descriptor, Manifest
 
 __all__ = ["ReadableRegistry"]
 

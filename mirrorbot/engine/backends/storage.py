@@ -30,25 +30,19 @@ from mirrorbot.engine.registry.integrity import verified_stream
 from mirrorbot.engine.registry.media import MAX_MANIFEST_SIZE, Descriptor, Manifest, parse_manifest
 from mirrorbot.errors import (
     DigestMismatchError,
+    InvalidReferenceError,
     ManifestTooLargeError,
-    MirrorbotError,
+    MissingFileError,
+    StorageError,
 )
-from mirrorbot.reference import InvalidReferenceError, validate_repository, validate_tag
+from mirrorbot.reference import validate_repository, validate_tag
 
-__all__ = ["StorageError", "StorageRegistry", "open_storage"]
+__all__ = ["StorageRegistry", "open_storage"]
 
 T = TypeVar("T")
 CHUNK_SIZE = 1024 * 1024
 _LINK_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _V2 = PurePosixPath("docker/registry/v2")
-
-
-class StorageError(MirrorbotError):
-    """The storage directory is unusable, or one of its files is missing or refused."""
-
-
-class MissingFileError(StorageError):
-    """A file the layout expects is not there (as opposed to one we refuse to read)."""
 
 
 class _Reader(Protocol):

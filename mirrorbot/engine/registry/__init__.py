@@ -2,19 +2,15 @@
 
 from mirrorbot.engine.registry.bounded import Limits
 from mirrorbot.engine.registry.client import MountResult, RegistryClient, RequestCounter
-from mirrorbot.engine.registry.credentials import Credential, CredentialError, CredentialStore
+from mirrorbot.engine.registry.credentials import Credential, CredentialStore
 from mirrorbot.engine.registry.media import Descriptor, Manifest, Platform, PlatformFilter
 from mirrorbot.engine.registry.pool import RegistryPool
-from mirrorbot.engine.registry.pulls import PullBudgetError
-from mirrorbot.engine.registry.retry import (
-    BreakerOpenError,
-    CredentialsRefusedError,
-    RegistryDownError,
-    RetryBudget,
-    RetryPolicy,
-)
+from mirrorbot.engine.registry.retry import RetryBudget, RetryPolicy
 from mirrorbot.errors import (
     BlobIntegrityError,
+    BreakerOpenError,
+    CredentialError,
+    CredentialsRefusedError,
     DeadlineExceededError,
     DigestMismatchError,
     ErrorCode,
@@ -23,6 +19,8 @@ from mirrorbot.errors import (
     MirrorbotError,
     NoMatchingPlatformError,
     ProtocolViolationError,
+    PullBudgetError,
+    RegistryDownError,
     RegistryError,
     RegistryUnreachableError,
     ResponseTooLargeError,

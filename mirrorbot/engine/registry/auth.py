@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import httpx
 
 from mirrorbot.engine.registry.credentials import ANONYMOUS, Credential
-from mirrorbot.errors import Diagnostic, ErrorCode, RegistryError, redact_url
+from mirrorbot.engine.registry.responses import redact_url
+from mirrorbot.errors import Diagnostic, ErrorCode, RegistryError
 from mirrorbot.redact import register
 from mirrorbot.reference import is_loopback_host
 

@@ -21,13 +21,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from mirrorbot.errors import (
-    MAX_ERROR_BODY,
-    ProtocolViolationError,
-    ResponseTooLargeError,
-    TransferTooSlowError,
-    redact_url,
-)
+from mirrorbot.engine.registry.responses import MAX_ERROR_BODY, redact_url
+from mirrorbot.errors import ProtocolViolationError, ResponseTooLargeError, TransferTooSlowError
 
 __all__ = [
     "BODY_LIMIT",

@@ -43,6 +43,7 @@ from mirrorbot.engine.registry.media import (
     parse_manifest,
 )
 from mirrorbot.engine.registry.pulls import PULL_CLAIM, PullMeter
+from mirrorbot.engine.registry.responses import redact_url, registry_error_from_response
 from mirrorbot.engine.registry.retry import (
     CircuitBreaker,
     CredentialGuard,
@@ -61,8 +62,6 @@ from mirrorbot.errors import (
     RegistryError,
     ResponseTooLargeError,
     StreamInterruptedError,
-    redact_url,
-    registry_error_from_response,
 )
 from mirrorbot.reference import DOCKER_HUB, is_loopback_host
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from mirrorbot.errors import MirrorbotError
+from mirrorbot.errors import CredentialError
 from mirrorbot.redact import register
 from mirrorbot.reference import DOCKER_HUB
 
@@ -25,7 +25,6 @@ __all__ = [
     "ANONYMOUS",
     "HELPER_TIMEOUT",
     "Credential",
-    "CredentialError",
     "CredentialStore",
     "HelperRunner",
     "docker_config_path",
@@ -38,10 +37,6 @@ _HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "reg
 # "$" then "$", "{NAME}" or "NAME"; a bare "$" (no group matched) is an error.
 _ENV_RE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))?")
 HELPER_TIMEOUT = 30.0
-
-
-class CredentialError(MirrorbotError):
-    """Credentials could not be read; the message never includes a secret."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mirrorbot.errors import NoMatchingPlatformError, UnsupportedManifestError
-from mirrorbot.reference import InvalidReferenceError, validate_digest
+from mirrorbot.errors import (
+    InvalidReferenceError,
+    NoMatchingPlatformError,
+    UnsupportedManifestError,
+)
+from mirrorbot.reference import validate_digest
 
 __all__ = [
     "ACCEPT_MANIFESTS",

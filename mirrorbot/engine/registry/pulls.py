@@ -19,14 +19,13 @@ from dataclasses import dataclass
 import httpx
 
 from mirrorbot.engine.registry.media import Manifest
-from mirrorbot.errors import MirrorbotError
+from mirrorbot.errors import PullBudgetError
 from mirrorbot.reference import DOCKER_HUB
 
 __all__ = [
     "DEFAULT_CACHE_BYTES",
     "PULL_CLAIM",
     "ManifestCache",
-    "PullBudgetError",
     "PullClaim",
     "PullMeter",
     "PullUsage",
@@ -61,19 +60,6 @@ class PullClaim:
     """One GET counted against the budget, in flight until its answer (or failure)."""
 
     settled: bool = False
-
-
-class PullBudgetError(MirrorbotError):
-    """A manifest GET not started: the run's pull budget or the registry's limit is reached.
-
-    Not a failure: what needed the pull is deferred to the next run.
-    """
-
-    def __init__(self, registry: str, reference: str, why: str) -> None:
-        self.registry = registry
-        self.reference = reference
-        self.why = why
-        super().__init__(f"{reference}: deferred: {registry_label(registry)} pull budget ({why})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +129,17 @@ class PullMeter:
     def acquire(self, reference: str) -> PullClaim:
         """Claim one GET, or raise :class:`PullBudgetError` without sending it."""
         if self.budget is not None and self.used >= self.budget:
-            raise PullBudgetError(self.registry, reference, f"{self.budget} pulls per run spent")
+            raise PullBudgetError(
+                self.registry,
+                reference,
+                f"{self.budget} pulls per run spent",
+                shown_as=registry_label(self.registry),
+            )
         if self.remaining is not None and self.remaining - self._in_flight <= self.reserve:
             left = f"{self.remaining} pulls left upstream, {self._in_flight} in flight"
-            raise PullBudgetError(self.registry, reference, left)
+            raise PullBudgetError(
+                self.registry, reference, left, shown_as=registry_label(self.registry)
+            )
         self.used += 1
         self._in_flight += 1
         return PullClaim()

@@ -25,21 +25,20 @@ import stamina
 
 from mirrorbot.engine.registry.credentials import Credential
 from mirrorbot.errors import (
-    ErrorCode,
+    CredentialsRefusedError,
     MirrorbotError,
     ProtocolViolationError,
+    RegistryDownError,
     RegistryError,
     RegistryUnreachableError,
     StreamInterruptedError,
+    status_and_code,
 )
 
 __all__ = [
     "MAX_RETRY_AFTER",
-    "BreakerOpenError",
     "CircuitBreaker",
     "CredentialGuard",
-    "CredentialsRefusedError",
-    "RegistryDownError",
     "RetryBudget",
     "RetryPolicy",
     "failure_cause",
@@ -125,25 +124,6 @@ class RetryBudget:
         return True
 
 
-class BreakerOpenError(MirrorbotError):
-    """A breaker stopped asking a registry; it said why once, callers need not repeat it."""
-
-    registry: str
-
-
-class RegistryDownError(BreakerOpenError):
-    """A registry failed too many operations in a row; the run stops asking it."""
-
-    def __init__(self, registry: str, failures: int, last: str) -> None:
-        self.registry = registry
-        self.failures = failures
-        self.last = last
-        super().__init__(
-            f"registry {registry} is down: {failures} operations in a row failed "
-            f"(last: {last}); skipping it for the rest of this run"
-        )
-
-
 class CircuitBreaker:
     """Per registry: after ``threshold`` consecutive transient failures, fail fast.
 
@@ -173,28 +153,6 @@ class CircuitBreaker:
         ):
             self.tripped = RegistryDownError(self.registry, self.consecutive, str(error))
             log.error("%s", self.tripped)
-
-
-class CredentialsRefusedError(BreakerOpenError):
-    """A registry refused a credential (or asked for one): no request with it can succeed."""
-
-    def __init__(self, registry: str, credential: Credential, error: RegistryError) -> None:
-        self.registry = registry
-        self.username = credential.username
-        self.anonymous = credential.anonymous
-        self.status = error.status
-        self.reason = _status_and_code(error)
-        if credential.anonymous:
-            text = (
-                f"{registry}: needs credentials ({self.reason} to an anonymous request): "
-                f"add registries.{registry} (username, password) to the config "
-                f"or log in with `docker login {registry}`"
-            )
-        else:
-            who = f"user {credential.username!r}" if credential.username else "an identity token"
-            where = credential.origin or f"the credentials configured for {registry}"
-            text = f"{registry}: credentials refused for {who} ({self.reason}): check {where}"
-        super().__init__(text)
 
 
 class CredentialGuard:
@@ -240,22 +198,12 @@ def failure_cause(error: BaseException) -> str:
             host = httpx.URL(error.url).netloc.decode("ascii", "replace")
         except (httpx.InvalidURL, TypeError):
             host = ""
-        return _status_and_code(error) + (f" at {host}" if host else "")
+        return status_and_code(error) + (f" at {host}" if host else "")
     if isinstance(error, RegistryUnreachableError):
         return f"{error.registry} unreachable"
     if isinstance(error, ProtocolViolationError):
         return f"{error.registry} broke the protocol"
     return ""
-
-
-def _status_and_code(error: RegistryError) -> str:
-    """``401 UNAUTHORIZED``: the registry's code, else the spec's for the status (a HEAD has
-    no body to carry one), else the HTTP reason phrase."""
-    code = min(error.codes, default="") or _STATUS_CODES.get(error.status, "")
-    return f"{error.status} {code or httpx.codes.get_reason_phrase(error.status)}".strip()
-
-
-_STATUS_CODES = {401: ErrorCode.UNAUTHORIZED.value, 403: ErrorCode.DENIED.value}
 
 
 def _transient(error: Exception) -> bool:

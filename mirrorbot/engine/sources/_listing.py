@@ -10,15 +10,15 @@ from collections.abc import Iterable, Sequence
 import httpx
 
 from mirrorbot.engine.backends.readable import ReadableRegistry
-from mirrorbot.engine.sources.base import (
+from mirrorbot.engine.sources.base import ListedRepository, ListedTag, Listing
+from mirrorbot.errors import (
     EmptyListingError,
-    ListedRepository,
-    ListedTag,
-    Listing,
+    InvalidReferenceError,
     ListingError,
+    ListingTooLargeError,
+    MirrorbotError,
 )
-from mirrorbot.errors import ListingTooLargeError, MirrorbotError
-from mirrorbot.reference import InvalidReferenceError, validate_repository, validate_tag
+from mirrorbot.reference import validate_repository, validate_tag
 
 log = logging.getLogger("mirrorbot.sources")
 

@@ -17,15 +17,11 @@ import httpx
 
 from mirrorbot.engine.registry.bounded import bound_response
 from mirrorbot.engine.registry.client import USER_AGENT, RegistryClient
+from mirrorbot.engine.registry.responses import redact_url, registry_error_from_response
 from mirrorbot.engine.registry.retry import retrying
 from mirrorbot.engine.sources._listing import Warnings, assemble, checked_repository, list_tags
 from mirrorbot.engine.sources.base import Listing, source_name
-from mirrorbot.errors import (
-    DeadlineExceededError,
-    RegistryError,
-    redact_url,
-    registry_error_from_response,
-)
+from mirrorbot.errors import DeadlineExceededError, RegistryError
 
 __all__ = ["API_TIMEOUT", "WebApiSource", "api_client", "read_json_page"]
 

@@ -10,8 +10,8 @@ from mirrorbot.engine.sources._listing import (
     checked_repository,
     list_tags,
 )
-from mirrorbot.engine.sources.base import Listing, ListingError, source_name
-from mirrorbot.errors import MirrorbotError
+from mirrorbot.engine.sources.base import Listing, source_name
+from mirrorbot.errors import ListingError, MirrorbotError
 
 __all__ = ["CatalogSource"]
 

@@ -18,8 +18,7 @@ from mirrorbot.engine.sources._listing import (
     show,
 )
 from mirrorbot.engine.sources._webapi import WebApiSource
-from mirrorbot.engine.sources.base import ListingError
-from mirrorbot.errors import ListingTooLargeError, MirrorbotError
+from mirrorbot.errors import ListingError, ListingTooLargeError, MirrorbotError
 
 __all__ = ["HUB_PAGE_SIZE", "DockerHubSource"]
 

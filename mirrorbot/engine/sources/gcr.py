@@ -29,15 +29,14 @@ from mirrorbot.engine.sources._listing import (
     join,
     show,
 )
-from mirrorbot.engine.sources.base import (
-    ListedRepository,
-    ListedTag,
-    Listing,
+from mirrorbot.engine.sources.base import ListedRepository, ListedTag, Listing, source_name
+from mirrorbot.errors import (
+    InvalidReferenceError,
     ListingError,
-    source_name,
+    ListingTooLargeError,
+    MirrorbotError,
 )
-from mirrorbot.errors import ListingTooLargeError, MirrorbotError
-from mirrorbot.reference import InvalidReferenceError, validate_digest
+from mirrorbot.reference import validate_digest
 
 __all__ = ["GcrSource", "parse_upload_time"]
 

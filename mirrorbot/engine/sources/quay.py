@@ -25,7 +25,7 @@ from mirrorbot.engine.sources._listing import (
     show,
 )
 from mirrorbot.engine.sources._webapi import WebApiSource
-from mirrorbot.engine.sources.base import ListingError
+from mirrorbot.errors import ListingError
 
 __all__ = ["MAX_QUAY_PAGES", "MAX_QUAY_REPOSITORIES", "QuaySource"]
 

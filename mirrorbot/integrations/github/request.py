@@ -41,22 +41,21 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from mirrorbot.config import (
-    Config,
-    ConfigError,
-    ResolvedNamespace,
-    load_config,
-    parse_config,
-    split_source,
-)
+from mirrorbot.config import Config, ResolvedNamespace, load_config, parse_config, split_source
 from mirrorbot.config.credentials import Need, resolve_credentials
 from mirrorbot.domain.naming import find_collisions
 from mirrorbot.engine.registry.credentials import CredentialStore
 from mirrorbot.engine.registry.pool import RegistryPool
-from mirrorbot.engine.sources.base import EmptyListingError, Listing, make_source
-from mirrorbot.errors import MirrorbotError
+from mirrorbot.engine.sources import Listing, make_source
+from mirrorbot.errors import (
+    ConfigError,
+    EmptyListingError,
+    InvalidReferenceError,
+    MirrorbotError,
+    RequestRejectedError,
+)
 from mirrorbot.logs import redact
-from mirrorbot.reference import InvalidReferenceError, normalize_registry, validate_repository
+from mirrorbot.reference import normalize_registry, validate_repository
 from mirrorbot.state.gitrepo import TOKEN_VARIABLES, looks_like_url
 from mirrorbot.state.store import StateStore
 
@@ -65,7 +64,6 @@ __all__ = [
     "MAX_BODY_BYTES",
     "RequestForm",
     "RequestOutcome",
-    "RequestRejectedError",
     "code_block",
     "code_span",
     "github_output_lines",
@@ -94,16 +92,6 @@ FORM_LABELS: Final = {
 _BY_LABEL: Final = {label.casefold(): key for key, label in FORM_LABELS.items()}
 _HEADING = re.compile(r"###[ \t]+(?P<label>.*?)[ \t#]*")
 _LISTING_ATTEMPTS: Final = 3
-
-
-class RequestRejectedError(MirrorbotError):
-    """The request cannot be accepted; ``reason`` is prose we wrote, the rest is quoted."""
-
-    def __init__(self, reason: str, *, detail: str = "", quoted: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
-        self.quoted = quoted
 
 
 @dataclass(frozen=True, slots=True)

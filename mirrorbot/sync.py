@@ -54,6 +54,7 @@ from mirrorbot.shards import assign, shard_of
 from mirrorbot.sources.base import ListedRepository, ListedTag, Listing, ListingError, make_source
 from mirrorbot.state.store import NamespaceState, StateStore, TagRecord
 from mirrorbot.timebudget import TimeBudget
+from mirrorbot.uploadtimes import with_created_times
 from mirrorbot.verify import skip_change, unsupported_reason
 
 __all__ = [
@@ -329,6 +330,7 @@ class Sync:
         if run.requested:
             run.listing = await self._requested_listing(run)
             return
+        by_upload = ns.keep is not None and ns.keep.by == "uploaded"
         source = make_source(
             ns.strategy,
             registry=ns.registry,
@@ -338,8 +340,24 @@ class Sync:
             hub_api=ns.hub_api,
             hub_client=self._hub_client,
             quay_api=ns.quay_api,
+            upload_times=by_upload,
         )
         run.listing = await source.list()
+        if by_upload:
+            run.listing = await self._created_times(run, run.listing)
+
+    async def _created_times(self, run: NamespaceRun, listing: Listing) -> Listing:
+        """``keep: {by: uploaded}`` over a listing without times: the configs' ``created``."""
+        ns = run.namespace
+        found = await with_created_times(
+            listing,
+            namespace=ns.path,
+            reader=self.pool.reader(ns.registry),
+            cache=self.copier.manifests,
+            wanted=lambda tag: ns.tag_selected(tag) and not ns.is_mutable(tag),
+        )
+        self.report.warnings.extend(found.warnings())
+        return found.listing
 
     async def _requested_listing(self, run: NamespaceRun) -> Listing:
         """A listing of just the requested references (a bare repository means all its tags)."""

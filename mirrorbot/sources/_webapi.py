@@ -11,6 +11,7 @@ the registry client's predicate (429 and 5xx, ``Retry-After`` as the backoff).
 from __future__ import annotations
 
 import asyncio
+import builtins
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ from mirrorbot.registry.errors import (
 )
 from mirrorbot.registry.retry import retrying
 from mirrorbot.sources._listing import Warnings, assemble, checked_repository, list_tags
-from mirrorbot.sources.base import Listing, source_name
+from mirrorbot.sources.base import ListedRepository, Listing, source_name
 
 __all__ = ["API_TIMEOUT", "WebApiSource", "api_client", "read_json_page"]
 
@@ -131,10 +132,12 @@ class WebApiSource:
     async def list(self) -> Listing:
         warnings = Warnings(self.source)
         if self.api_client is not None:
-            names = await self._names(self.api_client, warnings)
-        else:
-            async with api_client(follow_redirects=self.follow_redirects) as api:
-                names = await self._names(api, warnings)
+            return await self._list(self.api_client, warnings)
+        async with api_client(follow_redirects=self.follow_redirects) as api:
+            return await self._list(api, warnings)
+
+    async def _list(self, api: httpx.AsyncClient, warnings: Warnings) -> Listing:
+        names = await self._names(api, warnings)
         below = [
             checked
             for name in names
@@ -143,10 +146,17 @@ class WebApiSource:
         found = await list_tags(
             self.client, self.path, below, concurrency=self.concurrency, warnings=warnings
         )
+        found = await self._annotate(api, found, warnings)
         return assemble(self.source, found, warnings)
 
     async def _names(self, api: httpx.AsyncClient, warnings: Warnings) -> tuple[str, ...]:
         raise NotImplementedError
+
+    async def _annotate(
+        self, api: httpx.AsyncClient, found: builtins.list[ListedRepository], warnings: Warnings
+    ) -> builtins.list[ListedRepository]:
+        """What the API knows of the registry's tags (upload times), added to them."""
+        return found
 
     async def _page(self, api: httpx.AsyncClient, url: httpx.URL) -> Any:
         return await read_json_page(

@@ -38,7 +38,7 @@ from mirrorbot.progress import NullProgress, ProgressSink
 from mirrorbot.prune import Pruner, plan_prune
 from mirrorbot.publish import Change, ChangeKind
 from mirrorbot.reference import Reference
-from mirrorbot.referrers import with_referrers
+from mirrorbot.referrers import fallback_types_filter, with_referrers
 from mirrorbot.registry.errors import (
     BlobIntegrityError,
     ErrorCode,
@@ -520,6 +520,7 @@ class Sync:
                 item.target,
                 platforms=PlatformFilter.parse(run.namespace.platforms),
                 source_digest=item.upstream_digest,  # the listing's, or this run's HEAD
+                reshape=fallback_types_filter(run.namespace.referrers, item.tag),
             )
         except asyncio.CancelledError:
             # Abandoned on a second SIGTERM: nothing was recorded for it, the next run redoes it.

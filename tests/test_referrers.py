@@ -262,3 +262,103 @@ namespaces:
     assert not plain.referrers.enabled  # off unless asked: no extra request per image
     with pytest.raises(ConfigError, match="types"):
         parse_config(text.replace(SPDX, "not a media type"))
+
+
+@pytest.mark.slow(seconds=8)
+def test_a_paged_referrers_answer_is_read_to_its_last_page(
+    world: World, source_registry: LocalRegistry
+) -> None:
+    """Three referrers served one a page (``Link: rel="next"``): all three are copied."""
+    f = ImageFactory(world.ns)
+    v1 = f.image("app-v1")
+    referrers = [artifact(v1, SPDX, f'{{"n": {n}}}'.encode()) for n in range(3)]
+    world.seed("app", "v1", v1)
+    for referrer in referrers:
+        world.seed("app", referrer.digest, referrer)
+    with ReferrersFront(source_registry) as front:
+        front.page_size = 1
+        host = front.host
+        _configure(world, "    referrers: {enabled: true}\n", source=f"{host}/{world.ns}")
+        run = world.run("sync")
+        asked = [p for m, p in front.requests if m == "GET" and "/referrers/" in p]
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert len(asked) == 3, asked
+    assert _tags(world, host)["v1"]["referrers"] == {r.digest: SPDX for r in referrers}
+    mirror = _mirror(world, "app")
+    for referrer in referrers:
+        assert skopeo.manifest_digest(f"{mirror}@{referrer.digest}", CREDS) == referrer.digest
+
+
+@pytest.mark.slow(seconds=10)
+def test_types_filter_the_fallback_tag_copied_in_the_signature_phase(world: World) -> None:
+    """The bare ``sha256-<hex>`` tag is copied with only the entries of ``referrers.types``.
+
+    Its filtered index is a new digest, recorded as such: a second run copies nothing.
+    """
+    f = ImageFactory(world.ns)
+    v1 = f.image("app-v1")
+    sbom = artifact(v1, SPDX, b'{"spdxVersion": "SPDX-2.3"}')
+    scan = artifact(v1, OTHER, b'{"findings": []}')
+    world.seed("app", "v1", v1)
+    world.seed("app", sbom.digest, sbom)
+    world.seed("app", scan.digest, scan)
+    tag = fallback_tag(v1.digest)
+    upstream_index = fallback_index((sbom, SPDX), (scan, OTHER))
+    world.seed("app", tag, upstream_index)
+    _configure(world, f"    referrers: {{enabled: true, types: ['{SPDX}']}}\n")
+
+    run = world.run("sync")
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    mirror = _mirror(world, "app")
+    index = json.loads(skopeo.inspect_raw(f"{mirror}:{tag}", CREDS))
+    assert [e["digest"] for e in index["manifests"]] == [sbom.digest]
+    with pytest.raises(subprocess.CalledProcessError):
+        skopeo.inspect_raw(f"{mirror}@{scan.digest}", CREDS)
+    record = _tags(world)[tag]
+    assert record["digest"] == skopeo.manifest_digest(f"{mirror}:{tag}", CREDS)
+    assert record["digest"] != upstream_index.digest
+    changelog = world.remote_file("state/CHANGELOG.md")
+    again = world.run("sync")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert world.remote_file("state/CHANGELOG.md") == changelog
+
+
+@pytest.mark.slow(seconds=10)
+def test_a_platform_filtered_index_gets_its_referrers_under_the_mirrors_digest(
+    world: World,
+) -> None:
+    """``platforms:`` makes a new index; upstream's referrers of the index follow it.
+
+    Each is pushed with ``subject`` rewritten to the mirror's index (a new
+    referrer digest, same config and layers) and listed in the mirror's
+    fallback tag of that index.
+    """
+    f = ImageFactory(world.ns)
+    multi = f.index("app-multi")
+    sbom = artifact(multi, SPDX, b'{"spdxVersion": "SPDX-2.3"}')
+    world.seed("app", "v1", multi)
+    world.seed("app", sbom.digest, sbom)
+    world.seed("app", fallback_tag(multi.digest), fallback_index((sbom, SPDX)))
+    _configure(
+        world,
+        "    platforms: [linux/arm64]\n    signatures: false\n    referrers: {enabled: true}\n",
+    )
+
+    run = world.run("sync")
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    record = _tags(world)["v1"]
+    pushed = record["digest"]
+    assert pushed != multi.digest  # filtered
+    [(copied, kind)] = record["referrers"].items()
+    assert kind == SPDX
+    assert copied != sbom.digest
+    mirror = _mirror(world, "app")
+    index = json.loads(skopeo.inspect_raw(f"{mirror}:{fallback_tag(pushed)}", CREDS))
+    assert [e["digest"] for e in index["manifests"]] == [copied]
+    document = json.loads(skopeo.inspect_raw(f"{mirror}@{copied}", CREDS))
+    original = json.loads(sbom.manifests[0][1])
+    assert document["subject"]["digest"] == pushed
+    assert document["layers"] == original["layers"]
+    assert document["config"] == original["config"]

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mirrorbot.config import ConfigError, parse_config
@@ -21,10 +22,13 @@ from mirrorbot.demo.corpus import Image, ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
 from mirrorbot.reference import parse_reference
-from mirrorbot.referrers import MAX_REFERRERS, fallback_tag
+from mirrorbot.referrers import MAX_REFERRERS, fallback_tag, list_referrers
+from mirrorbot.registry.client import RegistryClient
 from mirrorbot.registry.credentials import CredentialStore
+from mirrorbot.registry.errors import ProtocolViolationError
 from mirrorbot.registry.media import OCI_INDEX, OCI_MANIFEST, PlatformFilter
 from mirrorbot.registry.pool import RegistryPool
+from mirrorbot.registry.retry import RetryPolicy
 from mirrorbot.state.store import StateError, TagRecord
 from tests.conftest import CREDS
 from tests.support import skopeo
@@ -362,3 +366,49 @@ def test_a_platform_filtered_index_gets_its_referrers_under_the_mirrors_digest(
     assert document["subject"]["digest"] == pushed
     assert document["layers"] == original["layers"]
     assert document["config"] == original["config"]
+
+
+def _referrers_api(links: dict[str, str | None]) -> httpx.MockTransport:
+    """A registry whose referrers answer is paged: each page's ``Link`` from ``links``."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        page = request.url.params.get("page", "1")
+        entry = {
+            "mediaType": OCI_MANIFEST,
+            "digest": "sha256:" + page.rjust(64, "0"),
+            "size": 10,
+            "artifactType": SPDX,
+        }
+        headers = {"Content-Type": OCI_INDEX}
+        link = links.get(page)
+        if link is not None:
+            headers["Link"] = f'<{link}>; rel="next"'
+        document = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]}
+        return httpx.Response(200, headers=headers, content=json.dumps(document).encode())
+
+    return httpx.MockTransport(handle)
+
+
+@pytest.mark.parametrize(
+    ("links", "outcome"),
+    [
+        ({"1": "?page=2", "2": "?page=1"}, 2),  # links back to a page served: stop there
+        ({"1": "https://elsewhere.example/v2/x/referrers/d?page=2"}, "leaves"),
+        ({"1": "http://registry.example/v2/x/referrers/d?page=2"}, "leaves"),  # not https
+    ],
+)
+async def test_referrers_pages_stay_on_the_registry_and_never_loop(
+    links: dict[str, str | None], outcome: int | str
+) -> None:
+    subject = "sha256:" + "a" * 64
+    async with RegistryClient(
+        "registry.example",
+        transport=_referrers_api(links),
+        retry=RetryPolicy(attempts=1, timeout=None, wait_initial=0, wait_max=0),
+    ) as client:
+        if isinstance(outcome, int):
+            found = await list_referrers(client, "x", subject)
+            assert len(found) == outcome
+        else:
+            with pytest.raises(ProtocolViolationError, match=outcome):
+                await list_referrers(client, "x", subject)

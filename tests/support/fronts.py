@@ -465,6 +465,7 @@ class HubFront(Front):
         super().__init__(registry)
         self.extra_names = list(extra_names)
         self.max_page_size = max_page_size
+        self.tag_next: str | None = None  # when set, every tag page's "next" (hostile pages)
 
     def tag_pushed(self, repository: str, tag: str) -> datetime:
         """When the real registry last pointed ``tag`` somewhere: its tag link's mtime."""
@@ -496,7 +497,8 @@ class HubFront(Front):
             200,
             {
                 "count": len(tags),
-                "next": (
+                "next": self.tag_next
+                or (
                     f"{self.url}/v2/namespaces/{namespace}/repositories/{name}/tags?{following}"
                     if start + page_size < len(tags)
                     else None

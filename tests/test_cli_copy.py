@@ -13,8 +13,10 @@ from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
 from mirrorbot.engine.copier import signature_tags
+from mirrorbot.jobs.referrers import fallback_tag
 from tests.conftest import CREDS
 from tests.support import skopeo
+from tests.support.referrers import artifact, fallback_index
 
 
 def mirrorbot(
@@ -128,3 +130,29 @@ def test_missing_image_fails_with_exit_1_and_no_secret(
     assert "404" in result.stderr
     assert CREDS[1] not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_copy_with_signatures_copies_the_referrers_fallback_tag(
+    source_registry: LocalRegistry, plain_registry: LocalRegistry, ns: str, tmp_path: Path
+) -> None:
+    """``--signatures`` copies the bare ``sha256-<hex>`` referrers tag too, with what it lists."""
+    factory = ImageFactory(ns)
+    image = factory.image("referred")
+    sbom = artifact(image, "application/spdx+json", b'{"spdxVersion": "SPDX-2.3"}')
+    tag = fallback_tag(image.digest)
+    with Seeder(source_registry.url) as seeder:
+        seeder.push(f"{ns}/referred", "v1", image)
+        seeder.push(f"{ns}/referred", sbom.digest, sbom)
+        seeder.push(f"{ns}/referred", tag, fallback_index((sbom, "application/spdx+json")))
+    result = mirrorbot(
+        "copy",
+        "--signatures",
+        f"{source_registry.host}/{ns}/referred:v1",
+        f"{plain_registry.host}/{ns}/referred",
+        home=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    target = f"{plain_registry.host}/{ns}/referred"
+    index = json.loads(skopeo.inspect_raw(f"{target}:{tag}"))
+    assert [entry["digest"] for entry in index["manifests"]] == [sbom.digest]
+    assert skopeo.manifest_digest(f"{target}@{sbom.digest}") == sbom.digest

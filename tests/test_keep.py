@@ -17,11 +17,12 @@ from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.domain.keep import KeepRule, apply_keep
 from mirrorbot.domain.planner import NamespacePlan, plan_namespace
 from mirrorbot.engine.sources.base import ListedRepository, ListedTag, Listing
+from mirrorbot.engine.sources.timestamps import parse_timestamp
 from mirrorbot.errors import ConfigError
 from mirrorbot.state.store import NamespaceState, TagRecord
 from tests.conftest import CREDS
 from tests.support import skopeo
-from tests.support.fronts import GcrFront
+from tests.support.fronts import GcrFront, HubFront, ProxyFront
 from tests.support.world import World, write_config
 
 CONFIG = """\
@@ -289,3 +290,107 @@ def test_newest_two_by_upload_time_through_gcr(world: World, gcr_front: GcrFront
     assert "keep by uploaded" not in result.stdout + result.stderr
     state = json.loads(world.remote_file(f"state/{gcr_front.host}/{world.ns}.json"))
     assert sorted(state["images"]["app"]["tags"]) == ["v1.0", "v1.2"]
+
+
+def _set_tag_pushed(registry: LocalRegistry, repository: str, tag: str, when: float) -> None:
+    """The ``last_updated`` HubFront reports: the mtime of the registry's tag link."""
+    link = (
+        registry.storage
+        / "docker/registry/v2/repositories"
+        / repository
+        / "_manifests/tags"
+        / tag
+        / "current/link"
+    )
+    os.utime(link, (when, when))
+
+
+@pytest.mark.slow(seconds=8)
+def test_newest_two_by_hub_last_updated(world: World, source_registry: LocalRegistry) -> None:
+    """``by: uploaded`` over the ``dockerhub`` listing follows the Hub tag pages' ``last_updated``.
+
+    ``v1.0…v1.4`` are distinct images without a ``created`` in their configs;
+    the Hub (its tag link mtimes) says ``v1.0`` and ``v1.2`` were pushed last,
+    so they are the newest 2. Without the Hub's times keep would order by
+    semver (``v1.4``, ``v1.3``) and say so.
+    """
+    factory = ImageFactory(world.ns)
+    for minor in range(5):
+        world.seed("app", f"v1.{minor}", factory.image(f"app-{minor}"))
+    base = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    for rank, tag in enumerate(["v1.4", "v1.3", "v1.1", "v1.2", "v1.0"]):  # oldest first
+        _set_tag_pushed(world.upstream, f"{world.ns}/app", tag, base + 3600 * rank)
+    with HubFront(source_registry, max_page_size=2) as hub:  # tag pages paged too
+        write_config(world, listing="dockerhub")
+        text = world.config.read_text().replace(
+            "    list: dockerhub\n", f"    list: dockerhub\n    hub_api: {hub.url}\n"
+        )
+        world.config.write_text(text)
+        _with_keep(world, "{newest: 2, by: uploaded}", listing="dockerhub")
+        result = world.run("sync")
+        tag_pages = [p for m, p in hub.requests if m == "GET" and "/repositories/app/tags" in p]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "keep by uploaded" not in result.stdout + result.stderr
+    assert sorted(_state_tags(world, "app")) == ["v1.0", "v1.2"]
+    assert len(tag_pages) == 3  # 5 tags, 2 a page
+
+
+def _created(day: int) -> str:
+    return f"2026-03-{day:02d}T10:00:00.123456789Z"  # Go writes nanoseconds
+
+
+@pytest.mark.slow(seconds=8)
+def test_newest_two_by_config_created_on_a_plain_registry(
+    world: World, source_registry: LocalRegistry
+) -> None:
+    """A registry listing carries no upload time: keep reads the image configs' ``created``.
+
+    ``v1.0…v1.4`` are created on days 5, 9, 1, 8, 2: the newest 2 are ``v1.1``
+    (day 9) and ``v1.3`` (day 8), where semver would keep ``v1.4`` and ``v1.3``.
+    ``v1.3`` is an index: its first platform's config counts. ``v1.0-again``
+    names ``v1.0``'s image. ``latest`` (mutable) is kept and never looked up.
+    Across the whole sync (lookup and copy) each upstream manifest is GET at
+    most once: the lookup reads through the run's manifest cache.
+    """
+    factory = ImageFactory(world.ns)
+    days = {"v1.0": 5, "v1.1": 9, "v1.2": 1, "v1.4": 2}
+    for tag, day in days.items():
+        world.seed("app", tag, factory.image(f"app-{tag}", created=_created(day)))
+    world.seed("app", "v1.0-again", factory.image("app-v1.0", created=_created(5)))
+    world.seed("app", "v1.3", factory.index("app-v1.3", created=_created(8)))
+    world.seed("app", "latest", factory.image("app-latest", created=_created(1)))
+    with ProxyFront(source_registry) as front:
+        write_config(world, source=f"{front.host}/{world.ns}")
+        _with_keep(world, "{newest: 2, by: uploaded}")
+        plan = _plan(world)
+        front.requests.clear()
+        result = world.run("sync")
+        gets = [p for m, p in front.requests if m == "GET" and "/manifests/" in p]
+        host = front.host
+    namespace: dict[str, Any] = plan["namespaces"][0]  # type: ignore[index]
+    assert sorted(item["tag"] for item in namespace["items"]) == ["latest", "v1.1", "v1.3"]
+    assert namespace["keptOut"] == 4
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "keep by uploaded" not in result.stdout + result.stderr
+    state = json.loads(world.remote_file(f"state/{host}/{world.ns}.json"))
+    assert sorted(state["images"]["app"]["tags"]) == ["latest", "v1.1", "v1.3"]
+    assert gets
+    assert len(gets) == len(set(gets)), gets
+    assert not [p for p in gets if p.endswith(("/v1.0", "/v1.2", "/v1.4"))]  # HEAD, then digest
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-05T10:00:00Z", datetime(2026, 3, 5, 10, tzinfo=UTC)),
+        ("2026-03-05T10:00:00.123456789Z", datetime(2026, 3, 5, 10, 0, 0, 123456, tzinfo=UTC)),
+        ("2026-03-05T12:00:00+02:00", datetime(2026, 3, 5, 10, tzinfo=UTC)),
+        ("1970-01-01T00:00:00Z", None),  # reproducible builds: unknown, not oldest
+        ("2026-03-05T10:00:00", None),  # no zone
+        ("2026-13-05T10:00:00Z", None),
+        ("2026-03-05T10:00:00Z" + "0" * 100, None),
+        (1700000000, None),
+    ],
+)
+def test_upstream_times_are_parsed_warily(text: object, expected: datetime | None) -> None:
+    assert parse_timestamp(text) == expected

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mirrorbot.config import parse_config
@@ -20,11 +21,13 @@ from mirrorbot.demo.corpus import Image, ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
 from mirrorbot.engine.copier import Copier
+from mirrorbot.engine.registry.client import RegistryClient
 from mirrorbot.engine.registry.credentials import CredentialStore
 from mirrorbot.engine.registry.media import OCI_INDEX, OCI_MANIFEST, PlatformFilter
 from mirrorbot.engine.registry.pool import RegistryPool
-from mirrorbot.errors import ConfigError, StateError
-from mirrorbot.jobs.referrers import MAX_REFERRERS, fallback_tag
+from mirrorbot.engine.registry.retry import RetryPolicy
+from mirrorbot.errors import ConfigError, ProtocolViolationError, StateError
+from mirrorbot.jobs.referrers import MAX_REFERRERS, fallback_tag, list_referrers
 from mirrorbot.reference import parse_reference
 from mirrorbot.state.store import TagRecord
 from tests.conftest import CREDS
@@ -263,3 +266,149 @@ namespaces:
     assert not plain.referrers.enabled  # off unless asked: no extra request per image
     with pytest.raises(ConfigError, match="types"):
         parse_config(text.replace(SPDX, "not a media type"))
+
+
+@pytest.mark.slow(seconds=8)
+def test_a_paged_referrers_answer_is_read_to_its_last_page(
+    world: World, source_registry: LocalRegistry
+) -> None:
+    """Three referrers served one a page (``Link: rel="next"``): all three are copied."""
+    f = ImageFactory(world.ns)
+    v1 = f.image("app-v1")
+    referrers = [artifact(v1, SPDX, f'{{"n": {n}}}'.encode()) for n in range(3)]
+    world.seed("app", "v1", v1)
+    for referrer in referrers:
+        world.seed("app", referrer.digest, referrer)
+    with ReferrersFront(source_registry) as front:
+        front.page_size = 1
+        host = front.host
+        _configure(world, "    referrers: {enabled: true}\n", source=f"{host}/{world.ns}")
+        run = world.run("sync")
+        asked = [p for m, p in front.requests if m == "GET" and "/referrers/" in p]
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert len(asked) == 3, asked
+    assert _tags(world, host)["v1"]["referrers"] == {r.digest: SPDX for r in referrers}
+    mirror = _mirror(world, "app")
+    for referrer in referrers:
+        assert skopeo.manifest_digest(f"{mirror}@{referrer.digest}", CREDS) == referrer.digest
+
+
+@pytest.mark.slow(seconds=10)
+def test_types_filter_the_fallback_tag_copied_in_the_signature_phase(world: World) -> None:
+    """The bare ``sha256-<hex>`` tag is copied with only the entries of ``referrers.types``.
+
+    Its filtered index is a new digest, recorded as such: a second run copies nothing.
+    """
+    f = ImageFactory(world.ns)
+    v1 = f.image("app-v1")
+    sbom = artifact(v1, SPDX, b'{"spdxVersion": "SPDX-2.3"}')
+    scan = artifact(v1, OTHER, b'{"findings": []}')
+    world.seed("app", "v1", v1)
+    world.seed("app", sbom.digest, sbom)
+    world.seed("app", scan.digest, scan)
+    tag = fallback_tag(v1.digest)
+    upstream_index = fallback_index((sbom, SPDX), (scan, OTHER))
+    world.seed("app", tag, upstream_index)
+    _configure(world, f"    referrers: {{enabled: true, types: ['{SPDX}']}}\n")
+
+    run = world.run("sync")
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    mirror = _mirror(world, "app")
+    index = json.loads(skopeo.inspect_raw(f"{mirror}:{tag}", CREDS))
+    assert [e["digest"] for e in index["manifests"]] == [sbom.digest]
+    with pytest.raises(subprocess.CalledProcessError):
+        skopeo.inspect_raw(f"{mirror}@{scan.digest}", CREDS)
+    record = _tags(world)[tag]
+    assert record["digest"] == skopeo.manifest_digest(f"{mirror}:{tag}", CREDS)
+    assert record["digest"] != upstream_index.digest
+    changelog = world.remote_file("state/CHANGELOG.md")
+    again = world.run("sync")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert world.remote_file("state/CHANGELOG.md") == changelog
+
+
+@pytest.mark.slow(seconds=10)
+def test_a_platform_filtered_index_gets_its_referrers_under_the_mirrors_digest(
+    world: World,
+) -> None:
+    """``platforms:`` makes a new index; upstream's referrers of the index follow it.
+
+    Each is pushed with ``subject`` rewritten to the mirror's index (a new
+    referrer digest, same config and layers) and listed in the mirror's
+    fallback tag of that index.
+    """
+    f = ImageFactory(world.ns)
+    multi = f.index("app-multi")
+    sbom = artifact(multi, SPDX, b'{"spdxVersion": "SPDX-2.3"}')
+    world.seed("app", "v1", multi)
+    world.seed("app", sbom.digest, sbom)
+    world.seed("app", fallback_tag(multi.digest), fallback_index((sbom, SPDX)))
+    _configure(
+        world,
+        "    platforms: [linux/arm64]\n    signatures: false\n    referrers: {enabled: true}\n",
+    )
+
+    run = world.run("sync")
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    record = _tags(world)["v1"]
+    pushed = record["digest"]
+    assert pushed != multi.digest  # filtered
+    [(copied, kind)] = record["referrers"].items()
+    assert kind == SPDX
+    assert copied != sbom.digest
+    mirror = _mirror(world, "app")
+    index = json.loads(skopeo.inspect_raw(f"{mirror}:{fallback_tag(pushed)}", CREDS))
+    assert [e["digest"] for e in index["manifests"]] == [copied]
+    document = json.loads(skopeo.inspect_raw(f"{mirror}@{copied}", CREDS))
+    original = json.loads(sbom.manifests[0][1])
+    assert document["subject"]["digest"] == pushed
+    assert document["layers"] == original["layers"]
+    assert document["config"] == original["config"]
+
+
+def _referrers_api(links: dict[str, str | None]) -> httpx.MockTransport:
+    """A registry whose referrers answer is paged: each page's ``Link`` from ``links``."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        page = request.url.params.get("page", "1")
+        entry = {
+            "mediaType": OCI_MANIFEST,
+            "digest": "sha256:" + page.rjust(64, "0"),
+            "size": 10,
+            "artifactType": SPDX,
+        }
+        headers = {"Content-Type": OCI_INDEX}
+        link = links.get(page)
+        if link is not None:
+            headers["Link"] = f'<{link}>; rel="next"'
+        document = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]}
+        return httpx.Response(200, headers=headers, content=json.dumps(document).encode())
+
+    return httpx.MockTransport(handle)
+
+
+@pytest.mark.parametrize(
+    ("links", "outcome"),
+    [
+        ({"1": "?page=2", "2": "?page=1"}, 2),  # links back to a page served: stop there
+        ({"1": "https://elsewhere.example/v2/x/referrers/d?page=2"}, "leaves"),
+        ({"1": "http://registry.example/v2/x/referrers/d?page=2"}, "leaves"),  # not https
+    ],
+)
+async def test_referrers_pages_stay_on_the_registry_and_never_loop(
+    links: dict[str, str | None], outcome: int | str
+) -> None:
+    subject = "sha256:" + "a" * 64
+    async with RegistryClient(
+        "registry.example",
+        transport=_referrers_api(links),
+        retry=RetryPolicy(attempts=1, timeout=None, wait_initial=0, wait_max=0),
+    ) as client:
+        if isinstance(outcome, int):
+            found = await list_referrers(client, "x", subject)
+            assert len(found) == outcome
+        else:
+            with pytest.raises(ProtocolViolationError, match=outcome):
+                await list_referrers(client, "x", subject)

@@ -45,3 +45,49 @@ def test_the_repositorys_own_config_is_valid() -> None:
     sources = [ns.source for ns in config.namespace_plans()]
     assert sources == ["gcr.io/google-containers", "registry.k8s.io", "quay.io/coreos"]
     assert config.state.repo == "."
+
+
+FEATURE_ROWS = (
+    "referrers",
+    "newest-N tags",
+    "rate-limit-aware pulls",
+    "mutable-tag backups",
+    "pruned",
+    "image-syncer rule files",
+    "registry→registry streaming",
+    "GitOps state, CHANGELOG",
+)
+
+
+def _feature_table() -> list[list[str]]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Compared with regsync and image-syncer", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[1:]]
+
+
+def _defined_tests(path: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text())
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.name.startswith("test_")
+    }
+
+
+def test_the_feature_tables_tests_exist() -> None:
+    """Every ✅ of mirrorbot in the README's comparison names tests that exist."""
+    table = _feature_table()
+    for wanted in FEATURE_ROWS:
+        assert any(wanted in row[0] for row in table), f"no feature row about {wanted!r}"
+    for feature, mirrorbot, *_ in table:
+        assert mirrorbot.startswith("✅"), f"{feature}: mirrorbot's cell is {mirrorbot!r}"
+        named = re.findall(r"`(tests/[\w/]+\.py)::(test_\w+)`", mirrorbot)
+        assert named, f"{feature}: no test named"
+        for file, name in named:
+            path = ROOT / file
+            assert path.is_file(), f"{feature}: {file} does not exist"
+            assert name in _defined_tests(path), f"{feature}: {file} has no {name}"

@@ -328,6 +328,38 @@ async def test_dockerhub_pages_and_survives_a_429(source_registry: LocalRegistry
     assert "page=2" in pages[2]
 
 
+async def test_dockerhub_upload_times_from_tag_pages_and_a_hostile_next(
+    source_registry: LocalRegistry, ns: str
+) -> None:
+    """``upload_times``: each tag's ``last_updated``; a page whose ``next`` leaves the API's
+    host costs that repository its times (one warning), never its tags."""
+    expected = _seed(source_registry, ns)
+    flat = {path: tags for path, tags in expected.items() if "/" not in path}
+    with HubFront(source_registry, max_page_size=1) as hub:
+        async with RegistryClient(source_registry.host) as client:
+            source = make_source(
+                "dockerhub",
+                registry=source_registry.host,
+                path=ns,
+                client=client,
+                hub_api=hub.url,
+                upload_times=True,
+            )
+            listing = await source.list()
+            for repository in listing.repositories:
+                for tag in repository.tags:
+                    pushed = hub.tag_pushed(f"{ns}/{repository.path}", tag.name)
+                    assert tag.uploaded is not None
+                    assert abs((tag.uploaded - pushed).total_seconds()) < 0.001
+            hub.tag_next = "https://elsewhere.example/v2/namespaces/x/repositories/y/tags"
+            hostile = await source.list()
+    assert _shape(listing) == _expected_shape(flat)
+    assert _shape(hostile) == _expected_shape(flat)
+    assert all(t.uploaded is None for r in hostile.repositories for t in r.tags)
+    assert len(hostile.skipped) == len(flat)
+    assert all("no upload times" in line and "elsewhere" in line for line in hostile.skipped)
+
+
 async def test_dockerhub_with_a_given_client_and_hostile_names(
     source_registry: LocalRegistry, ns: str
 ) -> None:
@@ -479,7 +511,9 @@ async def test_hostile_catalog_and_tags_are_skipped(caplog: pytest.LogCaptureFix
         "/v2/ns/denied/tags/list",
         "/v2/ns/ok/tags/list",
     ]
-    assert len([r for r in caplog.records if r.name == "mirrorbot.sources"]) == len(listing.skipped)
+    assert len([r for r in caplog.records if r.name == "mirrorbot.sources"]) == len(
+        listing.skipped
+    )
     json.dumps(listing.skipped)  # plain strings, fit for a report
 
 

@@ -113,7 +113,7 @@ def copy(
         bool,
         typer.Option(
             "--signatures/--no-signatures",
-            help="Also copy cosign sha256-<hex>.sig/.att/.sbom tags.",
+            help="Also copy cosign sha256-<hex>.sig/.att/.sbom tags and the referrers tag sha256-<hex>.",
         ),
     ] = False,
     force: Annotated[

@@ -119,7 +119,15 @@ class ImageFactory:
         data = gzip.compress(tar, compresslevel=1, mtime=0)
         return Blob(OCI_LAYER_GZIP if oci else DOCKER_LAYER, data, diff_id)
 
-    def config(self, key: str, platform: str, layers: Sequence[Blob], *, oci: bool) -> Blob:
+    def config(
+        self,
+        key: str,
+        platform: str,
+        layers: Sequence[Blob],
+        *,
+        oci: bool,
+        created: str | None = None,
+    ) -> Blob:
         os_name, arch, *variant = platform.split("/")
         document: dict[str, Any] = {
             "architecture": arch,
@@ -129,6 +137,8 @@ class ImageFactory:
         }
         if variant:
             document["variant"] = variant[0]
+        if created is not None:
+            document["created"] = created
         return Blob(OCI_CONFIG if oci else DOCKER_CONFIG, _canonical(document))
 
     def image(
@@ -139,11 +149,15 @@ class ImageFactory:
         layers: Sequence[Blob] = (),
         oci: bool = False,
         layer_size: int = 2048,
+        created: str | None = None,
     ) -> Image:
-        """A single-platform image: the given (shared) layers plus one of its own."""
+        """A single-platform image: the given (shared) layers plus one of its own.
+
+        ``created`` is the config's creation time (RFC 3339), absent when None.
+        """
         own = self.layer(f"{key}/{platform}/own", layer_size, oci=oci)
         all_layers = (*layers, own)
-        config = self.config(f"{key}/{platform}", platform, all_layers, oci=oci)
+        config = self.config(f"{key}/{platform}", platform, all_layers, oci=oci, created=created)
         manifest = {
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
@@ -162,10 +176,13 @@ class ImageFactory:
         oci: bool = True,
         attestations: bool = False,
         layer_size: int = 2048,
+        created: str | None = None,
     ) -> Image:
         """A multi-platform index (OCI) or manifest list (Docker), optionally with attestations."""
         children = [
-            self.image(key, platform=p, layers=layers, oci=oci, layer_size=layer_size)
+            self.image(
+                key, platform=p, layers=layers, oci=oci, layer_size=layer_size, created=created
+            )
             for p in platforms
         ]
         return self.index_of(

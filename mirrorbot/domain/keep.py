@@ -14,10 +14,14 @@ Applied after ``include``/``exclude``, before planning, per repository:
 - ``semver`` orders like :mod:`mirrorbot.domain.tagorder`: releases newest first,
   then pre-releases (``v1.21-rc1`` ranks below every release), then tags
   that are no version, ties by tag text.
-- ``uploaded`` orders by the listing's upload time (gcr's ``timeUploadedMs``),
-  newest first; tags without one rank below those with one, by semver. A
-  listing that carries no upload time at all (catalog, Docker Hub's registry
-  listing, images) is ordered by semver instead, said once per namespace.
+- ``uploaded`` orders by upload time, newest first: gcr's ``timeUploadedMs``,
+  Docker Hub's ``last_updated`` (its tag pages, read by the ``dockerhub``
+  listing for this), else the image config's ``created``
+  (:mod:`mirrorbot.jobs.uploadtimes`, read by sync for the counted tags of a
+  repository that has no other time). Tags without one rank below those with
+  one, by semver. Only when no tag has a time at all (configs without
+  ``created``, too many tags to look up) is it ordered by semver instead,
+  said once per namespace.
 
 A tag left out is not deleted from the mirror, not marked gone, and not
 re-checked: ``keep`` decides what is mirrored from now on, pruning is separate.

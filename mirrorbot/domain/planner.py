@@ -170,7 +170,7 @@ def _plan(
         dropped = kept.dropped
         if kept.fallback:
             keep_note = (
-                f"{listing.source}: keep by uploaded: the listing carries no upload times, "
+                f"{listing.source}: keep by uploaded: no upload or created times found, "
                 f"kept the newest {keep.newest} by semver instead"
             )
     for repository in listing.repositories:

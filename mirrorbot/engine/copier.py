@@ -183,6 +183,7 @@ class Copier:
         source_manifest: Manifest | None = None,
         skip_other_platforms: bool = False,
         source_digest: str | None = None,
+        reshape: Callable[[Manifest], Manifest] | None = None,
     ) -> CopyResult:
         """Copy one reference (tag or digest; every platform unless filtered).
 
@@ -190,6 +191,9 @@ class Copier:
         the target tag is left alone (one HEAD request). ``source_digest`` is the
         tag's digest when the caller already knows it (a listing that carries
         digests, a re-check HEAD of this run): the source is then not asked again.
+        ``reshape`` rewrites the (platform-filtered) manifest before it is pushed,
+        e.g. :func:`mirrorbot.jobs.referrers.fallback_types_filter`; a new digest is
+        recorded as a platform filter's is.
         """
         job = _Job(
             source=self.pool.reader(source.registry, source.repository),
@@ -201,6 +205,8 @@ class Copier:
         manifest = source_manifest or await self._source_manifest(job, source, source_digest)
         wanted = platforms or PlatformFilter()
         top = filter_index(manifest, wanted, str(source)) if manifest.is_index else manifest
+        if reshape is not None:
+            top = reshape(top)
         if target.digest is not None and target.digest != top.digest:
             raise MirrorbotError(
                 f"{target}: a digest reference can only receive {top.digest} from {source}"

@@ -1,10 +1,11 @@
-"""``mirrorbot copy``: one reference, plus its cosign signature tags when asked."""
+"""``mirrorbot copy``: one reference, plus its cosign signature tags and referrers fallback tag when asked."""
 
 from __future__ import annotations
 
 from mirrorbot.engine.copier import Copier, CopyResult, signature_tags
 from mirrorbot.engine.registry.media import PlatformFilter
 from mirrorbot.engine.registry.pool import RegistryPool
+from mirrorbot.jobs.referrers import fallback_tag
 from mirrorbot.reference import Reference
 
 __all__ = ["copy_reference"]
@@ -25,7 +26,7 @@ async def copy_reference(
     if signatures:
         source_client = pool.client(source.registry)
         # cosign signs the digest it was given: the source's, even when we filtered platforms.
-        for tag in signature_tags(main.source_digest):
+        for tag in (*signature_tags(main.source_digest), fallback_tag(main.source_digest)):
             if await source_client.manifest_head(source.repository, tag) is None:
                 continue
             results.append(

@@ -15,12 +15,14 @@ each a valid descriptor of a manifest; the document is size-capped by the client
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+import httpx
+
 from mirrorbot.config import ReferrersSettings
-from mirrorbot.domain.tagorder import follows_subject
+from mirrorbot.domain.tagorder import artifact_kind, follows_subject
 from mirrorbot.engine.backends.readable import ReadableRegistry
 from mirrorbot.engine.copier import Copier, CopyResult
 from mirrorbot.engine.registry.auth import pull_scope
@@ -30,6 +32,7 @@ from mirrorbot.engine.registry.media import (
     INDEX_TYPES,
     OCI_INDEX,
     Descriptor,
+    Manifest,
     parse_manifest,
 )
 from mirrorbot.errors import MirrorbotError, RegistryError
@@ -38,14 +41,17 @@ from mirrorbot.state.store import MAX_REFERRERS, is_media_type
 
 __all__ = [
     "MAX_REFERRERS",
+    "MAX_REFERRER_PAGES",
     "Referrer",
     "copy_referrers",
     "fallback_tag",
+    "fallback_types_filter",
     "list_referrers",
     "with_referrers",
 ]
 
 
+MAX_REFERRER_PAGES = 100  # pages of one referrers answer; MAX_REFERRERS caps the entries
 # No referrers API here: fall back to the tag. 200 is a body that is not JSON.
 _UNSUPPORTED = frozenset({200, 400, 404, 406})
 
@@ -95,25 +101,43 @@ def _entries(document: Any, reference: str) -> list[Referrer]:
 
 
 async def _api(client: RegistryClient, repository: str, digest: str) -> list[Referrer] | None:
-    """The referrers API's answer; None when the registry does not implement it.
+    """The referrers API's answer, every page of it; None when the registry does not implement it.
 
     As go-containerregistry decides: 404, 400 or 406, or a 200 that is not an
     OCI index, means no API (fall back to the tag); any other failure is an error.
+    A long answer is paged with ``Link: <…>; rel="next"`` (OCI distribution
+    spec): followed on this registry only, at most :data:`MAX_REFERRER_PAGES`
+    pages and :data:`MAX_REFERRERS` entries in all.
     """
     reference = f"{client.registry}/{repository}@{digest}"
-    try:
-        document, headers = await client.get_json(
-            f"/v2/{repository}/referrers/{digest}",
-            scopes=(pull_scope(repository),),
-            reference=reference,
-        )
-    except RegistryError as exc:
-        if exc.status in _UNSUPPORTED:
-            return None
-        raise
-    if headers.get("content-type", "").split(";")[0].strip() != OCI_INDEX:
-        return None
-    return _entries(document, reference)
+    url: str | httpx.URL | None = f"/v2/{repository}/referrers/{digest}"
+    found: dict[str, Referrer] = {}
+    seen: set[str] = set()
+    first = True
+    while url is not None:
+        if str(url) in seen:
+            break  # a page that links back to one already served
+        if len(seen) >= MAX_REFERRER_PAGES:
+            raise MirrorbotError(f"{reference}: more than {MAX_REFERRER_PAGES} referrers pages")
+        seen.add(str(url))
+        try:
+            document, headers, url = await client.get_json_page(
+                url, scopes=(pull_scope(repository),), reference=reference
+            )
+        except RegistryError as exc:
+            if first and exc.status in _UNSUPPORTED:
+                return None
+            raise
+        if headers.get("content-type", "").split(";")[0].strip() != OCI_INDEX:
+            if first:
+                return None
+            raise MirrorbotError(f"{reference}: a referrers page is not an OCI index")
+        first = False
+        for referrer in _entries(document, reference):
+            found.setdefault(referrer.digest, referrer)
+        if len(found) > MAX_REFERRERS:
+            raise MirrorbotError(f"{reference}: more than {MAX_REFERRERS} referrers")
+    return list(found.values())
 
 
 async def _tagged(reader: ReadableRegistry, repository: str, digest: str) -> list[Referrer]:
@@ -141,10 +165,20 @@ async def list_referrers(
 
 
 async def copy_referrers(
-    copier: Copier, source: Reference, target: Reference, digest: str, types: Iterable[str] = ()
+    copier: Copier,
+    source: Reference,
+    target: Reference,
+    digest: str,
+    types: Iterable[str] = (),
+    *,
+    subject: Mapping[str, Any] | None = None,
 ) -> tuple[tuple[str, str], ...]:
     """Copy what refers to ``digest`` from ``source``'s repository to ``target``'s.
 
+    ``subject`` (a descriptor: mediaType, digest, size) is what the target holds
+    instead of ``digest`` when that differs (a platform-filtered index): each
+    referrer is then pushed with its ``subject`` rewritten to it, a new manifest
+    with a new digest, and is found under that subject on the target.
     Returns (digest, artifactType) of every referrer the target now holds, sorted.
     """
     pool = copier.pool
@@ -152,15 +186,44 @@ async def copy_referrers(
     found = await list_referrers(reader, source.repository, digest, types)
     if not found:
         return ()
+    pushed: list[Referrer] = []
     for referrer in found:
-        await copier.copy(
+        manifest = None
+        if subject is not None:
+            manifest = await _resubjected(copier, reader, source, referrer, subject)
+        result = await copier.copy(
             Reference(source.registry, source.repository, None, referrer.digest),
-            Reference(target.registry, target.repository, None, referrer.digest),
+            Reference(target.registry, target.repository, None, None),
+            source_manifest=manifest,
         )
+        entry = {**referrer.entry, "digest": result.digest, "size": result.size}
+        pushed.append(Referrer(result.digest, referrer.artifact_type, entry))
+    on_target = subject["digest"] if subject is not None else digest
     client = pool.client(target.registry, target.repository)
-    if await _api(client, target.repository, digest) is None:
-        await _update_fallback_tag(client, target.repository, digest, found)
-    return tuple(sorted((r.digest, r.artifact_type) for r in found))
+    if await _api(client, target.repository, on_target) is None:
+        await _update_fallback_tag(client, target.repository, on_target, pushed)
+    return tuple(sorted((r.digest, r.artifact_type) for r in pushed))
+
+
+async def _resubjected(
+    copier: Copier,
+    reader: ReadableRegistry,
+    source: Reference,
+    referrer: Referrer,
+    subject: Mapping[str, Any],
+) -> Manifest:
+    """The referrer's manifest with ``subject`` in place of upstream's (same layers and config)."""
+    manifest = await copier.manifests.get(
+        source.registry,
+        referrer.digest,
+        lambda: reader.manifest_get(source.repository, referrer.digest),
+    )
+    document = json.loads(manifest.raw)
+    if not isinstance(document, dict) or not isinstance(document.get("subject"), dict):
+        return manifest  # not about anything (a fallback tag may list such): copied as is
+    document["subject"] = dict(subject)
+    raw = json.dumps(document, indent=2).encode()
+    return parse_manifest(raw, manifest.media_type, f"{source}@{referrer.digest}")
 
 
 async def _update_fallback_tag(
@@ -181,6 +244,36 @@ async def _update_fallback_tag(
     )
 
 
+def fallback_types_filter(
+    settings: ReferrersSettings, tag: str
+) -> Callable[[Manifest], Manifest] | None:
+    """For the bare fallback tag ``sha256-<hex>`` when ``types`` is set: keep only those entries.
+
+    The signature phase copies that tag like cosign's; with ``referrers.types``
+    its index is copied with only the entries of the wanted artifactTypes (a
+    new index, a new digest, recorded as such, like a platform filter's).
+    """
+    if not settings.types or artifact_kind(tag) != "referrers":
+        return None
+    wanted = frozenset(settings.types)
+
+    def reshape(manifest: Manifest) -> Manifest:
+        if not manifest.is_index:
+            return manifest
+        document = json.loads(manifest.raw)
+        entries = document.get("manifests") if isinstance(document, dict) else None
+        if not isinstance(entries, list):
+            return manifest
+        kept = [e for e in entries if isinstance(e, dict) and e.get("artifactType") in wanted]
+        if len(kept) == len(entries):
+            return manifest
+        document["manifests"] = kept
+        raw = json.dumps(document, indent=2).encode()
+        return parse_manifest(raw, manifest.media_type, tag)
+
+    return reshape
+
+
 async def with_referrers(
     copier: Copier,
     settings: ReferrersSettings,
@@ -192,13 +285,22 @@ async def with_referrers(
 
     A failure here is one warning, never the image's: the image itself is in
     the mirror and is recorded, without referrers. A platform-filtered index
-    has a new digest that upstream's referrers are not about: none are copied.
+    has a new digest: upstream's referrers of the index it came from are
+    copied with their ``subject`` rewritten to the index the mirror holds.
     """
-    if not settings.enabled or result.filtered or follows_subject(tag):
+    if not settings.enabled or follows_subject(tag):
         return result
+    subject = None
+    if result.filtered:
+        subject = {"mediaType": result.media_type, "digest": result.digest, "size": result.size}
     try:
         found = await copy_referrers(
-            copier, result.source, result.target, result.digest, settings.types
+            copier,
+            result.source,
+            result.target,
+            result.source_digest,
+            settings.types,
+            subject=subject,
         )
     except MirrorbotError as exc:
         warnings.append(f"{result.source}: referrers not copied: {exc}")

@@ -57,8 +57,9 @@ from mirrorbot.errors import (
     UnexpectedError,
 )
 from mirrorbot.jobs.progress import NullProgress, ProgressSink
-from mirrorbot.jobs.referrers import with_referrers
+from mirrorbot.jobs.referrers import fallback_types_filter, with_referrers
 from mirrorbot.jobs.timebudget import TimeBudget
+from mirrorbot.jobs.uploadtimes import with_created_times
 from mirrorbot.jobs.verify import skip_change, unsupported_reason
 from mirrorbot.reference import Reference
 from mirrorbot.state.store import NamespaceState, StateStore, TagRecord
@@ -336,6 +337,7 @@ class Sync:
         if run.requested:
             run.listing = await self._requested_listing(run)
             return
+        by_upload = ns.keep is not None and ns.keep.by == "uploaded"
         source = make_source(
             ns.strategy,
             registry=ns.registry,
@@ -345,8 +347,24 @@ class Sync:
             hub_api=ns.hub_api,
             hub_client=self._hub_client,
             quay_api=ns.quay_api,
+            upload_times=by_upload,
         )
         run.listing = await source.list()
+        if by_upload:
+            run.listing = await self._created_times(run, run.listing)
+
+    async def _created_times(self, run: NamespaceRun, listing: Listing) -> Listing:
+        """``keep: {by: uploaded}`` over a listing without times: the configs' ``created``."""
+        ns = run.namespace
+        found = await with_created_times(
+            listing,
+            namespace=ns.path,
+            reader=self.pool.reader(ns.registry),
+            cache=self.copier.manifests,
+            wanted=lambda tag: ns.tag_selected(tag) and not ns.is_mutable(tag),
+        )
+        self.report.warnings.extend(found.warnings())
+        return found.listing
 
     async def _requested_listing(self, run: NamespaceRun) -> Listing:
         """A listing of just the requested references (a bare repository means all its tags)."""
@@ -509,6 +527,7 @@ class Sync:
                 item.target,
                 platforms=PlatformFilter.parse(run.namespace.platforms),
                 source_digest=item.upstream_digest,  # the listing's, or this run's HEAD
+                reshape=fallback_types_filter(run.namespace.referrers, item.tag),
             )
         except asyncio.CancelledError:
             # Abandoned on a second SIGTERM: nothing was recorded for it, the next run redoes it.

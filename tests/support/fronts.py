@@ -70,6 +70,7 @@ HOP_BY_HOP = frozenset(
 CHUNK = 64 * 1024
 _TAGS_LIST = re.compile(r"^/v2/(?P<path>.+)/tags/list$")
 _HUB_REPOSITORIES = re.compile(r"^/v2/namespaces/(?P<namespace>[^/]+)/repositories/?$")
+_HUB_TAGS = re.compile(r"^/v2/namespaces/(?P<namespace>[^/]+)/repositories/(?P<name>[^/]+)/tags/?$")
 
 
 class Fault:
@@ -444,7 +445,7 @@ class GcrFront(Front):
 
 
 class HubFront(Front):
-    """The Docker Hub web API's repository listing, over a real registry's catalog.
+    """The Docker Hub web API's repository listing (and tag pages), over a real registry's catalog.
 
     Lists the one-component repositories below a namespace (Hub has no
     nesting), sorted by name, ``page_size`` (default 10, at most 100) per page
@@ -464,9 +465,63 @@ class HubFront(Front):
         super().__init__(registry)
         self.extra_names = list(extra_names)
         self.max_page_size = max_page_size
+        self.tag_next: str | None = None  # when set, every tag page's "next" (hostile pages)
+
+    def tag_pushed(self, repository: str, tag: str) -> datetime:
+        """When the real registry last pointed ``tag`` somewhere: its tag link's mtime."""
+        link = (
+            self.registry.storage
+            / "docker/registry/v2/repositories"
+            / repository
+            / "_manifests/tags"
+            / tag
+            / "current/link"
+        )
+        return datetime.fromtimestamp(link.stat().st_mtime, UTC)
+
+    def _tag_page(self, handler: FrontHandler, namespace: str, name: str, query: str) -> None:
+        """``/v2/namespaces/<ns>/repositories/<name>/tags``: the registry's tags, with
+        ``last_updated`` (:meth:`tag_pushed`), paged like the repository listing."""
+        params = parse_qs(query)
+        page = int(params.get("page", ["1"])[0])
+        page_size = min(int(params.get("page_size", ["10"])[0]), self.max_page_size)
+        tags = sorted(self.tags(f"{namespace}/{name}"))
+        if not tags:
+            handler.reply_json(404, {"message": "httperror 404: object not found"})
+            return
+        start = (page - 1) * page_size
+        chunk = tags[start : start + page_size]
+        following = urlencode({"page": page + 1, "page_size": page_size})
+        stamp = "%Y-%m-%dT%H:%M:%S.%fZ"
+        handler.reply_json(
+            200,
+            {
+                "count": len(tags),
+                "next": self.tag_next
+                or (
+                    f"{self.url}/v2/namespaces/{namespace}/repositories/{name}/tags?{following}"
+                    if start + page_size < len(tags)
+                    else None
+                ),
+                "previous": None,
+                "results": [
+                    {
+                        "name": tag,
+                        "last_updated": self.tag_pushed(f"{namespace}/{name}", tag).strftime(stamp),
+                        "tag_status": "active",
+                        "content_type": "image",
+                    }
+                    for tag in chunk
+                ],
+            },
+        )
 
     def handle(self, handler: FrontHandler) -> None:
         split = urlsplit(handler.path)
+        tags = _HUB_TAGS.match(split.path)
+        if handler.command == "GET" and tags is not None:
+            self._tag_page(handler, tags["namespace"], tags["name"], split.query)
+            return
         match = _HUB_REPOSITORIES.match(split.path)
         if handler.command != "GET" or match is None:
             handler.reply_json(404, {"message": "page not found"})
@@ -531,3 +586,10 @@ class HubFront(Front):
                 ],
             },
         )
+
+
+class ProxyFront(Front):
+    """The real registry, unchanged, behind a host that records every request."""
+
+    def handle(self, handler: FrontHandler) -> None:
+        self.proxy(handler)

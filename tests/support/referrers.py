@@ -61,9 +61,12 @@ class ReferrersFront(Front):
     """An upstream host that implements the OCI 1.1 referrers API over a real registry.
 
     ``hostile``, when set, is the body every referrers answer carries instead (a 200).
+    ``page_size``, when set, pages the answer: that many entries a page, the next
+    page named by ``Link: <…?page=N>; rel="next"`` (relative, as the spec allows).
     """
 
     hostile: bytes | None = None
+    page_size: int | None = None
 
     def handle(self, handler: FrontHandler) -> None:
         split = urlsplit(handler.path)
@@ -97,5 +100,12 @@ class ReferrersFront(Front):
                     "artifactType": kind,
                 }
             )
+        headers = {"Content-Type": OCI_INDEX}
+        if self.page_size is not None:
+            page = int(parse_qs(split.query).get("page", ["1"])[0])
+            start = (page - 1) * self.page_size
+            if start + self.page_size < len(entries):
+                headers["Link"] = f'<{split.path}?page={page + 1}>; rel="next"'
+            entries = entries[start : start + self.page_size]
         body = _json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
-        handler.reply(200, body, {"Content-Type": OCI_INDEX})
+        handler.reply(200, body, headers)

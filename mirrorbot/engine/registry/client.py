@@ -724,8 +724,29 @@ class RegistryClient:
         never another host; no ``Link`` following. The document is returned
         as parsed, untrusted: callers check its shape.
         """
-        if not path.startswith("/") or path.startswith("//"):
+        document, response = await self._json(path, scopes=scopes, reference=reference)
+        return document, response.headers
+
+    async def get_json_page(
+        self, url: str | httpx.URL, *, scopes: tuple[str, ...], reference: str
+    ) -> tuple[Any, httpx.Headers, httpx.URL | None]:
+        """:meth:`get_json`, and the answer's ``Link: <…>; rel="next"`` page.
+
+        ``url`` is a path on this registry or a URL a previous page gave; the
+        next page is only ever on this registry (same scheme, host and port).
+        """
+        document, response = await self._json(url, scopes=scopes, reference=reference)
+        return document, response.headers, self._next_page(response, reference)
+
+    async def _json(
+        self, path: str | httpx.URL, *, scopes: tuple[str, ...], reference: str
+    ) -> tuple[Any, httpx.Response]:
+        if isinstance(path, str) and (not path.startswith("/") or path.startswith("//")):
             raise ValueError(f"not a path on {self.registry}: {path!r}")
+        if isinstance(path, httpx.URL) and path.is_absolute_url:
+            base = httpx.URL(self.base_url)
+            if (path.scheme, path.netloc) != (base.scheme, base.netloc):
+                raise ValueError(f"not a URL of {self.registry}: {redact_url(path)}")
 
         async def attempt() -> httpx.Response:
             request = self._request(
@@ -748,4 +769,4 @@ class RegistryClient:
                 reference=reference,
                 body_excerpt="response is not JSON",
             ) from None
-        return document, response.headers
+        return document, response

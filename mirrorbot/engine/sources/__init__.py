@@ -41,13 +41,16 @@ def make_source(
     concurrency: int = 8,
     hub_client: httpx.AsyncClient | None = None,
     quay_api: str | None = None,
+    upload_times: bool = False,
 ) -> Source:
     """The :class:`Source` for ``strategy`` over ``registry/path``.
 
     ``path`` is the namespace below the registry (``google-containers``; ``""``
     for a whole registry with ``catalog`` or ``images``). ``quay_api`` is Quay's
     API base URL (default: the registry's own); ``hub_client`` is the client for
-    a web API (Docker Hub, Quay), made per listing when None. Raises ``ValueError``
+    a web API (Docker Hub, Quay), made per listing when None. ``upload_times``
+    asks a listing for tag upload times it would not read otherwise (Docker Hub's
+    ``last_updated``, for ``keep: {by: uploaded}``). Raises ``ValueError``
     for an unknown strategy, an invalid path or a concurrency below 1.
     """
     path = path.strip("/")
@@ -72,6 +75,7 @@ def make_source(
             hub_api=hub_api,
             concurrency=concurrency,
             hub_client=hub_client,
+            upload_times=upload_times,
         )
     if strategy == "quay":
         assert isinstance(client, RegistryClient)

@@ -11,6 +11,7 @@ the registry client's predicate (429 and 5xx, ``Retry-After`` as the backoff).
 from __future__ import annotations
 
 import asyncio
+import builtins
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ from mirrorbot.engine.registry.client import USER_AGENT, RegistryClient
 from mirrorbot.engine.registry.responses import redact_url, registry_error_from_response
 from mirrorbot.engine.registry.retry import retrying
 from mirrorbot.engine.sources._listing import Warnings, assemble, checked_repository, list_tags
-from mirrorbot.engine.sources.base import Listing, source_name
+from mirrorbot.engine.sources.base import ListedRepository, Listing, source_name
 from mirrorbot.errors import DeadlineExceededError, RegistryError
 
 __all__ = ["API_TIMEOUT", "WebApiSource", "api_client", "read_json_page"]
@@ -127,10 +128,12 @@ class WebApiSource:
     async def list(self) -> Listing:
         warnings = Warnings(self.source)
         if self.api_client is not None:
-            names = await self._names(self.api_client, warnings)
-        else:
-            async with api_client(follow_redirects=self.follow_redirects) as api:
-                names = await self._names(api, warnings)
+            return await self._list(self.api_client, warnings)
+        async with api_client(follow_redirects=self.follow_redirects) as api:
+            return await self._list(api, warnings)
+
+    async def _list(self, api: httpx.AsyncClient, warnings: Warnings) -> Listing:
+        names = await self._names(api, warnings)
         below = [
             checked
             for name in names
@@ -139,10 +142,17 @@ class WebApiSource:
         found = await list_tags(
             self.client, self.path, below, concurrency=self.concurrency, warnings=warnings
         )
+        found = await self._annotate(api, found, warnings)
         return assemble(self.source, found, warnings)
 
     async def _names(self, api: httpx.AsyncClient, warnings: Warnings) -> tuple[str, ...]:
         raise NotImplementedError
+
+    async def _annotate(
+        self, api: httpx.AsyncClient, found: builtins.list[ListedRepository], warnings: Warnings
+    ) -> builtins.list[ListedRepository]:
+        """What the API knows of the registry's tags (upload times), added to them."""
+        return found
 
     async def _page(self, api: httpx.AsyncClient, url: httpx.URL) -> Any:
         return await read_json_page(

@@ -26,10 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from mirrorbot.config.regex import TagRegex, compile_tag_regex
+from mirrorbot.config.yamlio import load_yaml, to_plain
 from mirrorbot.engine.registry.credentials import Credential, expand_env
 from mirrorbot.errors import ConfigError, CredentialError, InvalidReferenceError, TagRegexError
 from mirrorbot.reference import (
@@ -85,6 +83,7 @@ class AuthEntry:
 
 
 def _load_document(path: Path, what: str) -> Any:
+    """The file as plain data; YAML goes through the guarded loader (:mod:`.yamlio`)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -97,15 +96,13 @@ def _load_document(path: Path, what: str) -> Any:
             return json.loads(text)
         except ValueError as exc:
             raise ConfigError(f"not valid JSON: {exc}", path=str(path)) from None
-    loader = YAML(typ="safe", pure=True)
+        except RecursionError:
+            raise ConfigError("not valid JSON: nested too deeply", path=str(path)) from None
     try:
-        return loader.load(text)
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}", path=str(path), line=line
-        ) from None
+        return to_plain(load_yaml(text, path=str(path), max_bytes=MAX_FILE))
+    except ConfigError as exc:
+        exc.path = exc.path or str(path)
+        raise
 
 
 def _split_selector(key: str) -> tuple[str, str | None, str | None]:
@@ -244,7 +241,7 @@ def _rule(key: str, value: Any, default: tuple[str, str] | None) -> Rule:
             raise ConfigError(str(exc), key=key) from None
     elif tag_part is not None:
         tags = _tags(tag_part, key)
-    values = value if isinstance(value, list) else [value]
+    values = value if isinstance(value, list | tuple) else [value]
     if not values:
         raise ConfigError("no destination", key=key)
     destinations = []

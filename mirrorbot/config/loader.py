@@ -7,15 +7,17 @@ is looking at the YAML, not at a Python traceback.
 How a file becomes a :class:`Config`:
 
 1. Files over 1 MiB are refused before parsing.
-2. The YAML event stream is scanned first: **aliases (``*name``) are refused**
-   (a config never needs them, and refusing them makes "billion laughs" bombs
-   impossible), and so are documents of more than :data:`MAX_NODES` nodes.
+2. The YAML event stream is scanned first (:mod:`mirrorbot.config.yamlio`):
+   **aliases (``*name``) are refused** (a config never needs them, and refusing
+   them makes "billion laughs" bombs impossible), and so are documents of more
+   than :data:`~mirrorbot.config.yamlio.MAX_NODES` nodes or nested too deeply.
 3. ruamel.yaml's round-trip loader builds the tree, keeping line numbers.
 4. The tree becomes plain data (sequences → tuples).
 5. Pydantic models in strict mode validate it (strict, so ``"yes"`` or ``1`` is
    not silently a boolean); each pydantic error location is mapped back to the
-   line through the ruamel tree. Cross-field rules (strategies, duplicates,
-   name rendering and collisions) run in the :class:`Config` validator.
+   line through the ruamel tree (:mod:`mirrorbot.config.diagnostics`). Cross-field
+   rules (strategies, duplicates, name rendering and collisions) run in the
+   :class:`Config` validator (:mod:`mirrorbot.config.document`).
 6. String values under ``registries:`` (only there: that is where secrets live)
    may name environment variables: ``${VAR}`` / ``$VAR``, ``$$`` is a literal
    ``$`` and any other ``$`` is an error, checked here. They are **not

@@ -42,7 +42,6 @@ __all__ = [
     "Source",
     "StatePath",
     "check_host",
-    "looks_like_host",
     "split_source",
 ]
 
@@ -64,8 +63,7 @@ def check_host(value: str) -> str:
     return host
 
 
-def looks_like_host(value: str) -> bool:
-    """Docker's rule for a first path component that names a registry (IPv6 ``[::1]`` too)."""
+def _looks_like_host(value: str) -> bool:
     return "." in value or ":" in value or value == "localhost" or value.startswith("[")
 
 
@@ -79,7 +77,7 @@ def split_source(source: str) -> tuple[str, str]:
     """
     if not source or source != source.strip():
         raise ValueError("a namespace source must be non-empty and without spaces")
-    if "/" not in source and looks_like_host(source):
+    if "/" not in source and _looks_like_host(source):
         registry, path = source, ""
     else:
         registry, path = split_registry(source)

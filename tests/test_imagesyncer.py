@@ -637,3 +637,19 @@ def test_rule_file_alias_bomb_exits_2_with_one_line(tmp_path: Path) -> None:
     assert result.stderr == (
         "error: images.yaml:2: YAML aliases (*a0) are not supported: write the value out\n"
     )
+
+
+def test_rule_and_auth_errors_in_files_name_the_line(tmp_path: Path) -> None:
+    images = tmp_path / "images.yaml"
+    images.write_text("# rules\nquay.io/a/b: quay.io/c/d\n\nquay.io/a/b:v1,v2: quay.io/c/d:x\n")
+    with pytest.raises(ConfigError) as caught:
+        load_rules(images)
+    assert str(caught.value) == (
+        f"{images}:4: quay.io/a/b:v1,v2: tag count mismatch: "
+        "2 source tag(s) but 1 destination tag(s)"
+    )
+    auth = tmp_path / "auth.yaml"
+    auth.write_text("quay.io:\n  username: a\nghcr.io/x/:\n  user: b\n")
+    with pytest.raises(ConfigError) as caught:
+        load_auth(auth, {})
+    assert str(caught.value) == f"{auth}:3: ghcr.io/x: unknown keys ['user']"

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from mirrorbot import config as config_module
 from mirrorbot.config import (
     MAX_CONFIG_BYTES,
     Config,
@@ -29,6 +28,7 @@ from mirrorbot.config import (
     load_config,
     main,
     parse_config,
+    yamlio,
 )
 from mirrorbot.engine.registry.credentials import Credential
 from mirrorbot.errors import ConfigError, NameCollisionError, format_key
@@ -864,7 +864,7 @@ def test_billion_laughs_is_refused_quickly(tmp_path: Path) -> None:
 
 
 def test_node_count_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(config_module, "MAX_NODES", 16)
+    monkeypatch.setattr(yamlio, "MAX_NODES", 16)
     text = MINIMAL + "    images: [a, b, c, d,\n      e, f, g]  # <--\n"
     assert_error(tmp_path, text, "", "more than 16 YAML nodes")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mirrorbot.config import yamlio
 from mirrorbot.config.imagesyncer import credential_for, load_auth, load_rules, parse_rules
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.seed import Seeder
@@ -568,3 +569,87 @@ def test_os_version_is_refused_not_silently_unmatched(world: World) -> None:
     result = _run(world, checkout, "--os", "linux,windows:10.0.17763.1999")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "--os windows:10.0.17763.1999: OS versions are not supported" in result.stderr
+
+
+# --------------------------------------------------------------------------- hostile rule files
+
+
+def _laughs(last: str) -> str:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    return "\n".join([*lines, last]) + "\n"
+
+
+@pytest.mark.hostile("image-syncer rules")
+def test_alias_bomb_in_a_rule_file_is_one_config_error(tmp_path: Path) -> None:
+    images = tmp_path / "images.yaml"
+    images.write_text(_laughs("quay.io/a/b: *a9"))
+    with pytest.raises(ConfigError) as caught:
+        load_rules(images)
+    assert str(caught.value) == (
+        f"{images}:2: YAML aliases (*a0) are not supported: write the value out"
+    )
+    auth = tmp_path / "auth.yaml"
+    auth.write_text(_laughs("quay.io: *a9"))
+    with pytest.raises(ConfigError, match=r"auth\.yaml:2: YAML aliases"):
+        load_auth(auth, {})
+
+
+@pytest.mark.hostile("image-syncer rules")
+def test_too_many_nodes_in_a_rule_file_is_one_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(yamlio, "MAX_NODES", 50)  # the real 100,000 takes seconds to reach
+    images = tmp_path / "images.yaml"
+    images.write_text("quay.io/a/b:v1: [" + "quay.io/c/d," * 60 + "]\n")
+    with pytest.raises(ConfigError, match="more than 50 YAML nodes") as caught:
+        load_rules(images)
+    assert caught.value.path == str(images)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.hostile("image-syncer rules")
+def test_deeply_nested_rule_files_are_config_errors(tmp_path: Path) -> None:
+    for name in ("images.yaml", "images.json"):
+        path = tmp_path / name
+        path.write_text('{"quay.io/a/b": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+        with pytest.raises(ConfigError, match="nested") as caught:
+            load_rules(path)
+        assert caught.value.path == str(path)
+
+
+def test_rule_file_alias_bomb_exits_2_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "images.yaml").write_text(_laughs("quay.io/a/b: *a9"))
+    (tmp_path / "auth.yaml").write_text("{}\n")
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "mirrorbot", "rules", "--images", "images.yaml"),
+            *("--auth", "auth.yaml", "--config", "no-mirrorbot.yaml"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr == (
+        "error: images.yaml:2: YAML aliases (*a0) are not supported: write the value out\n"
+    )
+
+
+def test_rule_and_auth_errors_in_files_name_the_line(tmp_path: Path) -> None:
+    images = tmp_path / "images.yaml"
+    images.write_text("# rules\nquay.io/a/b: quay.io/c/d\n\nquay.io/a/b:v1,v2: quay.io/c/d:x\n")
+    with pytest.raises(ConfigError) as caught:
+        load_rules(images)
+    assert str(caught.value) == (
+        f"{images}:4: quay.io/a/b:v1,v2: tag count mismatch: "
+        "2 source tag(s) but 1 destination tag(s)"
+    )
+    auth = tmp_path / "auth.yaml"
+    auth.write_text("quay.io:\n  username: a\nghcr.io/x/:\n  user: b\n")
+    with pytest.raises(ConfigError) as caught:
+        load_auth(auth, {})
+    assert str(caught.value) == f"{auth}:3: ghcr.io/x: unknown keys ['user']"

@@ -2,6 +2,6 @@
 
 import sys
 
-from mirrorbot.config import main
+from mirrorbot.config.schema import main
 
 sys.exit(main())

@@ -32,7 +32,7 @@ from mirrorbot.redact import register
 from mirrorbot.reference import normalize_registry
 
 if TYPE_CHECKING:
-    from mirrorbot.config import Config
+    from mirrorbot.config.document import Config
 
 __all__ = ["Need", "ResolvedCredentials", "resolve_credentials"]
 

@@ -26,10 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from mirrorbot.config.regex import TagRegex, compile_tag_regex
+from mirrorbot.config.yamlio import line_of, load_yaml, to_plain
 from mirrorbot.engine.registry.credentials import Credential, expand_env
 from mirrorbot.errors import ConfigError, CredentialError, InvalidReferenceError, TagRegexError
 from mirrorbot.reference import (
@@ -84,7 +82,11 @@ class AuthEntry:
     insecure: bool = False
 
 
-def _load_document(path: Path, what: str) -> Any:
+def _load_document(path: Path, what: str) -> tuple[Any, dict[str, int]]:
+    """The file as plain data, and the line of each top-level key (YAML only).
+
+    YAML goes through the guarded loader (:mod:`mirrorbot.config.yamlio`).
+    """
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -94,18 +96,21 @@ def _load_document(path: Path, what: str) -> Any:
     text = raw.decode("utf-8", "replace")
     if path.suffix.lower() == ".json":
         try:
-            return json.loads(text)
+            return json.loads(text), {}
         except ValueError as exc:
             raise ConfigError(f"not valid JSON: {exc}", path=str(path)) from None
-    loader = YAML(typ="safe", pure=True)
+        except RecursionError:
+            raise ConfigError("not valid JSON: nested too deeply", path=str(path)) from None
     try:
-        return loader.load(text)
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}", path=str(path), line=line
-        ) from None
+        tree = load_yaml(text, path=str(path), max_bytes=MAX_FILE)
+        document = to_plain(tree)
+    except ConfigError as exc:
+        exc.path = exc.path or str(path)
+        raise
+    lines = {}
+    if isinstance(document, dict):
+        lines = {key: line for key in document if (line := line_of(tree, (key,))) is not None}
+    return document, lines
 
 
 def _split_selector(key: str) -> tuple[str, str | None, str | None]:
@@ -201,9 +206,13 @@ def _destination(
 
 
 def parse_rules(
-    document: Any, *, default: tuple[str, str] | None = None, filename: str = "images.yaml"
+    document: Any,
+    *,
+    default: tuple[str, str] | None = None,
+    filename: str = "images.yaml",
+    lines: Mapping[str, int] | None = None,
 ) -> list[Rule]:
-    """Every rule of an images file, validated; errors name the rule."""
+    """Every rule of an images file, validated; errors name the rule (and its line, from ``lines``)."""
     if document is None:
         return []
     if not isinstance(document, Mapping):
@@ -214,7 +223,8 @@ def parse_rules(
         try:
             rules.append(_rule(key, raw_value, default))
         except ConfigError as exc:
-            raise ConfigError(exc.message, path=filename, key=key) from None
+            line = (lines or {}).get(str(raw_key))
+            raise ConfigError(exc.message, path=filename, line=line, key=key) from None
     return rules
 
 
@@ -244,7 +254,7 @@ def _rule(key: str, value: Any, default: tuple[str, str] | None) -> Rule:
             raise ConfigError(str(exc), key=key) from None
     elif tag_part is not None:
         tags = _tags(tag_part, key)
-    values = value if isinstance(value, list) else [value]
+    values = value if isinstance(value, list | tuple) else [value]
     if not values:
         raise ConfigError("no destination", key=key)
     destinations = []
@@ -258,39 +268,51 @@ def _rule(key: str, value: Any, default: tuple[str, str] | None) -> Rule:
 
 
 def load_rules(path: Path, *, default: tuple[str, str] | None = None) -> list[Rule]:
-    return parse_rules(_load_document(path, "images"), default=default, filename=str(path))
+    document, lines = _load_document(path, "images")
+    return parse_rules(document, default=default, filename=str(path), lines=lines)
 
 
 def load_auth(path: Path, environ: Mapping[str, str] | None = None) -> list[AuthEntry]:
     """Auth entries by prefix, longest first (so the first match is the best one)."""
-    document = _load_document(path, "auth")
+    document, lines = _load_document(path, "auth")
     if document is None:
         return []
     if not isinstance(document, Mapping):
         raise ConfigError("the auth file must map registries to credentials", path=str(path))
     entries: list[AuthEntry] = []
     for raw_key, value in document.items():
-        prefix = str(raw_key).strip().rstrip("/")
-        registry, rest = split_registry(prefix) if "/" in prefix else (prefix, "")
-        prefix = f"{registry}/{rest}" if rest else registry
-        if not isinstance(value, Mapping):
-            raise ConfigError(
-                "an auth entry holds username, password and insecure", path=str(path), key=prefix
-            )
-        unknown = set(value) - {"username", "password", "insecure"}
-        if unknown:
-            raise ConfigError(f"unknown keys {sorted(unknown)}", path=str(path), key=prefix)
         try:
-            username = _expand(str(value.get("username") or ""), environ, f"{prefix}.username")
-            password = _expand(str(value.get("password") or ""), environ, f"{prefix}.password")
-        except CredentialError as exc:
-            raise ConfigError(str(exc), path=str(path), key=prefix) from None
-        insecure = value.get("insecure", False)
-        if not isinstance(insecure, bool):
-            raise ConfigError("insecure must be true or false", path=str(path), key=prefix)
-        credential = Credential(username, password, origin=f"{prefix} in {path.name}")
-        entries.append(AuthEntry(prefix, credential, insecure))
+            entries.append(_auth_entry(raw_key, value, environ, path))
+        except ConfigError as exc:
+            exc.line = lines.get(str(raw_key))
+            raise
     return sorted(entries, key=lambda e: len(e.prefix), reverse=True)
+
+
+def _auth_entry(
+    raw_key: object, value: object, environ: Mapping[str, str] | None, path: Path
+) -> AuthEntry:
+    """One ``registry[/namespace]: {username, password, insecure}`` entry, validated."""
+    prefix = str(raw_key).strip().rstrip("/")
+    registry, rest = split_registry(prefix) if "/" in prefix else (prefix, "")
+    prefix = f"{registry}/{rest}" if rest else registry
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            "an auth entry holds username, password and insecure", path=str(path), key=prefix
+        )
+    unknown = set(value) - {"username", "password", "insecure"}
+    if unknown:
+        raise ConfigError(f"unknown keys {sorted(unknown)}", path=str(path), key=prefix)
+    try:
+        username = _expand(str(value.get("username") or ""), environ, f"{prefix}.username")
+        password = _expand(str(value.get("password") or ""), environ, f"{prefix}.password")
+    except CredentialError as exc:
+        raise ConfigError(str(exc), path=str(path), key=prefix) from None
+    insecure = value.get("insecure", False)
+    if not isinstance(insecure, bool):
+        raise ConfigError("insecure must be true or false", path=str(path), key=prefix)
+    credential = Credential(username, password, origin=f"{prefix} in {path.name}")
+    return AuthEntry(prefix, credential, insecure)
 
 
 class _Unset(Mapping[str, str]):

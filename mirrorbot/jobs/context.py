@@ -39,7 +39,8 @@ from mirrorbot.engine.registry.pool import RegistryPool
 from mirrorbot.errors import FragmentError, GitError
 from mirrorbot.jobs.progress import ProgressSink
 from mirrorbot.jobs.rules import RuleOptions, run_rules
-from mirrorbot.jobs.sync import Failure, Sync, SyncOptions, SyncReport, stop_on_signals
+from mirrorbot.jobs.outcome import Failure, SyncReport
+from mirrorbot.jobs.sync import Sync, SyncOptions, stop_on_signals
 from mirrorbot.jobs.verify import (
     RepairFailure,
     VerifyResult,

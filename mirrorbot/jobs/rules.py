@@ -31,7 +31,8 @@ from mirrorbot.engine.registry.media import PlatformFilter
 from mirrorbot.engine.registry.pool import RegistryPool
 from mirrorbot.engine.registry.retry import failure_cause
 from mirrorbot.errors import MirrorbotError, NoMatchingPlatformError
-from mirrorbot.jobs.sync import Failure, SyncReport, copy_in_rounds
+from mirrorbot.jobs.outcome import Failure, SyncReport
+from mirrorbot.jobs.rounds import copy_in_rounds
 from mirrorbot.reference import Reference
 from mirrorbot.state.store import NamespaceState, StateStore
 
@@ -73,7 +74,7 @@ class RulePair:
 
 @dataclass(frozen=True, slots=True)
 class RuleWork:
-    """One pair to copy; ``source`` is what logs name it by (see ``sync._describe_item``)."""
+    """One pair to copy; ``source`` is what logs name it by (see ``rounds._describe_item``)."""
 
     pair: RulePair
     previous: str | None  # the digest state holds, for an update

@@ -21,11 +21,11 @@ from mirrorbot.config import ResolvedNamespace
 from mirrorbot.domain.changes import Change, ChangeKind
 from mirrorbot.engine.copier import Copier
 from mirrorbot.engine.registry.client import RegistryClient
-from mirrorbot.engine.registry.media import SCHEMA1_TYPES, Descriptor, PlatformFilter
+from mirrorbot.engine.registry.media import Descriptor, PlatformFilter
 from mirrorbot.engine.registry.pool import RegistryPool
-from mirrorbot.errors import MirrorbotError, UnsupportedManifestError
+from mirrorbot.errors import MirrorbotError
 from mirrorbot.reference import Reference, parse_reference
-from mirrorbot.state.store import NamespaceState, TagRecord
+from mirrorbot.state.store import NamespaceState
 
 __all__ = [
     "Drift",
@@ -35,8 +35,6 @@ __all__ = [
     "describe_repair",
     "recheck_repairs",
     "repair_drifts",
-    "skip_change",
-    "unsupported_reason",
     "verify_states",
 ]
 
@@ -163,51 +161,6 @@ class RepairFailure:
     upstream: str
     target: str
     error: str
-
-
-def unsupported_reason(exc: MirrorbotError) -> str | None:
-    """Why a tag can never be copied, or None when another run might succeed.
-
-    Only what upstream's manifest *is* counts (schema1): never a parse error a
-    broken proxy could cause, nor a platform filter the config may change.
-    """
-    if isinstance(exc, UnsupportedManifestError) and exc.media_type in SCHEMA1_TYPES:
-        return f"unsupported manifest {exc.media_type} (Docker schema1, deprecated)"
-    return None
-
-
-async def skip_change(
-    pool: RegistryPool,
-    source: Reference,
-    *,
-    namespace: str,
-    mirror: str,
-    image: str,
-    target_repository: str,
-    reason: str,
-    synced: str,
-    digest: str | None = None,
-) -> Change:
-    """What state records for a tag it will not try again: upstream's digest (one HEAD) and why."""
-    if digest is None:
-        try:
-            found = await pool.reader(source.registry, source.repository).manifest_head(
-                source.repository, source.identifier
-            )
-        except MirrorbotError:
-            found = None
-        digest = found.digest if found is not None else ""
-    return Change(
-        kind="skipped",
-        namespace=namespace,
-        mirror=mirror,
-        image=image,
-        tag=source.tag or "",
-        upstream=str(source),
-        target_repository=target_repository,
-        record=TagRecord(digest=digest, media_type="", platforms=(), size=0, synced=synced),
-        reason=reason,
-    )
 
 
 async def repair_drifts(

@@ -37,9 +37,9 @@ from mirrorbot.engine.copier import Copier
 from mirrorbot.engine.registry.credentials import Credential, CredentialStore
 from mirrorbot.engine.registry.pool import RegistryPool
 from mirrorbot.errors import FragmentError, GitError
+from mirrorbot.jobs.outcome import Failure, SyncReport
 from mirrorbot.jobs.progress import ProgressSink
 from mirrorbot.jobs.rules import RuleOptions, run_rules
-from mirrorbot.jobs.outcome import Failure, SyncReport
 from mirrorbot.jobs.sync import Sync, SyncOptions, stop_on_signals
 from mirrorbot.jobs.verify import (
     RepairFailure,

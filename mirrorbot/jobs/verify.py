@@ -13,12 +13,12 @@ upstream no longer has under that tag); every other one is ``repaired``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mirrorbot.config import ResolvedNamespace
 from mirrorbot.domain.changes import Change, ChangeKind
+from mirrorbot.engine.concurrency import bounded_map
 from mirrorbot.engine.copier import Copier
 from mirrorbot.engine.registry.client import RegistryClient
 from mirrorbot.engine.registry.media import Descriptor, PlatformFilter
@@ -112,7 +112,6 @@ async def verify_states(
     deep: bool = False,
 ) -> VerifyResult:
     """HEAD every recorded tag in the mirror (and with ``deep``, re-read everything)."""
-    slots = asyncio.Semaphore(concurrency)
     result = VerifyResult()
     checks = [
         (entry.target, tag, record.digest, (state.source, state.mirror, image))
@@ -123,7 +122,8 @@ async def verify_states(
     result.tags = len(checks)
     walkers: dict[str, _Deep] = {}
 
-    async def check(target: str, tag: str, expected: str, origin: tuple[str, str, str]) -> None:
+    async def check(item: tuple[str, str, str, tuple[str, str, str]]) -> None:
+        target, tag, expected, origin = item
         reference = f"{target}:{tag}"
         parsed = parse_reference(reference)
         client = pool.client(parsed.registry)
@@ -132,24 +132,23 @@ async def verify_states(
         def drift(found: str | None, error: str | None = None, damaged: bool = False) -> Drift:
             return Drift(reference, expected, found, error, damaged, namespace, mirror, image, tag)
 
-        async with slots:
-            try:
-                found = await client.manifest_head(parsed.repository, tag)
-            except MirrorbotError as exc:
-                result.drifts.append(drift(None, f"could not check: {exc}"))
-                return
-            if found is None or found.digest != expected:
-                result.drifts.append(drift(found.digest if found else None))
-                return
-            if not deep:
-                return
-            walker = walkers.setdefault(parsed.name, _Deep(client, parsed.repository, result))
-            try:
-                await walker.walk(expected)
-            except MirrorbotError as exc:
-                result.drifts.append(drift(expected, f"content damaged: {exc}", damaged=True))
+        try:
+            found = await client.manifest_head(parsed.repository, tag)
+        except MirrorbotError as exc:
+            result.drifts.append(drift(None, f"could not check: {exc}"))
+            return
+        if found is None or found.digest != expected:
+            result.drifts.append(drift(found.digest if found else None))
+            return
+        if not deep:
+            return
+        walker = walkers.setdefault(parsed.name, _Deep(client, parsed.repository, result))
+        try:
+            await walker.walk(expected)
+        except MirrorbotError as exc:
+            result.drifts.append(drift(expected, f"content damaged: {exc}", damaged=True))
 
-    await asyncio.gather(*(check(*item) for item in checks))
+    await bounded_map(check, checks, concurrency)
     result.drifts.sort(key=lambda d: d.reference)
     return result
 
@@ -175,7 +174,6 @@ async def repair_drifts(
 ) -> tuple[list[Change], list[RepairFailure]]:
     """Copy every repairable drift again from upstream; one failure line for each that is not."""
     by_key = {(state.source, state.mirror): state for state in states}
-    slots = asyncio.Semaphore(concurrency)
     changes: list[Change] = []
     failures: list[RepairFailure] = []
 
@@ -194,21 +192,20 @@ async def repair_drifts(
         repository = "/".join(p for p in (ns.path, drift.image) if p)
         source = Reference(ns.registry, repository, drift.tag)
         target = parse_reference(drift.reference)
-        async with slots:
-            if stopping():
-                failures.append(RepairFailure(str(source), drift.reference, "run stopped first"))
-                return
-            try:
-                result = await copier.copy(
-                    source,
-                    target,
-                    platforms=PlatformFilter.parse(ns.platforms),
-                    force=drift.damaged,
-                )
-            except MirrorbotError as exc:
-                error = " ".join(str(exc).split())  # one line, whatever a registry said
-                failures.append(RepairFailure(str(source), drift.reference, error))
-                return
+        if stopping():
+            failures.append(RepairFailure(str(source), drift.reference, "run stopped first"))
+            return
+        try:
+            result = await copier.copy(
+                source,
+                target,
+                platforms=PlatformFilter.parse(ns.platforms),
+                force=drift.damaged,
+            )
+        except MirrorbotError as exc:
+            error = " ".join(str(exc).split())  # one line, whatever a registry said
+            failures.append(RepairFailure(str(source), drift.reference, error))
+            return
         moved = result.source_digest != record.upstream_digest
         kind: ChangeKind = "updated" if moved else "repaired"
         changes.append(
@@ -224,7 +221,7 @@ async def repair_drifts(
             )
         )
 
-    await asyncio.gather(*(repair(drift) for drift in drifts))
+    await bounded_map(repair, drifts, concurrency)
     changes.sort(key=lambda c: (c.namespace, c.image, c.tag))
     failures.sort(key=lambda f: f.target)
     return changes, failures
@@ -268,20 +265,16 @@ async def confirm_changes(
     nothing and has nothing to confirm; a gone or returned mark is a record the
     mirror must still hold.
     """
-    slots = asyncio.Semaphore(concurrency)
 
     async def check(change: Change) -> str | None:
         if change.kind == "skipped":
             return None  # nothing was copied: state records only that it never will be
         reference = change.mirror_reference
         parsed = parse_reference(reference)
-        async with slots:
-            try:
-                found = await pool.client(parsed.registry).manifest_head(
-                    parsed.repository, change.tag
-                )
-            except MirrorbotError as exc:
-                return f"{reference}: could not confirm it in the mirror: {exc}"
+        try:
+            found = await pool.client(parsed.registry).manifest_head(parsed.repository, change.tag)
+        except MirrorbotError as exc:
+            return f"{reference}: could not confirm it in the mirror: {exc}"
         if found is None:
             return f"{reference}: not in the mirror; not recorded"
         if found.digest != change.record.digest:
@@ -291,6 +284,6 @@ async def confirm_changes(
             )
         return None
 
-    verdicts = await asyncio.gather(*(check(change) for change in changes))
+    verdicts = await bounded_map(check, changes, concurrency)
     kept = [change for change, verdict in zip(changes, verdicts, strict=True) if verdict is None]
     return kept, [verdict for verdict in verdicts if verdict is not None]

@@ -89,7 +89,7 @@ def open_rules_context(
         state.repo, branch=state.branch, base_dir=base_dir, clone_root=clone_root(env), environ=env
     )
     # Rules name destination repositories, not one mirror namespace: every
-    # (namespace, destination) pair gets its own state file (see rulesync).
+    # (namespace, destination) pair gets its own state file (see jobs/rules.py).
     return RulesContext(
         rules=rules,
         repo=repo,

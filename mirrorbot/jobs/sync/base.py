@@ -43,7 +43,7 @@ class SyncOptions:
     assignments: Mapping[str, int] = field(default_factory=dict)  # from `plan --shards`
     images: tuple[Reference, ...] = ()  # targeted sync: only these upstream references
     time_budget: float | None = None  # seconds; past it no copy starts (see TimeBudget)
-    repair: bool = False  # then copy again what a shallow verify finds missing (job.py)
+    repair: bool = False  # then copy again what a shallow verify finds missing (context.runs)
     retry_skipped: bool = False  # try tags state records as skipped (schema1, …) again
 
 

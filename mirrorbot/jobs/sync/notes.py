@@ -6,7 +6,6 @@ state, the index and the CHANGELOG show them like any copied tag.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -23,8 +22,6 @@ from mirrorbot.reference import Reference
 from mirrorbot.state.store import TagRecord
 
 __all__ = ["NotesStage", "skip_change", "unsupported_reason"]
-
-log = logging.getLogger("mirrorbot.sync")
 
 
 def unsupported_reason(exc: MirrorbotError) -> str | None:

@@ -7,8 +7,8 @@ from pathlib import Path
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.engine.registry.retry import failure_cause
 from mirrorbot.errors import Diagnostic, RegistryError
+from mirrorbot.jobs.outcome import Failure, SyncReport
 from mirrorbot.jobs.report import render_markdown, render_plain, summarise
-from mirrorbot.jobs.sync import Failure, SyncReport
 from tests.support.world import World
 
 

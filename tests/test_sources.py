@@ -511,9 +511,7 @@ async def test_hostile_catalog_and_tags_are_skipped(caplog: pytest.LogCaptureFix
         "/v2/ns/denied/tags/list",
         "/v2/ns/ok/tags/list",
     ]
-    assert len([r for r in caplog.records if r.name == "mirrorbot.sources"]) == len(
-        listing.skipped
-    )
+    assert len([r for r in caplog.records if r.name == "mirrorbot.sources"]) == len(listing.skipped)
     json.dumps(listing.skipped)  # plain strings, fit for a report
 
 

@@ -163,8 +163,8 @@ def test_state_round_trips_and_unchanged_saves_write_nothing(tmp_path: Path) -> 
 
 
 def test_the_report_says_a_shared_error_once() -> None:
+    from mirrorbot.jobs.outcome import Failure, SyncReport
     from mirrorbot.jobs.report import render_markdown, render_plain, summarise
-    from mirrorbot.jobs.sync import Failure, SyncReport
 
     report = SyncReport()
     down = "registry mirror.example is down: 3 operations in a row failed"

@@ -12,12 +12,12 @@ flight times the chunk size.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from mirrorbot.engine.backends.readable import ReadableRegistry
+from mirrorbot.engine.concurrency import run_all
 from mirrorbot.engine.registry.client import RegistryClient
 from mirrorbot.engine.registry.integrity import verified_stream
 from mirrorbot.engine.registry.media import (
@@ -298,9 +298,9 @@ class Copier:
     async def _copy_contents(self, job: _Job, manifest: Manifest) -> None:
         """Everything a manifest points at, so that pushing it cannot fail for a missing part."""
         if manifest.is_index:
-            await _gather(self._copy_child(job, child) for child in manifest.children)
+            await run_all(self._copy_child(job, child) for child in manifest.children)
         else:
-            await _gather(
+            await run_all(
                 self._copy_blob(job, blob)
                 for blob in manifest.blobs
                 if not (blob.is_foreign and blob.urls)
@@ -396,13 +396,3 @@ async def _source_stream(job: _Job, blob: Descriptor) -> AsyncIterator[AsyncIter
 
 async def _single(data: bytes) -> AsyncIterator[bytes]:
     yield data
-
-
-async def _gather(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
-    """Run concurrently; on the first failure cancel the rest and raise that one error."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            for coroutine in coroutines:
-                group.create_task(coroutine)
-    except BaseExceptionGroup as failures:
-        raise failures.exceptions[0] from None

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mirrorbot.engine.registry.pulls import registry_label
+from mirrorbot.jobs.outcome import SyncReport
 from mirrorbot.jobs.progress import format_bytes
-from mirrorbot.jobs.sync import SyncReport
 from mirrorbot.redact import redact
 
 __all__ = ["Summary", "render_markdown", "render_plain", "summarise", "write_step_summary"]

@@ -15,7 +15,6 @@ skipped with one line, not failed (image-syncer's behaviour).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import time
@@ -26,12 +25,14 @@ from typing import Literal
 from mirrorbot.config.imagesyncer import Rule
 from mirrorbot.config.regex import compile_tag_regexes
 from mirrorbot.domain.changes import Change
+from mirrorbot.engine.concurrency import bounded_settle
 from mirrorbot.engine.copier import Copier, CopyResult
 from mirrorbot.engine.registry.media import PlatformFilter
 from mirrorbot.engine.registry.pool import RegistryPool
 from mirrorbot.engine.registry.retry import failure_cause
 from mirrorbot.errors import MirrorbotError, NoMatchingPlatformError
-from mirrorbot.jobs.sync import Failure, SyncReport, copy_in_rounds
+from mirrorbot.jobs.outcome import Failure, SyncReport
+from mirrorbot.jobs.rounds import copy_in_rounds
 from mirrorbot.reference import Reference
 from mirrorbot.state.store import NamespaceState, StateStore
 
@@ -73,7 +74,7 @@ class RulePair:
 
 @dataclass(frozen=True, slots=True)
 class RuleWork:
-    """One pair to copy; ``source`` is what logs name it by (see ``sync._describe_item``)."""
+    """One pair to copy; ``source`` is what logs name it by (see ``rounds._describe_item``)."""
 
     pair: RulePair
     previous: str | None  # the digest state holds, for an update
@@ -125,13 +126,12 @@ async def expand_rules(
                 )
         return pairs
 
-    results = await asyncio.gather(*(expand(rule) for rule in rules), return_exceptions=True)
+    # Every rule is expanded whatever the others do: a listing failure is that rule's result.
+    results = await bounded_settle(expand, rules, expected=MirrorbotError)
     pairs: dict[tuple[Reference, Reference], RulePair] = {}
     for rule, result in zip(rules, results, strict=True):
         if isinstance(result, MirrorbotError):
             report.failures.append(Failure(rule.key, "", f"listing failed: {result}"))
-        elif isinstance(result, BaseException):
-            raise result
         else:
             for pair in result:  # the same source → target from two rules: once
                 pairs.setdefault((pair.source, pair.target), pair)

@@ -26,6 +26,7 @@ from datetime import datetime
 
 from mirrorbot.domain.tagorder import is_artifact_tag
 from mirrorbot.engine.backends.readable import ReadableRegistry
+from mirrorbot.engine.concurrency import bounded_map
 from mirrorbot.engine.registry.media import IMAGE_CONFIG_TYPES, IMAGE_TYPES, Descriptor, Manifest
 from mirrorbot.engine.registry.pulls import ManifestCache
 from mirrorbot.engine.sources.base import ListedRepository, ListedTag, Listing
@@ -192,7 +193,7 @@ async def with_created_times(
             return None
 
     try:
-        found = await asyncio.gather(*(one(repository, tag) for repository, tag in todo))
+        found = await bounded_map(lambda pair: one(*pair), todo)
     finally:
         for task in lookup.by_config.values():
             task.cancel()

@@ -13,19 +13,19 @@ upstream no longer has under that tag); every other one is ``repaired``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mirrorbot.config import ResolvedNamespace
 from mirrorbot.domain.changes import Change, ChangeKind
+from mirrorbot.engine.concurrency import bounded_map
 from mirrorbot.engine.copier import Copier
 from mirrorbot.engine.registry.client import RegistryClient
-from mirrorbot.engine.registry.media import SCHEMA1_TYPES, Descriptor, PlatformFilter
+from mirrorbot.engine.registry.media import Descriptor, PlatformFilter
 from mirrorbot.engine.registry.pool import RegistryPool
-from mirrorbot.errors import MirrorbotError, UnsupportedManifestError
+from mirrorbot.errors import MirrorbotError
 from mirrorbot.reference import Reference, parse_reference
-from mirrorbot.state.store import NamespaceState, TagRecord
+from mirrorbot.state.store import NamespaceState
 
 __all__ = [
     "Drift",
@@ -35,8 +35,6 @@ __all__ = [
     "describe_repair",
     "recheck_repairs",
     "repair_drifts",
-    "skip_change",
-    "unsupported_reason",
     "verify_states",
 ]
 
@@ -114,7 +112,6 @@ async def verify_states(
     deep: bool = False,
 ) -> VerifyResult:
     """HEAD every recorded tag in the mirror (and with ``deep``, re-read everything)."""
-    slots = asyncio.Semaphore(concurrency)
     result = VerifyResult()
     checks = [
         (entry.target, tag, record.digest, (state.source, state.mirror, image))
@@ -125,7 +122,8 @@ async def verify_states(
     result.tags = len(checks)
     walkers: dict[str, _Deep] = {}
 
-    async def check(target: str, tag: str, expected: str, origin: tuple[str, str, str]) -> None:
+    async def check(item: tuple[str, str, str, tuple[str, str, str]]) -> None:
+        target, tag, expected, origin = item
         reference = f"{target}:{tag}"
         parsed = parse_reference(reference)
         client = pool.client(parsed.registry)
@@ -134,24 +132,23 @@ async def verify_states(
         def drift(found: str | None, error: str | None = None, damaged: bool = False) -> Drift:
             return Drift(reference, expected, found, error, damaged, namespace, mirror, image, tag)
 
-        async with slots:
-            try:
-                found = await client.manifest_head(parsed.repository, tag)
-            except MirrorbotError as exc:
-                result.drifts.append(drift(None, f"could not check: {exc}"))
-                return
-            if found is None or found.digest != expected:
-                result.drifts.append(drift(found.digest if found else None))
-                return
-            if not deep:
-                return
-            walker = walkers.setdefault(parsed.name, _Deep(client, parsed.repository, result))
-            try:
-                await walker.walk(expected)
-            except MirrorbotError as exc:
-                result.drifts.append(drift(expected, f"content damaged: {exc}", damaged=True))
+        try:
+            found = await client.manifest_head(parsed.repository, tag)
+        except MirrorbotError as exc:
+            result.drifts.append(drift(None, f"could not check: {exc}"))
+            return
+        if found is None or found.digest != expected:
+            result.drifts.append(drift(found.digest if found else None))
+            return
+        if not deep:
+            return
+        walker = walkers.setdefault(parsed.name, _Deep(client, parsed.repository, result))
+        try:
+            await walker.walk(expected)
+        except MirrorbotError as exc:
+            result.drifts.append(drift(expected, f"content damaged: {exc}", damaged=True))
 
-    await asyncio.gather(*(check(*item) for item in checks))
+    await bounded_map(check, checks, concurrency)
     result.drifts.sort(key=lambda d: d.reference)
     return result
 
@@ -163,51 +160,6 @@ class RepairFailure:
     upstream: str
     target: str
     error: str
-
-
-def unsupported_reason(exc: MirrorbotError) -> str | None:
-    """Why a tag can never be copied, or None when another run might succeed.
-
-    Only what upstream's manifest *is* counts (schema1): never a parse error a
-    broken proxy could cause, nor a platform filter the config may change.
-    """
-    if isinstance(exc, UnsupportedManifestError) and exc.media_type in SCHEMA1_TYPES:
-        return f"unsupported manifest {exc.media_type} (Docker schema1, deprecated)"
-    return None
-
-
-async def skip_change(
-    pool: RegistryPool,
-    source: Reference,
-    *,
-    namespace: str,
-    mirror: str,
-    image: str,
-    target_repository: str,
-    reason: str,
-    synced: str,
-    digest: str | None = None,
-) -> Change:
-    """What state records for a tag it will not try again: upstream's digest (one HEAD) and why."""
-    if digest is None:
-        try:
-            found = await pool.reader(source.registry, source.repository).manifest_head(
-                source.repository, source.identifier
-            )
-        except MirrorbotError:
-            found = None
-        digest = found.digest if found is not None else ""
-    return Change(
-        kind="skipped",
-        namespace=namespace,
-        mirror=mirror,
-        image=image,
-        tag=source.tag or "",
-        upstream=str(source),
-        target_repository=target_repository,
-        record=TagRecord(digest=digest, media_type="", platforms=(), size=0, synced=synced),
-        reason=reason,
-    )
 
 
 async def repair_drifts(
@@ -222,7 +174,6 @@ async def repair_drifts(
 ) -> tuple[list[Change], list[RepairFailure]]:
     """Copy every repairable drift again from upstream; one failure line for each that is not."""
     by_key = {(state.source, state.mirror): state for state in states}
-    slots = asyncio.Semaphore(concurrency)
     changes: list[Change] = []
     failures: list[RepairFailure] = []
 
@@ -241,21 +192,20 @@ async def repair_drifts(
         repository = "/".join(p for p in (ns.path, drift.image) if p)
         source = Reference(ns.registry, repository, drift.tag)
         target = parse_reference(drift.reference)
-        async with slots:
-            if stopping():
-                failures.append(RepairFailure(str(source), drift.reference, "run stopped first"))
-                return
-            try:
-                result = await copier.copy(
-                    source,
-                    target,
-                    platforms=PlatformFilter.parse(ns.platforms),
-                    force=drift.damaged,
-                )
-            except MirrorbotError as exc:
-                error = " ".join(str(exc).split())  # one line, whatever a registry said
-                failures.append(RepairFailure(str(source), drift.reference, error))
-                return
+        if stopping():
+            failures.append(RepairFailure(str(source), drift.reference, "run stopped first"))
+            return
+        try:
+            result = await copier.copy(
+                source,
+                target,
+                platforms=PlatformFilter.parse(ns.platforms),
+                force=drift.damaged,
+            )
+        except MirrorbotError as exc:
+            error = " ".join(str(exc).split())  # one line, whatever a registry said
+            failures.append(RepairFailure(str(source), drift.reference, error))
+            return
         moved = result.source_digest != record.upstream_digest
         kind: ChangeKind = "updated" if moved else "repaired"
         changes.append(
@@ -271,7 +221,7 @@ async def repair_drifts(
             )
         )
 
-    await asyncio.gather(*(repair(drift) for drift in drifts))
+    await bounded_map(repair, drifts, concurrency)
     changes.sort(key=lambda c: (c.namespace, c.image, c.tag))
     failures.sort(key=lambda f: f.target)
     return changes, failures
@@ -315,20 +265,16 @@ async def confirm_changes(
     nothing and has nothing to confirm; a gone or returned mark is a record the
     mirror must still hold.
     """
-    slots = asyncio.Semaphore(concurrency)
 
     async def check(change: Change) -> str | None:
         if change.kind == "skipped":
             return None  # nothing was copied: state records only that it never will be
         reference = change.mirror_reference
         parsed = parse_reference(reference)
-        async with slots:
-            try:
-                found = await pool.client(parsed.registry).manifest_head(
-                    parsed.repository, change.tag
-                )
-            except MirrorbotError as exc:
-                return f"{reference}: could not confirm it in the mirror: {exc}"
+        try:
+            found = await pool.client(parsed.registry).manifest_head(parsed.repository, change.tag)
+        except MirrorbotError as exc:
+            return f"{reference}: could not confirm it in the mirror: {exc}"
         if found is None:
             return f"{reference}: not in the mirror; not recorded"
         if found.digest != change.record.digest:
@@ -338,6 +284,6 @@ async def confirm_changes(
             )
         return None
 
-    verdicts = await asyncio.gather(*(check(change) for change in changes))
+    verdicts = await bounded_map(check, changes, concurrency)
     kept = [change for change, verdict in zip(changes, verdicts, strict=True) if verdict is None]
     return kept, [verdict for verdict in verdicts if verdict is not None]

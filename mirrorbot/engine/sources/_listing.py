@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -10,6 +9,7 @@ from collections.abc import Iterable, Sequence
 import httpx
 
 from mirrorbot.engine.backends.readable import ReadableRegistry
+from mirrorbot.engine.concurrency import bounded_map
 from mirrorbot.engine.sources.base import ListedRepository, ListedTag, Listing
 from mirrorbot.errors import (
     EmptyListingError,
@@ -145,21 +145,19 @@ async def list_tags(
     """
     unique = list(dict.fromkeys(repositories))
     check_repository_count(client.registry, namespace, len(unique), warnings.source)
-    semaphore = asyncio.Semaphore(concurrency)
     budget = TagBudget(client.registry, namespace)
 
     async def one(below: str) -> ListedRepository | None:
-        async with semaphore:
-            if budget.exceeded:
-                return None
-            try:
-                names = await client.tags(join(namespace, below), TAG_PAGE_SIZE)
-            except REPOSITORY_FAILURES as error:
-                warnings.add(
-                    f"skipped repository {show(below)}: tags not listed: {error}",
-                    "repositories that failed to list",
-                )
-                return None
+        if budget.exceeded:
+            return None
+        try:
+            names = await client.tags(join(namespace, below), TAG_PAGE_SIZE)
+        except REPOSITORY_FAILURES as error:
+            warnings.add(
+                f"skipped repository {show(below)}: tags not listed: {error}",
+                "repositories that failed to list",
+            )
+            return None
         tags = checked_tags(below, (ListedTag(name) for name in names), warnings)
         if not tags:
             if report_empty:
@@ -170,10 +168,9 @@ async def list_tags(
             return None
         return ListedRepository(below, tags) if budget.take(len(tags)) else None
 
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(one(below)) for below in unique]
+    listed = await bounded_map(one, unique, concurrency)
     budget.check(warnings.source)
-    return [found for task in tasks if (found := task.result()) is not None]
+    return [found for found in listed if found is not None]
 
 
 def check_repository_count(registry: str, namespace: str, count: int, source: str) -> None:

@@ -15,13 +15,13 @@ repository whose tag pages fail keeps its tags without times (one warning).
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import dataclasses
 from datetime import datetime
 
 import httpx
 
+from mirrorbot.engine.concurrency import bounded_map
 from mirrorbot.engine.registry.client import RegistryClient
 from mirrorbot.engine.sources._listing import (
     MAX_REPOSITORIES,
@@ -112,25 +112,23 @@ class DockerHubSource(WebApiSource):
         """Each tag's ``last_updated`` from the Hub's tag pages, when ``upload_times``."""
         if not self.upload_times:
             return found
-        slots = asyncio.Semaphore(self.concurrency)
 
         async def one(repository: ListedRepository) -> ListedRepository:
-            async with slots:
-                try:
-                    times = await self._tag_times(api, repository.path)
-                except MirrorbotError as error:
-                    warnings.add(
-                        f"no upload times for {show(repository.path)}: {error}",
-                        "repositories without upload times",
-                    )
-                    return repository
+            try:
+                times = await self._tag_times(api, repository.path)
+            except MirrorbotError as error:
+                warnings.add(
+                    f"no upload times for {show(repository.path)}: {error}",
+                    "repositories without upload times",
+                )
+                return repository
             tags = tuple(
                 dataclasses.replace(tag, uploaded=times.get(tag.name, tag.uploaded))
                 for tag in repository.tags
             )
             return ListedRepository(repository.path, tags)
 
-        return builtins.list(await asyncio.gather(*(one(repository) for repository in found)))
+        return await bounded_map(one, found, limit=self.concurrency)
 
     async def _tag_times(self, hub: httpx.AsyncClient, name: str) -> dict[str, datetime]:
         """``last_updated`` of every tag of one repository, page after page (bounded)."""

@@ -27,10 +27,12 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import aiohttp
 import httpx
-from yarl import URL
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["AiohttpTransport"]
 
@@ -42,6 +44,8 @@ MAX_HEADERS = 256
 @contextmanager
 def _mapped() -> Iterator[None]:
     """aiohttp's exceptions as the httpx ones callers (and the retry policy) know."""
+    import aiohttp
+
     try:
         yield
     except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
@@ -135,6 +139,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
+        # Imported on the first request, not with the client: ~0.1 s of CPU that a
+        # command which never reaches a registry (--version, a plan from state) skips.
+        import aiohttp
+
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             limit_per_host=0,
@@ -162,6 +170,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session or self._open()
+        from aiohttp import ClientTimeout
+        from yarl import URL  # both loaded by _open already: lookups in sys.modules
+
         timeout = request.extensions.get("timeout", {})
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
         waiter = asyncio.current_task()
@@ -185,7 +196,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     data=body,
                     allow_redirects=False,
                     compress=None,
-                    timeout=aiohttp.ClientTimeout(
+                    timeout=ClientTimeout(
                         total=None,
                         sock_connect=timeout.get("connect"),
                         sock_read=timeout.get("read"),

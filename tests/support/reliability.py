@@ -7,7 +7,7 @@ too: any test marked ``@pytest.mark.hostile("category")`` or with ``hostile``
 in its name, one input per test case that passed.
 
 The file is written at the end of a session only when every scenario of
-``tests/test_reliability.py`` ran (all its test functions, every
+``tests/e2e/test_reliability.py`` ran (all its test functions, every
 parametrisation): a partial selection would publish partial figures.
 
 Under ``pytest-xdist`` each worker fills its own ledger; at the end each hands
@@ -29,7 +29,7 @@ from typing import Any
 __all__ = ["LEDGER", "Ledger", "Recorder", "hostile_category"]
 
 RELIABILITY_MODULE = "tests.test_reliability"
-RELIABILITY_FILE = "tests/test_reliability.py"
+RELIABILITY_FILE = "tests/e2e/test_reliability.py"
 
 # Where a hostile-input test found by name belongs, by test file.
 _CATEGORY_BY_FILE = {
@@ -286,7 +286,9 @@ class Ledger:
 
     def whole_suite_ran(self, tests_dir: Path) -> bool:
         """Every test file ran: the hostile-input counts are the suite's, not a subset's."""
-        files = {f"tests/{p.name}" for p in tests_dir.glob("test_*.py")}
+        files = {
+            f"tests/{p.relative_to(tests_dir).as_posix()}" for p in tests_dir.rglob("test_*.py")
+        }
         return files <= self.files_run
 
     def write_if_complete(self, path: Path) -> bool:

@@ -250,7 +250,7 @@ def test_the_cli_names_no_tail_of_a_literal_password(tmp_path: Path) -> None:
     config.write_text(CONFIG.format(password="'S3cure$tailpart9'"))
     git("init", "--quiet", str(tmp_path), cwd=tmp_path)  # state.repo "." (no origin)
     # sync writes, so it needs quay.io's credentials (plan would read anonymously:
-    # tests/test_readonly_commands.py).
+    # tests/e2e/test_readonly_commands.py).
     result = subprocess.run(
         [sys.executable, "-m", "mirrorbot", "sync", "--config", str(config)],
         capture_output=True,

@@ -207,7 +207,7 @@ def test_parse_form_no_response_and_case_insensitive_labels() -> None:
 def test_the_issue_form_uses_the_labels_the_parser_reads() -> None:
     from ruamel.yaml import YAML
 
-    template = Path(__file__).resolve().parent.parent / ".github/ISSUE_TEMPLATE/mirror-request.yml"
+    template = Path(__file__).resolve().parents[2] / ".github/ISSUE_TEMPLATE/mirror-request.yml"
     document = YAML(typ="safe").load(template.read_text(encoding="utf-8"))
     labels = {
         item["id"]: item["attributes"]["label"]

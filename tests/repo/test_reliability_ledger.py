@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.support.reliability import Ledger, Recorder
 
-FILE = "tests/test_reliability.py"
+FILE = "tests/e2e/test_reliability.py"
 ORDER = [
     f"{FILE}::test_faults",
     f"{FILE}::test_signals[SIGTERM]",
@@ -81,8 +81,8 @@ def test_workers_ledgers_render_as_one_session_would() -> None:
 
 def test_the_file_is_written_only_when_no_worker_was_lost(tmp_path: Path) -> None:
     tests = tmp_path / "tests"
-    tests.mkdir()
-    for name in ("test_reliability.py", "test_other.py"):
+    (tests / "e2e").mkdir(parents=True)
+    for name in ("e2e/test_reliability.py", "test_other.py"):
         (tests / name).touch()
     shares = [[ORDER[0], ORDER[1]], [ORDER[2], ORDER[3], ORDER[4]]]
 

@@ -33,7 +33,7 @@ from mirrorbot.config import (
 from mirrorbot.engine.registry.credentials import Credential
 from mirrorbot.errors import ConfigError, NameCollisionError, format_key
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "hunter2-Very-Secret-Token"
 ENV = {"DOCKERHUB_USERNAME": "gcrxio-bot", "DOCKERHUB_TOKEN": SECRET}
 

@@ -1,7 +1,7 @@
 """The exit-code contract, command by command: 2 for usage and config errors (issue 13).
 
 0 ok and 1 partial are exercised by the end-to-end tests; 130 (Ctrl-C) by
-tests/test_reliability.py. Here every command meets a flag or argument it
+tests/e2e/test_reliability.py. Here every command meets a flag or argument it
 cannot take, and a config it cannot use, and must exit 2 with one ``error:``
 line (click's own usage message for what click parses).
 """

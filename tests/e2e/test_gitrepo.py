@@ -19,7 +19,7 @@ from tests.support.publisher import D1, D2, WHEN, change, publish
 from tests.support.world import git, seeded_remote
 
 TOKEN = "ghp_TestTokenNeverOnDisk0123456789"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from tests.support.fronts import GcrFront
 from tests.support.quay_front import QuayFront
 from tests.support.world import World, git, seeded_remote, write_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "mirrorbot.yaml"
 ENV = {"DOCKERHUB_USERNAME": "someone", "DOCKERHUB_TOKEN": "not-a-real-token"}
 EMPTY_LINE = "lists no repositories: check the name or set `list:`"

@@ -31,7 +31,7 @@ from mirrorbot.errors import (
 )
 from mirrorbot.state.store import StateStore, atomic_write
 from tests.support.world import World, git
-from tests.test_state_publish import D1, WHEN, change
+from tests.unit.test_state_publish import D1, WHEN, change
 
 FAKE_TOKEN = "dckr_pat_FakeSecretNeverPublished0123456789"
 NAMESPACE = "gcr.io/google-containers"

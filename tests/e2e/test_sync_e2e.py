@@ -158,7 +158,7 @@ def test_config_errors_exit_2_with_file_and_line(world: World) -> None:
 def test_name_collision_found_in_listings_fails_those_images(world: World) -> None:
     """Listings (not the config) make the collision: it fails the two images, named
     both, exit 1, and is never a config error that stops every namespace (issue 11).
-    Collisions the config alone makes stay config errors (tests/test_config.py)."""
+    Collisions the config alone makes stay config errors (tests/unit/test_config.py)."""
     f = ImageFactory(world.ns)
     world.seed("a/pause", "v1", f.image("a"))
     world.seed("b/pause", "v1", f.image("b"))

@@ -131,7 +131,7 @@ def test_publish_records_fragments_without_the_registry_variables(world: World) 
 
 def test_find_in_this_repository_needs_no_secret(tmp_path: Path) -> None:
     """What the generated index tells a reader to run, with the shipped config."""
-    shipped = Path(__file__).resolve().parent.parent / "mirrorbot.yaml"
+    shipped = Path(__file__).resolve().parents[2] / "mirrorbot.yaml"
     assert "${DOCKERHUB_TOKEN}" in shipped.read_text()
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

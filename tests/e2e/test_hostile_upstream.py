@@ -49,7 +49,7 @@ MiB = 1024 * 1024
 # Small deadlines so a trickle fails in about a second, not a minute.
 QUICK = Limits(request_deadline=1.0, min_transfer_rate=1000)
 
-ROOT = Path(__file__).resolve().parent.parent  # where `-m tests.support.peak_rss` resolves
+ROOT = Path(__file__).resolve().parents[2]  # where `-m tests.support.peak_rss` resolves
 
 
 @pytest.fixture

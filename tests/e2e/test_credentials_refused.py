@@ -15,9 +15,9 @@ from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
 from tests.conftest import CREDS
+from tests.e2e.test_cli_copy import mirrorbot
 from tests.support.token_issuer import TokenIssuer
 from tests.support.world import World, write_config
-from tests.test_cli_copy import mirrorbot
 
 TAGS = 100
 MAX_LINES = 10

@@ -4,8 +4,6 @@ Each command lives in a module of its area and imports what it runs inside its o
 body, so ``mirrorbot --version`` (and every command) loads only what it uses.
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """``mirrorbot copy``: one reference between registries, no config file, no state."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -99,7 +97,7 @@ def copy(
             typer.echo(_describe(result))
 
 
-def _describe(result: CopyResult) -> str:
+def _describe(result: "CopyResult") -> str:
     from mirrorbot.jobs.progress import format_bytes
 
     stats = result.stats
@@ -119,7 +117,7 @@ def _describe(result: CopyResult) -> str:
     return line
 
 
-def _result_json(result: CopyResult) -> dict[str, object]:
+def _result_json(result: "CopyResult") -> dict[str, object]:
     return {
         "source": str(result.source),
         "target": str(result.target),

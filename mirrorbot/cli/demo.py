@@ -1,7 +1,5 @@
 """``mirrorbot demo``: the main job on loopback registries, for a first look without internet."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

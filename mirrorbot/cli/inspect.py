@@ -1,7 +1,5 @@
 """Commands that look before (``plan``), after (``verify``) and up (``find``) a sync."""
 
-from __future__ import annotations
-
 import json
 from collections import Counter
 from pathlib import Path
@@ -67,7 +65,7 @@ def plan(
     raise typer.Exit(report.exit_code)
 
 
-def plan_json(report: SyncReport) -> dict[str, object]:
+def plan_json(report: "SyncReport") -> dict[str, object]:
     """What ``plan --json`` prints (before the shard matrix is added)."""
     return {
         "namespaces": [

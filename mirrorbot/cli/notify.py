@@ -1,9 +1,5 @@
 """``mirrorbot notify``: mirror on push, from a registry's notifications (starlette + uvicorn)."""
 
-from __future__ import annotations
-
-import asyncio
-import socket
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -18,6 +14,8 @@ from mirrorbot.cli.options import (
 )
 
 if TYPE_CHECKING:
+    import socket
+
     from mirrorbot.reference import Reference
 
 __all__ = ["notify"]
@@ -55,6 +53,7 @@ def notify(
     The shared secret comes from $MIRRORBOT_NOTIFY_SECRET and must arrive as
     `Authorization: Bearer <secret>` (see the README for the registry side).
     """
+    import asyncio
     import os
 
     import uvicorn
@@ -80,7 +79,7 @@ def notify(
         runner = github_dispatcher(github_api, dispatch, token)
     else:
 
-        async def runner(references: tuple[Reference, ...]) -> None:
+        async def runner(references: tuple["Reference", ...]) -> None:
             outcome = await asyncio.to_thread(
                 run_sync, context, SyncOptions(images=references), push=not no_push
             )
@@ -111,8 +110,10 @@ def _parse_listen(listen: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def _listening_socket(listen: str, host: str, port: int) -> socket.socket:
+def _listening_socket(listen: str, host: str, port: int) -> "socket.socket":
     """Bind before serving, so a port in use or a bad address is one line, not a traceback."""
+    import socket
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listening = socket.socket(family, socket.SOCK_STREAM)
     try:

@@ -1,7 +1,5 @@
 """``mirrorbot request``: a namespace request from a GitHub issue, checked and added to the config."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -3,8 +3,6 @@
 Also the engine of the deprecated ``sync --images`` spelling (:func:`sync_rules`).
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -111,7 +109,7 @@ def sync_rules(
     auth: Path | None,
     *,
     default: tuple[str | None, str | None],
-    platforms: PlatformFilter,
+    platforms: "PlatformFilter",
     force: bool,
     proc: int,
     retries: int,
@@ -143,7 +141,9 @@ def _split_list(values: list[str] | None) -> list[str]:
     return [item.strip() for value in values or () for item in value.split(",") if item.strip()]
 
 
-def syncer_platforms(systems: list[str] | None, architectures: list[str] | None) -> PlatformFilter:
+def syncer_platforms(
+    systems: list[str] | None, architectures: list[str] | None
+) -> "PlatformFilter":
     """image-syncer's ``--os``/``--arch`` (``arm:v7`` carries a variant).
 
     An OS version (``windows:10.0.17763.1999``) is refused: mirrorbot does not compare them,

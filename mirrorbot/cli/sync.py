@@ -1,7 +1,5 @@
 """``mirrorbot sync`` (the main job) and ``publish`` (the last step of a sharded sync)."""
 
-from __future__ import annotations
-
 import datetime as dt
 import json
 from pathlib import Path
@@ -227,7 +225,7 @@ def _parse_time(value: str | None) -> dt.datetime | None:
     return moment
 
 
-def _parse_images(values: list[str] | None) -> tuple[Reference, ...]:
+def _parse_images(values: list[str] | None) -> tuple["Reference", ...]:
     from mirrorbot.reference import parse_reference
 
     with exit_on(EXIT_USAGE, InvalidReferenceError):

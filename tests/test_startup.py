@@ -1,0 +1,64 @@
+"""Start-up (issue 16): each command imports only what it uses. Functional checks, not timings.
+
+Run in a fresh interpreter each, since this test process has imported everything already.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import typer
+
+from mirrorbot.cli import app
+
+# What `mirrorbot --version` must not pay for: the registry client, config models,
+# rich output, templates, the notify server and GitPython.
+HEAVY = ("httpx", "httpcore", "pydantic", "rich", "jinja2", "starlette", "uvicorn", "git")
+
+
+def _loaded_after(code: str) -> tuple[str, list[str]]:
+    """Run ``code`` in a fresh interpreter; what it printed and the top-level modules loaded."""
+    body = textwrap.indent(code, "    ")
+    probe = (
+        f"import json, sys\ntry:\n{body}\nexcept SystemExit:\n    pass\n"
+        'print(json.dumps(sorted({name.partition(".")[0] for name, module in sys.modules.items() if module is not None})))\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    *said, modules = done.stdout.splitlines()
+    return "\n".join(said), json.loads(modules)
+
+
+def test_version_imports_no_heavy_package() -> None:
+    said, modules = _loaded_after(
+        "sys.argv = ['mirrorbot', '--version']\nfrom mirrorbot.__main__ import run\nrun()"
+    )
+    assert said.startswith("mirrorbot ")
+    assert [name for name in HEAVY if name in modules] == []
+
+
+def test_the_entry_point_keeps_httpx_command_line_out() -> None:
+    # httpx imports click, rich and pygments for its own CLI when they are installed.
+    _, modules = _loaded_after("import mirrorbot.__main__\nimport httpx\nhttpx.AsyncClient")
+    assert "httpx" in modules
+    assert [name for name in ("click", "rich", "pygments") if name in modules] == []
+
+
+@pytest.mark.parametrize(
+    "command", [c.callback for c in app.registered_commands], ids=lambda c: c.__name__
+)
+def test_command_annotations_are_objects_not_strings(
+    command: typer.models.CommandFunctionType,
+) -> None:
+    # Under `from __future__ import annotations` typer compiles and evaluates every
+    # annotation string twice (inspect.signature and get_type_hints): most of its
+    # parse time. Command modules therefore keep their annotations evaluated.
+    annotations = inspect.get_annotations(command)
+    assert annotations
+    assert [name for name, value in annotations.items() if isinstance(value, str)] == []

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mirrorbot.cli.exits import EXIT_FAILED, EXIT_USAGE, exit_on
+from mirrorbot.cli.loading import loading
 from mirrorbot.cli.options import VerboseOption
 from mirrorbot.cli.render import echo_json
 from mirrorbot.errors import CredentialError, InvalidReferenceError, MirrorbotError
@@ -52,11 +53,12 @@ def copy(
     verbose: VerboseOption = False,
 ) -> None:
     """Copy one image (every platform, attestations included) between registries."""
-    from mirrorbot.engine.registry.credentials import CredentialStore, parse_user_password
-    from mirrorbot.engine.registry.media import PlatformFilter
-    from mirrorbot.jobs.copy import run_copy
-    from mirrorbot.logs import configure_logging
-    from mirrorbot.reference import parse_reference
+    with loading():
+        from mirrorbot.engine.registry.credentials import CredentialStore, parse_user_password
+        from mirrorbot.engine.registry.media import PlatformFilter
+        from mirrorbot.jobs.copy import run_copy
+        from mirrorbot.logs import configure_logging
+        from mirrorbot.reference import parse_reference
 
     redactor = configure_logging(verbose)
     with exit_on(EXIT_USAGE, InvalidReferenceError, CredentialError, ValueError):

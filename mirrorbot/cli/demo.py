@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from mirrorbot.cli.exits import EXIT_FAILED, exit_on
+from mirrorbot.cli.loading import loading
 from mirrorbot.errors import MirrorbotError
 
 __all__ = ["demo"]
@@ -17,8 +18,9 @@ def demo(
     ] = None,
 ) -> None:
     """Run the main job on an embedded default: local registries, sample images, no internet."""
-    from mirrorbot.demo.run import run_demo
-    from mirrorbot.logs import configure_logging
+    with loading():
+        from mirrorbot.demo.run import run_demo
+        from mirrorbot.logs import configure_logging
 
     configure_logging(False)
     with exit_on(EXIT_FAILED, MirrorbotError):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mirrorbot.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, exit_codes, fail, opened
+from mirrorbot.cli.loading import loading
 from mirrorbot.cli.options import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -43,9 +44,10 @@ def plan(
     verbose: VerboseOption = False,
 ) -> None:
     """What sync would copy, without writing anything."""
-    from mirrorbot.jobs.context import run_sync, shard_matrix
-    from mirrorbot.jobs.sync import SyncOptions
-    from mirrorbot.logs import configure_logging
+    with loading():
+        from mirrorbot.jobs.context import run_sync, shard_matrix
+        from mirrorbot.jobs.sync import SyncOptions
+        from mirrorbot.logs import configure_logging
 
     configure_logging(verbose)
     context = job_context(config)
@@ -120,10 +122,11 @@ def verify(
     With no mirrorbot.yaml (an image-syncer repository), state/ of the git
     repository here is verified with the credentials of --auth.
     """
-    from mirrorbot.jobs.context import open_state, run_rules_verify, run_verify
-    from mirrorbot.jobs.progress import format_bytes
-    from mirrorbot.jobs.verify import describe_repair
-    from mirrorbot.logs import configure_logging
+    with loading():
+        from mirrorbot.jobs.context import open_state, run_rules_verify, run_verify
+        from mirrorbot.jobs.progress import format_bytes
+        from mirrorbot.jobs.verify import describe_repair
+        from mirrorbot.logs import configure_logging
 
     configure_logging(verbose)
     if no_push and not repair:
@@ -183,9 +186,10 @@ def find(
     ] = False,
 ) -> None:
     """Search state: upstream → mirror references and the pull command."""
-    from mirrorbot.jobs.context import open_state
-    from mirrorbot.jobs.find import find as search
-    from mirrorbot.jobs.find import matches_to_json
+    with loading():
+        from mirrorbot.jobs.context import open_state
+        from mirrorbot.jobs.find import find as search
+        from mirrorbot.jobs.find import matches_to_json
 
     store = opened(config, open_state)  # state files only: no credentials, no registry
     with exit_codes():  # a refused or corrupt state file: one line, exit 1

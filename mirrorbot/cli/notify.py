@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mirrorbot.cli.exits import EXIT_FAILED, EXIT_USAGE, fail
+from mirrorbot.cli.loading import loading
 from mirrorbot.cli.options import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -53,16 +54,17 @@ def notify(
     The shared secret comes from $MIRRORBOT_NOTIFY_SECRET and must arrive as
     `Authorization: Bearer <secret>` (see the README for the registry side).
     """
-    import asyncio
-    import os
+    with loading():
+        import asyncio
+        import os
 
-    import uvicorn
+        import uvicorn
 
-    from mirrorbot.integrations.github.dispatch import github_dispatcher
-    from mirrorbot.jobs.context import run_sync
-    from mirrorbot.jobs.notify import NotifyApp
-    from mirrorbot.jobs.sync import SyncOptions
-    from mirrorbot.logs import configure_logging
+        from mirrorbot.integrations.github.dispatch import github_dispatcher
+        from mirrorbot.jobs.context import run_sync
+        from mirrorbot.jobs.notify import NotifyApp
+        from mirrorbot.jobs.sync import SyncOptions
+        from mirrorbot.logs import configure_logging
 
     redactor = configure_logging(verbose)
     secret = os.environ.get("MIRRORBOT_NOTIFY_SECRET", "")

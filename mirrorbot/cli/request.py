@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from mirrorbot.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
+from mirrorbot.cli.loading import loading
 from mirrorbot.cli.options import DEFAULT_CONFIG, ConfigOption, VerboseOption
 from mirrorbot.errors import MirrorbotError
 from mirrorbot.redact import redact
@@ -35,10 +36,11 @@ def request(
     Exit 0 accepted, 1 rejected (the reason is in the reply), 2 usage or config error.
     With $GITHUB_OUTPUT set, also writes accepted=, namespace=, open_pull_request= there.
     """
-    import os
+    with loading():
+        import os
 
-    from mirrorbot.integrations.github.request import github_output_lines, handle_request
-    from mirrorbot.logs import configure_logging
+        from mirrorbot.integrations.github.request import github_output_lines, handle_request
+        from mirrorbot.logs import configure_logging
 
     configure_logging(verbose)
     try:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mirrorbot.cli.exits import EXIT_USAGE, exit_codes, exit_on, fail
+from mirrorbot.cli.loading import loading
 from mirrorbot.cli.options import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -117,8 +118,9 @@ def sync_rules(
     push: bool,
 ) -> None:
     """Run the rule files, report, and exit with the run's code."""
-    from mirrorbot.jobs.context import open_rules_context, run_rules_sync
-    from mirrorbot.jobs.rules import RuleOptions
+    with loading():
+        from mirrorbot.jobs.context import open_rules_context, run_rules_sync
+        from mirrorbot.jobs.rules import RuleOptions
 
     registry, namespace = default
     defaults = (registry, namespace) if registry and namespace else None
@@ -149,7 +151,8 @@ def syncer_platforms(
     An OS version (``windows:10.0.17763.1999``) is refused: mirrorbot does not compare them,
     and a filter that silently never matches would skip every image.
     """
-    from mirrorbot.engine.registry.media import PlatformFilter
+    with loading():
+        from mirrorbot.engine.registry.media import PlatformFilter
 
     oses = _split_list(systems)
     for value in oses:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mirrorbot.cli.exits import EXIT_FAILED, EXIT_USAGE, exit_codes, exit_on, fail
+from mirrorbot.cli.loading import loading
 from mirrorbot.cli.options import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -92,10 +93,11 @@ def sync(
     retries: Annotated[int | None, typer.Option("--retries", min=0, max=10, hidden=True)] = None,
 ) -> None:
     """The main job: list upstream, copy what is new or changed, record it in git."""
-    from mirrorbot.jobs.context import run_sync
-    from mirrorbot.jobs.progress import progress_for
-    from mirrorbot.jobs.sync import SyncOptions
-    from mirrorbot.logs import configure_logging
+    with loading():
+        from mirrorbot.jobs.context import run_sync
+        from mirrorbot.jobs.progress import progress_for
+        from mirrorbot.jobs.sync import SyncOptions
+        from mirrorbot.logs import configure_logging
 
     configure_logging(verbose)
     rules_only = {
@@ -170,8 +172,9 @@ def publish(
     verbose: VerboseOption = False,
 ) -> None:
     """Merge shard fragments into state, one CHANGELOG section and the index; commit once."""
-    from mirrorbot.jobs.context import run_publish
-    from mirrorbot.logs import configure_logging
+    with loading():
+        from mirrorbot.jobs.context import run_publish
+        from mirrorbot.logs import configure_logging
 
     configure_logging(verbose)
     context = job_context(config)

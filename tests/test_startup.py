@@ -17,8 +17,18 @@ import typer
 from mirrorbot.cli import app
 
 # What `mirrorbot --version` must not pay for: the registry client, config models,
-# rich output, templates, the notify server and GitPython.
-HEAVY = ("httpx", "httpcore", "pydantic", "rich", "jinja2", "starlette", "uvicorn", "git")
+# rich output, templates, the notify server, GitPython and an event loop.
+HEAVY = (
+    "httpx",
+    "httpcore",
+    "pydantic",
+    "rich",
+    "jinja2",
+    "starlette",
+    "uvicorn",
+    "git",
+    "asyncio",
+)
 
 
 def _loaded_after(code: str) -> tuple[str, list[str]]:

@@ -6,7 +6,7 @@ in :mod:`mirrorbot.cli.app`; exit codes and the error → exit code mapping in
 :mod:`mirrorbot.cli.exits` (0 success, 1 some namespaces or tags failed, 2 usage
 or config error, 130 interrupted).
 
-Start-up (``mirrorbot --version`` loads typer and this package only): a command
+Start-up (``mirrorbot --version`` loads typer, this package, errors and redact): a command
 imports what it runs inside its own body, under ``with loading():``
 (:mod:`mirrorbot.cli.loading`), and command modules do not use ``from __future__
 import annotations``, since typer would compile and evaluate every annotation

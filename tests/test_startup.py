@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,8 @@ import pytest
 import typer
 
 from mirrorbot.cli import app
+from mirrorbot.demo.corpus import ImageFactory
+from tests.support.world import World
 
 # What `mirrorbot --version` must not pay for: the registry client, config models,
 # rich output, templates, the notify server, GitPython and an event loop.
@@ -58,6 +61,42 @@ def test_the_entry_point_keeps_httpx_command_line_out() -> None:
     _, modules = _loaded_after("import mirrorbot.__main__\nimport httpx\nhttpx.AsyncClient")
     assert "httpx" in modules
     assert [name for name in ("click", "rich", "pygments") if name in modules] == []
+
+
+# What a plain sync never runs: terminal rendering (its output is not a terminal here),
+# the notify server, httpx's own CLI and what it brings.
+UNUSED_BY_SYNC = ("rich", "jinja2", "starlette", "uvicorn", "click", "pygments")
+
+
+def test_a_no_op_sync_loads_no_unused_mode(world: World) -> None:
+    factory = ImageFactory(world.ns)
+    world.seed("pause", "3.9", factory.image("pause-3.9", layers=[factory.layer("base", 4096)]))
+    cold = world.run("sync")
+    assert cold.returncode == 0, cold.stdout + cold.stderr
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import atexit, json, sys\n"
+            "atexit.register(lambda: print(json.dumps(sorted({n.partition('.')[0] "
+            "for n, m in sys.modules.items() if m is not None}))))\n"
+            "sys.argv = ['mirrorbot', *sys.argv[1:]]\n"
+            "from mirrorbot.__main__ import run\n"
+            "run()",
+            *world.command("sync")[3:],
+        ],
+        capture_output=True,
+        text=True,
+        env=world.environment(),
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"tags new \(copied\) +0\n", done.stdout), done.stdout  # a no-op
+    assert re.search(r"tags unchanged +1\n", done.stdout), done.stdout
+    modules = json.loads(done.stdout.splitlines()[-1])
+    assert "httpx" in modules  # it did reach the registries
+    assert [name for name in UNUSED_BY_SYNC if name in modules] == []
 
 
 @pytest.mark.parametrize(

@@ -98,7 +98,7 @@ def one_pass(config: Path, stages: Stages | None) -> dict[str, Any]:
     render_wall, render_cpu = time.perf_counter(), time.process_time()
     items = sum(len(plan.items) for plan in report.plans)
     try:
-        from mirrorbot.cli import _plan_json  # what `plan --json` prints
+        from mirrorbot.cli.inspect import plan_json as _plan_json  # what `plan --json` prints
 
         json.dumps(_plan_json(report), indent=2)
     except ImportError:  # the CLI helper moved: the stage is simply not measured

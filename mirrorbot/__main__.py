@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import gc
+import sys
 
 from mirrorbot.collector import collector_paused
+
+# httpx imports its own command line (click, rich, pygments: ~40% of httpx's import
+# time) whenever those happen to be installed; mirrorbot never runs it, so that import
+# is refused and httpx falls back to its stub ``httpx.main``. Only the entry point does
+# this: a program importing mirrorbot as a library keeps httpx as it is.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
 def run() -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
+
 from mirrorbot.engine.copier import Copier, CopyResult, signature_tags
+from mirrorbot.engine.registry.credentials import CredentialStore
 from mirrorbot.engine.registry.media import PlatformFilter
 from mirrorbot.engine.registry.pool import RegistryPool
 from mirrorbot.jobs.referrers import fallback_tag
 from mirrorbot.reference import Reference
 
-__all__ = ["copy_reference"]
+__all__ = ["copy_reference", "run_copy"]
 
 
 async def copy_reference(
@@ -33,3 +37,24 @@ async def copy_reference(
                 await copier.copy(source.with_tag(tag), target.with_tag(tag), force=force)
             )
     return results
+
+
+def run_copy(
+    credentials: CredentialStore,
+    source: Reference,
+    target: Reference,
+    *,
+    insecure: Iterable[str] = (),
+    platforms: PlatformFilter | None = None,
+    signatures: bool = False,
+    force: bool = False,
+) -> list[CopyResult]:
+    """``mirrorbot copy``: its own pool (no config file, so the client's defaults) for one run."""
+
+    async def run() -> list[CopyResult]:
+        async with RegistryPool(credentials, insecure=insecure) as pool:
+            return await copy_reference(
+                pool, source, target, platforms=platforms, signatures=signatures, force=force
+            )
+
+    return asyncio.run(run())

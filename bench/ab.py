@@ -10,7 +10,9 @@ primed once; every run then syncs into its own fresh, empty target registry and
 state repository, the variants alternating who goes first in each round. The
 machine is shared: compare CPU seconds (user + system, from ``wait4``), not wall.
 ``--profile DIR`` runs each variant once more under cProfile and writes
-``DIR/<variant>.prof``.
+``DIR/<variant>.prof``; with ``--py-spy BIN`` sampled by py-spy instead (not a
+dependency: ``pip install --target /tmp/pyspy py-spy``), ``DIR/<variant>.txt``
+in collapsed-stack form.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def cold_sync(
     upstream: LocalRegistry,
     repositories: list[str],
     profile: Path | None = None,
+    py_spy: str | None = None,
 ) -> dict[str, Any]:
     world = make_world("mirrorbot", tag, root, upstream, repositories)
     try:
@@ -57,7 +60,11 @@ def cold_sync(
         up_mark, target_mark = upstream.log_mark(), world.target.log_mark()
         registries = RegistryCpu({"target": world.target.pid, "upstream": upstream.pid}).start()
         command = [sys.executable]
-        if profile is not None:
+        if profile is not None and py_spy is not None:
+            # Sampled, not traced: cProfile inflates small Python functions several times over.
+            sampler = [py_spy, "record", "--format", "raw", "--rate", "250", "--subprocesses"]
+            command = [*sampler, "--output", str(profile), "--", sys.executable]
+        elif profile is not None:
             command += ["-m", "cProfile", "-o", str(profile)]
         command += ["-m", "mirrorbot", "sync", "--config", str(world.config)]
         env = base_env(world.home) | {"PYTHONPATH": str(tree)}
@@ -73,11 +80,16 @@ def cold_sync(
         figures = {
             "variant": name,
             "cpu_s": round(run.cpu_s, 3),
+            "user_s": round(run.user_s, 3),
+            "system_s": round(run.system_s, 3),
             "wall_s": round(run.wall_s, 3),
             "requests": requests,
             "registries_cpu_s": registries.spent,
         }
-        log(f"{name}: CPU {run.cpu_s:.2f}s wall {run.wall_s:.2f}s {requests} requests")
+        log(
+            f"{name}: CPU {run.cpu_s:.2f}s (user {run.user_s:.2f}s, system {run.system_s:.2f}s) "
+            f"wall {run.wall_s:.2f}s {requests} requests"
+        )
         return figures
     finally:
         drop_world(world)
@@ -90,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repositories", type=int, default=16)
     parser.add_argument("--tags", type=int, default=7)
     parser.add_argument("--profile", type=Path, help="also one cProfile run per variant here")
+    parser.add_argument(
+        "--py-spy",
+        metavar="BIN",
+        help="profile with this py-spy binary (collapsed stacks, DIR/<variant>.txt) instead",
+    )
     parser.add_argument("--out", type=Path, help="the runs as JSON")
     args = parser.parse_args(argv)
     variants = [
@@ -121,11 +138,22 @@ def main(argv: list[str] | None = None) -> int:
                         root,
                         upstream,
                         repositories,
-                        profile=(args.profile / f"{name}.prof").resolve(),
+                        profile=(
+                            args.profile / f"{name}.{'txt' if args.py_spy else 'prof'}"
+                        ).resolve(),
+                        py_spy=args.py_spy,
                     )
     for name, _ in variants:
-        cpu = [run["cpu_s"] for run in runs if run["variant"] == name]
-        print(f"{name}: CPU median {statistics.median(cpu):.2f}s, runs {cpu}")
+        mine = [run for run in runs if run["variant"] == name]
+        if not mine:
+            continue
+        cpu = [run["cpu_s"] for run in mine]
+        user = statistics.median(run["user_s"] for run in mine)
+        system = statistics.median(run["system_s"] for run in mine)
+        print(
+            f"{name}: CPU median {statistics.median(cpu):.2f}s "
+            f"(user {user:.2f}s, system {system:.2f}s), runs {cpu}"
+        )
     if args.out is not None:
         args.out.write_text(json.dumps(runs, indent=2) + "\n")
     return 0

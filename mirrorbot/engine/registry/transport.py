@@ -33,6 +33,7 @@ import httpx
 
 if TYPE_CHECKING:
     import aiohttp
+    import yarl
 
 __all__ = ["AiohttpTransport"]
 
@@ -40,7 +41,11 @@ __all__ = ["AiohttpTransport"]
 MAX_HEADER_LINE = 64 * 1024
 MAX_HEADERS = 256
 # The headers aiohttp would add to a request without them (User-Agent: "Python/...").
-_AIOHTTP_DEFAULTS = ("User-Agent", "Accept", "Accept-Encoding")
+_AIOHTTP_DEFAULTS = (
+    ("User-Agent", b"user-agent"),
+    ("Accept", b"accept"),
+    ("Accept-Encoding", b"accept-encoding"),
+)
 
 
 @contextmanager
@@ -140,12 +145,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._keepalive_expiry = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
+        self._url: type[yarl.URL]  # set by _open: no import statement per request
 
     def _open(self) -> aiohttp.ClientSession:
         # Imported on the first request, not with the client: ~0.1 s of CPU that a
         # command which never reaches a registry (--version, a plan from state) skips.
         import aiohttp
+        import yarl
 
+        self._url = yarl.URL
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             limit_per_host=0,
@@ -172,21 +180,21 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session or self._open()
-        from yarl import URL  # loaded by _open already: a lookup in sys.modules
-
         timeout = request.extensions.get("timeout", {})
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        raw = request.headers.raw
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+        # Header names as sent, lower-cased once (httpx's Headers re-scans its list per lookup).
+        named = {k.lower(): v for k, v in raw}
         # httpx sends its own headers and aiohttp must add none of its defaults. httpx's
         # client always sets all three, so the skip list is rarely needed: aiohttp
         # rebuilds it into a new multidict for every request that passes one.
-        skip = [name for name in _AIOHTTP_DEFAULTS if name not in request.headers] or None
+        skip = [name for name, key in _AIOHTTP_DEFAULTS if key not in named] or None
         waiter = asyncio.current_task()
         assert waiter is not None  # an httpx transport always runs inside a task
         body: bytes | _RequestBody | None = None
         # httpx frames every body it sends; a request with neither header has none (a
         # redirected GET still carries an empty, unread stream: never send it chunked).
-        length = request.headers.get("content-length", "0")
-        framed = length != "0" or "transfer-encoding" in request.headers
+        framed = named.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in named
         try:
             body = (request.content or None) if framed else None
         except httpx.RequestNotRead:
@@ -196,7 +204,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             with _mapped():
                 response = await session.request(
                     request.method,
-                    URL(str(request.url), encoded=True),
+                    self._url(str(request.url), encoded=True),
                     headers=headers,
                     data=body,
                     allow_redirects=False,

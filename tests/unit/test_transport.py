@@ -168,3 +168,37 @@ async def test_a_redirected_get_carries_no_body() -> None:
         assert response.text == "ok"
     assert len(heads) == 2
     assert all(b"transfer-encoding" not in head.lower() for head in heads), heads
+
+
+async def test_the_transport_sends_httpx_headers_and_adds_none_of_aiohttp_defaults() -> None:
+    """A request without User-Agent/Accept/Accept-Encoding goes out without them, and a
+    client's own values are sent as they are, never aiohttp's ("Python/3.x aiohttp/...")."""
+    heads: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head, _ = await _read_request(reader)
+            heads.append(head.lower())
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+
+    async with _peer(handler) as port:
+        transport = AiohttpTransport(verify=shared_tls_context(), max_connections=4)
+        try:
+            bare = httpx.Request("GET", f"http://127.0.0.1:{port}/v2/")
+            response = await transport.handle_async_request(bare)
+            await response.aclose()
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}",
+                transport=transport,
+                headers={"User-Agent": "mirrorbot/test", "Accept-Encoding": "identity"},
+            ) as client:
+                await client.get("/v2/")
+        finally:
+            await transport.aclose()
+    bare_head, client_head = heads
+    for name in (b"user-agent:", b"accept:", b"accept-encoding:"):
+        assert name not in bare_head
+    assert b"user-agent: mirrorbot/test\r\n" in client_head
+    assert b"accept-encoding: identity\r\n" in client_head
+    assert b"aiohttp" not in client_head

@@ -33,12 +33,19 @@ import httpx
 
 if TYPE_CHECKING:
     import aiohttp
+    import yarl
 
 __all__ = ["AiohttpTransport"]
 
 # Answer header lines: aiohttp's 8 KiB default refuses Link headers of long listings.
 MAX_HEADER_LINE = 64 * 1024
 MAX_HEADERS = 256
+# The headers aiohttp would add to a request without them (User-Agent: "Python/...").
+_AIOHTTP_DEFAULTS = (
+    ("User-Agent", b"user-agent"),
+    ("Accept", b"accept"),
+    ("Accept-Encoding", b"accept-encoding"),
+)
 
 
 @contextmanager
@@ -137,12 +144,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
+        self._url: type[yarl.URL]  # set by _open: no import statement per request
 
     def _open(self) -> aiohttp.ClientSession:
         # Imported on the first request, not with the client: ~0.1 s of CPU that a
         # command which never reaches a registry (--version, a plan from state) skips.
         import aiohttp
+        import yarl
 
+        self._url = yarl.URL
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             limit_per_host=0,
@@ -151,8 +162,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            # httpx sends its own headers; aiohttp adds none and keeps no cookies.
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+            # aiohttp keeps no cookies; its default headers are skipped per request (below).
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
             max_line_size=MAX_HEADER_LINE,
@@ -170,18 +180,21 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session or self._open()
-        from aiohttp import ClientTimeout
-        from yarl import URL  # both loaded by _open already: lookups in sys.modules
-
         timeout = request.extensions.get("timeout", {})
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        raw = request.headers.raw
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+        # Header names as sent, lower-cased once (httpx's Headers re-scans its list per lookup).
+        named = {k.lower(): v for k, v in raw}
+        # httpx sends its own headers and aiohttp must add none of its defaults. httpx's
+        # client always sets all three, so the skip list is rarely needed: aiohttp
+        # rebuilds it into a new multidict for every request that passes one.
+        skip = [name for name, key in _AIOHTTP_DEFAULTS if key not in named] or None
         waiter = asyncio.current_task()
         assert waiter is not None  # an httpx transport always runs inside a task
         body: bytes | _RequestBody | None = None
         # httpx frames every body it sends; a request with neither header has none (a
         # redirected GET still carries an empty, unread stream: never send it chunked).
-        length = request.headers.get("content-length", "0")
-        framed = length != "0" or "transfer-encoding" in request.headers
+        framed = named.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in named
         try:
             body = (request.content or None) if framed else None
         except httpx.RequestNotRead:
@@ -191,16 +204,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             with _mapped():
                 response = await session.request(
                     request.method,
-                    URL(str(request.url), encoded=True),
+                    self._url(str(request.url), encoded=True),
                     headers=headers,
                     data=body,
                     allow_redirects=False,
                     compress=None,
-                    timeout=ClientTimeout(
-                        total=None,
-                        sock_connect=timeout.get("connect"),
-                        sock_read=timeout.get("read"),
-                    ),
+                    skip_auto_headers=skip,
+                    timeout=self._timeout(timeout.get("connect"), timeout.get("read")),
                 )
         except asyncio.CancelledError:
             if isinstance(body, _RequestBody) and body.stalled and waiter.uncancel() == 0:
@@ -219,6 +229,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             stream=_AnswerBody(response),
             extensions=extensions,
         )
+
+    def _timeout(self, connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+        """One ``ClientTimeout`` per distinct pair: a client sends thousands with the same."""
+        key = (connect, read)
+        found = self._timeouts.get(key)
+        if found is None:
+            from aiohttp import ClientTimeout
+
+            if len(self._timeouts) >= 16:  # per-request timeouts that all differ: stay bounded
+                self._timeouts.clear()
+            found = self._timeouts[key] = ClientTimeout(
+                total=None, sock_connect=connect, sock_read=read
+            )
+        return found
 
     async def aclose(self) -> None:
         session, self._session = self._session, None

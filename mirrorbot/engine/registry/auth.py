@@ -14,6 +14,7 @@ downloads from a CDN) are sent without ``Authorization`` by httpx itself.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import time
@@ -207,11 +208,8 @@ class RegistryAuth(httpx.Auth):
         """Same scheme, host and port as the registry; ``host:443`` over HTTPS is ``host``."""
         if self._scheme is not None and url.scheme != self._scheme:
             return False
-        try:
-            ours = httpx.URL(f"{url.scheme}://{self._netloc}/").netloc
-        except httpx.InvalidURL:
-            return False
-        return url.netloc == ours
+        ours = _netloc(url.scheme, self._netloc)
+        return ours is not None and url.netloc == ours
 
     def _cached(self, wanted: frozenset[tuple[str, str]]) -> str | None:
         now = time.monotonic()
@@ -312,3 +310,12 @@ def _replayable(request: httpx.Request) -> bool:
     """A request whose body was streamed cannot be sent twice."""
     stream = request.stream
     return isinstance(stream, httpx.ByteStream) or request.method in ("GET", "HEAD", "DELETE")
+
+
+@functools.lru_cache(maxsize=64)
+def _netloc(scheme: str, netloc: str) -> bytes | None:
+    """``netloc`` as httpx spells it in a ``scheme`` URL (default port dropped); None if invalid."""
+    try:
+        return httpx.URL(f"{scheme}://{netloc}/").netloc
+    except httpx.InvalidURL:
+        return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -260,17 +261,39 @@ async def retrying(
         tried = f"attempt {attempt.num} of {policy.attempts}"
         log.info("%s: %s failed, retrying in %.1f s: %s", what, tried, wait, reason)
 
+    # The first attempt runs outside stamina: nearly every operation succeeds at once, and
+    # entering a retry context costs more CPU than a registry request (bench/README.md,
+    # issue 16 round 2). A failure is replayed as stamina's first attempt, so the
+    # predicate, the budget, the retry lines and the waits are exactly as before.
+    started = time.monotonic()
+    try:
+        result = await operation()
+    except Exception as exc:
+        replay: list[Exception] = [exc]
+    else:
+        if breaker is not None:
+            breaker.record(None)
+        return result
+
+    async def again() -> T:
+        if replay:
+            raise replay.pop()
+        return await operation()
+
+    timeout = policy.timeout
+    if timeout is not None:  # the whole policy's time still counts from the first attempt
+        timeout = max(timeout - (time.monotonic() - started), 0.001)
     try:
         async for attempt in stamina.retry_context(
             on=_budgeted(budget, announce),
             attempts=policy.attempts,
-            timeout=policy.timeout,
+            timeout=timeout,
             wait_initial=policy.wait_initial,
             wait_max=policy.wait_max,
         ):
             current[:] = [attempt]
             with attempt:
-                result = await operation()
+                result = await again()
                 if breaker is not None:
                     breaker.record(None)
                 return result

@@ -41,7 +41,7 @@ from mirrorbot.engine.registry.media import PlatformFilter
 from mirrorbot.engine.registry.pool import RegistryPool
 from mirrorbot.engine.registry.pulls import PullUsage, registry_label
 from mirrorbot.engine.registry.retry import failure_cause
-from mirrorbot.engine.sources import ListedRepository, ListedTag, Listing, make_source
+from mirrorbot.engine.sources import ListedRepository, ListedTag, Listing, namespace_source
 from mirrorbot.errors import (
     BackupError,
     BlobIntegrityError,
@@ -336,16 +336,7 @@ class Sync:
         if run.requested:
             run.listing = await self._requested_listing(run)
             return
-        source = make_source(
-            ns.strategy,
-            registry=ns.registry,
-            path=ns.path,
-            client=self.pool.reader(ns.registry),
-            images=ns.images,
-            hub_api=ns.hub_api,
-            hub_client=self._hub_client,
-            quay_api=ns.quay_api,
-        )
+        source = namespace_source(ns, self.pool.reader(ns.registry), hub_client=self._hub_client)
         run.listing = await source.list()
 
     async def _requested_listing(self, run: NamespaceRun) -> Listing:

@@ -275,7 +275,8 @@ def _parse_shard(value: str | None) -> tuple[int, int] | None:
 
 
 def _show(report: SyncReport) -> None:
-    from mirrorbot.jobs.report import render_plain, render_rich, summarise, write_step_summary
+    from mirrorbot.integrations.github.actions import write_step_summary
+    from mirrorbot.jobs.report import render_plain, render_rich, summarise
 
     summary = summarise(report)
     if sys.stdout.isatty():
@@ -953,9 +954,8 @@ def request(
     Exit 0 accepted, 1 rejected (the reason is in the reply), 2 usage or config error.
     With $GITHUB_OUTPUT set, also writes accepted=, namespace=, open_pull_request= there.
     """
-    import os
-
-    from mirrorbot.integrations.github.request import github_output_lines, handle_request
+    from mirrorbot.integrations.github.actions import write_outputs
+    from mirrorbot.integrations.github.request import handle_request, request_outputs
 
     configure_logging(verbose)
     try:
@@ -965,10 +965,7 @@ def request(
     except MirrorbotError as exc:
         raise _fail(str(exc), EXIT_USAGE) from None
     typer.echo(redact(outcome.reply), nl=False)
-    output = os.environ.get("GITHUB_OUTPUT")
-    if output:
-        with open(output, "a", encoding="utf-8") as handle:
-            handle.write(redact(github_output_lines(outcome)))
+    write_outputs(request_outputs(outcome))
     raise typer.Exit(EXIT_OK if outcome.accepted else EXIT_FAILED)
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "parse_reference",
     "split_registry",
     "split_tag",
+    "upstream_name",
     "validate_digest",
     "validate_repository",
     "validate_tag",
@@ -158,6 +159,14 @@ def split_registry(value: str) -> tuple[str, str]:
     if sep and looks_like_host(first):
         return normalize_registry(first), rest
     return DOCKER_HUB, value
+
+
+def upstream_name(registry: str, *path: str) -> str:
+    """``registry/namespace/repo`` as people write it; empty parts (a registry root) are dropped.
+
+    The one way an upstream name is built: namespaces, their repositories, listings.
+    """
+    return "/".join(part for part in (registry, *path) if part)
 
 
 def split_tag(value: str) -> tuple[str, str | None]:

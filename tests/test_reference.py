@@ -15,6 +15,7 @@ from mirrorbot.reference import (
     normalize_registry,
     parse_reference,
     split_registry,
+    upstream_name,
     validate_digest,
     validate_repository,
     validate_tag,
@@ -306,6 +307,21 @@ def test_validate_repository_rejects(path: str, reason: str) -> None:
 )
 def test_split_registry(value: str, expected: tuple[str, str]) -> None:
     assert split_registry(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("parts", "name"),
+    [
+        (("gcr.io", "google-containers", "pause"), "gcr.io/google-containers/pause"),
+        (("registry.k8s.io", "", "pause"), "registry.k8s.io/pause"),
+        (("registry.k8s.io", ""), "registry.k8s.io"),
+        (("[::1]:5000", "team"), "[::1]:5000/team"),
+    ],
+)
+def test_upstream_name_drops_the_empty_namespace_of_a_registry_root(
+    parts: tuple[str, ...], name: str
+) -> None:
+    assert upstream_name(*parts) == name
 
 
 @pytest.mark.parametrize(

@@ -97,6 +97,7 @@ from mirrorbot.reference import (
     normalize_registry,
     parse_reference,
     split_registry,
+    upstream_name,
     validate_repository,
 )
 
@@ -627,7 +628,7 @@ class ResolvedNamespace:
 
     def upstream(self, repo: str) -> str:
         """``registry/path/repo`` of a repository below this namespace."""
-        return "/".join(part for part in (self.registry, self.path, repo) if part)
+        return upstream_name(self.registry, self.path, repo)
 
     def mirror_repository(self, repo: str) -> str:
         """Target repository (``namespace/name``, no registry) for ``repo``."""
@@ -729,7 +730,7 @@ def _resolve(config: Config, ns: NamespaceSettings) -> ResolvedNamespace:
     registry, path = split_source(ns.source)
     defaults = config.defaults
     return ResolvedNamespace(
-        source=f"{registry}/{path}" if path else registry,
+        source=upstream_name(registry, path),
         registry=registry,
         path=path,
         strategy=_strategy(ns, registry),

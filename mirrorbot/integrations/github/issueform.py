@@ -18,7 +18,7 @@ from typing import Final
 
 from mirrorbot.config import split_source
 from mirrorbot.errors import InvalidReferenceError, RequestRejectedError
-from mirrorbot.reference import looks_like_host, validate_repository
+from mirrorbot.reference import looks_like_host, upstream_name, validate_repository
 
 __all__ = [
     "FORM_LABELS",
@@ -186,7 +186,7 @@ def check_images(images: Sequence[str], registry: str, path: str) -> tuple[str, 
     """Repository paths below the namespace; a full ``registry/path/repo`` is shortened."""
     if len(images) > MAX_IMAGES:
         raise RequestRejectedError(f"more than {MAX_IMAGES} images; ask for the whole namespace")
-    prefix = "/".join(part for part in (registry, path) if part) + "/"
+    prefix = upstream_name(registry, path) + "/"
     checked: list[str] = []
     for image in images:
         name = image.removeprefix(prefix)

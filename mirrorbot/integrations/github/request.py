@@ -44,7 +44,7 @@ from mirrorbot.integrations.github.issueform import (
 )
 from mirrorbot.integrations.github.markdown import render_reply
 from mirrorbot.logs import redact
-from mirrorbot.reference import normalize_registry
+from mirrorbot.reference import normalize_registry, upstream_name
 from mirrorbot.state.gitrepo import TOKEN_VARIABLES, looks_like_url
 from mirrorbot.state.store import StateStore
 
@@ -88,7 +88,7 @@ def _credentials(config: Config, environ: Mapping[str, str], host: str) -> Crede
 
 
 def _check_new(config: Config, registry: str, path: str, allowed: Sequence[str]) -> None:
-    source = "/".join(part for part in (registry, path) if part)
+    source = upstream_name(registry, path)
     if registry not in allowed:
         raise RequestRejectedError(
             f"the registry `{registry}` is not on this mirror's allowlist "
@@ -117,7 +117,7 @@ def _existing_claims(config: Config, config_path: Path) -> list[tuple[str, str]]
         repository = config_path.resolve().parent / config.state.repo
         for state in StateStore(repository / config.state.path, boundary=repository).all():
             for image, entry in state.images.items():
-                claims.append((f"{state.source}/{image}", entry.target))
+                claims.append((upstream_name(state.source, image), entry.target))
     return claims
 
 
@@ -224,7 +224,7 @@ def handle_request(
     try:
         form = parse_form(read_issue_body(issue_file))
         registry, path = normalise_namespace(form.namespace)
-        source = "/".join(part for part in (registry, path) if part)
+        source = upstream_name(registry, path)
         images = check_images(form.images, registry, path)
         if not path and not images:
             raise RequestRejectedError(

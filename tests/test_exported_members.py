@@ -85,6 +85,7 @@ def test_star_import_works(module_name: str) -> None:
 # (function, class, constant, type alias) without a leading underscore is in __all__.
 COMPLETE_MODULES = [
     "mirrorbot.config.credentials",
+    "mirrorbot.config.yamlio",
     "mirrorbot.reference",
     "mirrorbot.engine.registry.credentials",
     "mirrorbot.errors.base",

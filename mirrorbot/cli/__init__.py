@@ -865,9 +865,7 @@ def notify(
     import uvicorn
 
     from mirrorbot.integrations.github.dispatch import github_dispatcher
-    from mirrorbot.jobs.context import run_sync
-    from mirrorbot.jobs.notify import NotifyApp
-    from mirrorbot.jobs.sync import SyncOptions
+    from mirrorbot.jobs.notify import NotifyApp, PushSync, Runner
 
     redactor = configure_logging(verbose)
     secret = os.environ.get("MIRRORBOT_NOTIFY_SECRET", "")
@@ -881,17 +879,16 @@ def notify(
         if not token:
             raise _fail("--dispatch needs GITHUB_TOKEN", EXIT_USAGE)
         redactor.add([token])
-        runner = github_dispatcher(github_api, dispatch, token)
+        runner: Runner = github_dispatcher(github_api, dispatch, token)
     else:
 
-        async def runner(references: tuple[Reference, ...]) -> None:
-            outcome = await asyncio.to_thread(
-                run_sync, context, SyncOptions(images=references), push=not no_push
-            )
+        def synced(references: tuple[Reference, ...], outcome: SyncOutcome) -> None:
             typer.echo(
                 f"synced {len(references)} pushed references: "
                 f"{len(outcome.report.changes)} recorded, {len(outcome.report.failures)} failed"
             )
+
+        runner = PushSync(context, push=not no_push, done=synced)
 
     app_instance = NotifyApp(
         context.config.namespace_plans(), secret, runner, registry=registry, quiet=quiet

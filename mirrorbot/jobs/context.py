@@ -15,6 +15,7 @@ import asyncio
 import datetime as dt
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -256,10 +257,15 @@ def run_sync(
     now: dt.datetime | None = None,
     output: Path | None = None,
     progress: ProgressSink | None = None,
+    shared: tuple[RegistryPool, asyncio.AbstractEventLoop] | None = None,
 ) -> SyncOutcome:
     """Sync, then commit (and push) — or, with ``output``, write a shard fragment instead.
 
     The clone is this run's from reading state to pushing it: one run at a time on it.
+    ``shared`` is a pool kept open on a running event loop (``notify --listen`` keeps
+    one for its life); called from a worker thread, the sync runs on that loop with
+    that pool, so tokens and connections outlive the run. The loop's owner handles
+    signals then.
     """
     with context.repo.locked():
         moment = now or dt.datetime.now(dt.UTC)
@@ -277,11 +283,12 @@ def run_sync(
         )
 
         async def go() -> SyncReport:
-            async with context.pool(credentials) as pool:
+            opened = context.pool(credentials) if shared is None else nullcontext(shared[0])
+            async with opened as pool:
                 sync = Sync(
                     context.config, pool, context.store, options, now=moment, progress=progress
                 )
-                with stop_on_signals(sync):
+                with stop_on_signals(sync) if shared is None else nullcontext():
                     report = await sync.run()
                     if options.repair and not options.dry_run and not sync.stopping:
                         await repair_after_sync(sync, pool)
@@ -293,7 +300,10 @@ def run_sync(
             # Uncommitted state is what a killed run left behind; the registries are the truth.
             context.repo.discard_changes(context.store.root)
 
-        report = run_async(go)
+        if shared is None:
+            report = run_async(go)
+        else:
+            report = asyncio.run_coroutine_threadsafe(go(), shared[1]).result()
         outcome = SyncOutcome(report)
         if options.dry_run:
             return outcome

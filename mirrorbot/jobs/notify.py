@@ -9,6 +9,9 @@ is many events), and then runs one targeted sync for all of them — or, with
 does it.
 
 Only one sync runs at a time; events arriving meanwhile make the next batch.
+Every batch runs on the server's one event loop with one registry pool that
+lives as long as the listener (:class:`PushSync`): bearer tokens and
+connections carry over from batch to batch.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import asyncio
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,11 +33,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mirrorbot.config import ResolvedNamespace
+from mirrorbot.config.credentials import Need
 from mirrorbot.engine.registry.media import IMAGE_TYPES, INDEX_TYPES
+from mirrorbot.engine.registry.pool import RegistryPool
 from mirrorbot.errors import InvalidReferenceError
+from mirrorbot.jobs.context import JobContext, SyncOutcome, run_sync, sync_hosts
+from mirrorbot.jobs.sync import SyncOptions
 from mirrorbot.reference import Reference, parse_reference
 
-__all__ = ["Batcher", "NotifyApp", "references_from_envelope"]
+__all__ = ["Batcher", "NotifyApp", "PushSync", "references_from_envelope"]
 
 log = logging.getLogger("mirrorbot.notify")
 MAX_ENVELOPE = 4 * 1024 * 1024
@@ -169,8 +177,70 @@ class Batcher:
                 log.exception("targeted sync of %d references failed", len(batch))
 
 
+class PushSync:
+    """The runner that syncs pushed references here, with one pool for the listener's life.
+
+    Entered once (by :class:`NotifyApp`'s lifespan, on the server's loop) it
+    opens the pool; each batch then runs :func:`run_sync` in a worker thread
+    (git and state files block) whose registry work comes back to this loop and
+    pool. Leaving waits for a batch in flight, then closes the pool.
+    """
+
+    def __init__(
+        self,
+        context: JobContext,
+        *,
+        push: bool,
+        done: Callable[[tuple[Reference, ...], SyncOutcome], None] | None = None,
+    ) -> None:
+        self.context = context
+        self.push = push
+        self.done = done
+        self.pools_opened = 0
+        self._shared: tuple[RegistryPool, asyncio.AbstractEventLoop] | None = None
+        self._stack = AsyncExitStack()
+        self._running: asyncio.Future[SyncOutcome] | None = None
+
+    async def __aenter__(self) -> PushSync:
+        hosts = sync_hosts(self.context.config)
+        pool = self.context.pool(self.context.credentials(hosts, Need.REQUIRED))
+        await self._stack.enter_async_context(pool)
+        self.pools_opened += 1
+        self._shared = (pool, asyncio.get_running_loop())
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        running, self._running = self._running, None
+        if running is not None:
+            await asyncio.wait([running])  # its registry work needs the pool until it ends
+        self._shared = None
+        await self._stack.aclose()
+
+    async def __call__(self, references: tuple[Reference, ...]) -> None:
+        if self._shared is None:
+            raise RuntimeError("PushSync runs batches only while entered")
+        options = SyncOptions(images=references)
+        self._running = asyncio.ensure_future(
+            asyncio.to_thread(run_sync, self.context, options, push=self.push, shared=self._shared)
+        )
+        # A cancelled batch (the server stopping) leaves the thread to finish its run.
+        outcome = await asyncio.shield(self._running)
+        self._running = None
+        if self.done is not None:
+            self.done(references, outcome)
+
+
 class NotifyApp:
-    """The ASGI application; ``app`` is what uvicorn serves."""
+    """The ASGI application; ``app`` is what uvicorn serves.
+
+    A runner that is also an async context manager (:class:`PushSync`) is
+    entered for the life of the server.
+    """
 
     def __init__(
         self,
@@ -188,6 +258,7 @@ class NotifyApp:
             secret if secret.lower().startswith(("bearer ", "basic ")) else f"Bearer {secret}"
         )
         self.registry = registry
+        self.runner = runner
         self.batcher = Batcher(runner, quiet=quiet)
         self.received = 0
         self.app = Starlette(
@@ -199,12 +270,15 @@ class NotifyApp:
         )
 
     @asynccontextmanager
-    async def _lifespan(self, app: Starlette) -> Any:
-        self.batcher.start()
-        try:
-            yield
-        finally:
-            await self.batcher.stop()
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if isinstance(self.runner, AbstractAsyncContextManager):
+                await stack.enter_async_context(self.runner)
+            self.batcher.start()
+            try:
+                yield
+            finally:
+                await self.batcher.stop()
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"pending": len(self.batcher.pending), "batches": self.batcher.batches})

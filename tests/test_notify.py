@@ -447,3 +447,20 @@ async def test_dispatch_gives_up_on_a_refusal_in_one_line_without_the_token(
     assert "repository_dispatch to owner/mirror failed" in errors[0].getMessage()
     assert "401" in errors[0].getMessage()
     assert TOKEN not in caplog.text
+
+
+async def test_stopping_waits_for_the_batch_in_flight(world: World) -> None:
+    """The server stopping cancels the batcher; the sync already running still finishes."""
+    context = open_context(world.config, world.environment())
+    world.seed("app", "v1", ImageFactory(f"{world.ns}:stop").image("app"))
+    runner = PushSync(context, push=True)
+    async with runner:
+        batch = asyncio.ensure_future(
+            runner((Reference(world.upstream.host, f"{world.ns}/app", "v1"),))
+        )
+        await asyncio.sleep(0)  # the batch has started its run
+        batch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await batch
+    tags = world.state()["images"]["app"]["tags"]  # type: ignore[index]
+    assert set(tags) == {"v1"}

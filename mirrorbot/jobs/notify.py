@@ -218,6 +218,8 @@ class PushSync:
         running, self._running = self._running, None
         if running is not None:
             await asyncio.wait([running])  # its registry work needs the pool until it ends
+            if not running.cancelled() and running.exception() is not None:
+                log.error("targeted sync failed while stopping: %s", running.exception())
         self._shared = None
         await self._stack.aclose()
 

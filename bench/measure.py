@@ -141,6 +141,48 @@ def run_measured(
     )
 
 
+def process_cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds a running process has used so far, from ``/proc/<pid>/stat``.
+
+    The registries are long-lived processes the bench does not wait for, so ``wait4``
+    cannot give their CPU: it is read before and after each measured run instead.
+    """
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces: fields are counted after its ')'.
+    fields = stat.rpartition(")")[2].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(slots=True)
+class RegistryCpu:
+    """CPU seconds each named registry process spends between :meth:`start` and :meth:`stop`."""
+
+    pids: dict[str, int | None]
+    before: dict[str, float | None] = field(default_factory=dict)
+    spent: dict[str, float | None] = field(default_factory=dict)
+
+    def start(self) -> RegistryCpu:
+        self.before = {name: process_cpu_s(pid) for name, pid in self.pids.items()}
+        return self
+
+    def stop(self) -> dict[str, float | None]:
+        for name, pid in self.pids.items():
+            now, then = process_cpu_s(pid), self.before.get(name)
+            self.spent[name] = None if now is None or then is None else round(now - then, 3)
+        return self.spent
+
+    def floor_s(self) -> float | None:
+        """The registries' CPU spread over every core: no client can finish faster than this."""
+        values = [value for value in self.spent.values() if value is not None]
+        return round(sum(values) / (os.cpu_count() or 1), 3) if values else None
+
+
 # -- registry logs ---------------------------------------------------------------------
 
 _BLOB = re.compile(r"^/v2/(?P<repo>.+)/blobs/(?P<digest>sha256:[0-9a-f]{64})$")

@@ -48,7 +48,7 @@ from corpus import (
     Scale,
     push_big_image,
 )
-from measure import ProcessRun, agents, run_measured, tag_digest, traffic
+from measure import ProcessRun, RegistryCpu, Traffic, agents, run_measured, tag_digest, traffic
 
 from mirrorbot import __version__ as mirrorbot_version
 from mirrorbot.demo.corpus import Image
@@ -65,6 +65,7 @@ MIRRORBOT_AGENTS = ("mirrorbot/",)
 # request of skopeo's ever goes out without it.
 SKOPEO_AGENTS = ("skopeo/", "Go-http-client/")
 TOOLS = ("mirrorbot", "skopeo")
+GiB = 1024 * MiB
 
 
 def log(message: str) -> None:
@@ -195,12 +196,32 @@ def run_figures(run: ProcessRun) -> dict[str, Any]:
     }
 
 
+def cpu_figures(
+    run: ProcessRun, to_target: Traffic, to_upstream: Traffic, registries: RegistryCpu
+) -> dict[str, Any]:
+    """Client CPU per request and per GiB moved, each registry's CPU, and the registry floor.
+
+    The floor is the registries' CPU over every core: on this machine no client could
+    finish in less wall time, however little CPU of its own it used.
+    """
+    requests = to_target.requests + to_upstream.requests
+    moved = max(to_upstream.bytes_served, to_target.bytes_uploaded)
+    return {
+        "cpu_per_request_ms": round(run.cpu_s / requests * 1000, 3) if requests else None,
+        "cpu_per_gib_s": round(run.cpu_s / (moved / GiB), 3) if moved >= MiB else None,
+        "target_registry_cpu_s": registries.spent.get("target"),
+        "upstream_registry_cpu_s": registries.spent.get("upstream"),
+        "registry_floor_s": registries.floor_s(),
+    }
+
+
 def measure_sync(
     world: ToolWorld, upstream: LocalRegistry, scenario: str, workdir: Path
 ) -> dict[str, Any]:
     quiesce(upstream, world.target)
     up_mark, target_mark = upstream.log_mark(), world.target.log_mark()
     stored_before = world.target.storage_bytes()
+    registries = RegistryCpu({"target": world.target.pid, "upstream": upstream.pid}).start()
     run = run_measured(
         world.command(),
         env=base_env(world.home),
@@ -208,6 +229,7 @@ def measure_sync(
         stdout_path=workdir / f"{world.name}-{scenario}.out",
     )
     settle(upstream, world.target)
+    registries.stop()
     if run.returncode != 0:
         log(f"{world.name} {scenario}: exit {run.returncode}\n{run.stderr_tail}")
     to_target = traffic(world.target, target_mark, world.agents)
@@ -225,10 +247,12 @@ def measure_sync(
             "target_storage_growth": world.target.storage_bytes() - stored_before,
             "uploaded_digests": sorted(set(to_target.uploaded_digests)),
             "unattributed_target_requests": others,
+            **cpu_figures(run, to_target, to_upstream, registries),
         }
     )
     log(
-        f"{world.name:9} {scenario:11} {run.wall_s:7.2f}s  target {to_target.requests:5} req  "
+        f"{world.name:9} {scenario:11} {run.wall_s:7.2f}s  CPU {run.cpu_s:6.2f}s  "
+        f"registries {registries.spent}  target {to_target.requests:5} req  "
         f"upstream {to_upstream.requests:5} req  uploaded {to_target.blob_bytes_uploaded / MiB:8.1f} MiB"
     )
     return figures
@@ -249,6 +273,7 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     chosen = dict(ordered[(len(ordered) - 1) // 2])
     chosen["wall_s_runs"] = [run["wall_s"] for run in runs]
     chosen["cpu_s_runs"] = [run["cpu_s"] for run in runs]
+    chosen["registry_floor_s_runs"] = [run.get("registry_floor_s") for run in runs]
     return chosen
 
 
@@ -442,6 +467,7 @@ def big_copy(
     with LocalRegistry(root / f"big-{name}-{label}", name=f"big-{name}") as target:
         quiesce(upstream, target)
         up_mark, target_mark = upstream.log_mark(), target.log_mark()
+        registries = RegistryCpu({"target": target.pid, "upstream": upstream.pid}).start()
         run = run_measured(
             big_copy_command(name, source, f"{target.host}/{MIRROR_NAMESPACE}/image"),
             env=base_env(root / f"home-big-{name}-{label}"),
@@ -449,11 +475,15 @@ def big_copy(
             stdout_path=root / f"big-{name}-{label}.out",
         )
         settle(upstream, target)
+        registries.stop()
         if run.returncode != 0:
             log(f"{name} big copy {label}: exit {run.returncode}\n{run.stderr_tail}")
         figures = run_figures(run)
-        figures["target"] = traffic(target, target_mark, prefixes).as_json()
-        figures["upstream"] = traffic(upstream, up_mark, prefixes).as_json()
+        to_target = traffic(target, target_mark, prefixes)
+        to_upstream = traffic(upstream, up_mark, prefixes)
+        figures["target"] = to_target.as_json()
+        figures["upstream"] = to_upstream.as_json()
+        figures.update(cpu_figures(run, to_target, to_upstream, registries))
         figures["copied"] = tag_digest(target, f"{MIRROR_NAMESPACE}/image", "v1") == manifest_digest
         log(
             f"{name:9} big copy {label:7} {run.wall_s:7.2f}s  "
@@ -593,6 +623,15 @@ def listing_scenario(scale: Scale, root: Path) -> dict[str, Any]:
 # -- figures, targets, table -------------------------------------------------------
 
 
+CPU_FIGURES = (
+    "cpu_per_request_ms",
+    "cpu_per_gib_s",
+    "target_registry_cpu_s",
+    "upstream_registry_cpu_s",
+    "registry_floor_s",
+)
+
+
 def flat_figures(results: dict[str, Any]) -> dict[str, float | int | None]:
     figures: dict[str, float | int | None] = {}
     corpus = results["sync"]["corpus"]
@@ -613,7 +652,9 @@ def flat_figures(results: dict[str, Any]) -> dict[str, float | int | None]:
             figures[f"{prefix}.blobs_mounted"] = f["target"]["blobs_mounted"]
             figures[f"{prefix}.target_storage_growth"] = f["target_storage_growth"]
             figures[f"{prefix}.upstream_bytes_read"] = f["upstream"]["bytes_served"]
-        for key in ("wall_s", "target_requests", "upstream_requests", "bytes_uploaded"):
+            for key in CPU_FIGURES:
+                figures[f"{prefix}.{key}"] = f[key]
+        for key in ("wall_s", "cpu_s", "target_requests", "upstream_requests", "bytes_uploaded"):
             figures[f"{scenario}.ratio.{key}"] = ratio(
                 figures[f"{scenario}.mirrorbot.{key}"], figures[f"{scenario}.skopeo.{key}"]
             )
@@ -636,9 +677,13 @@ def flat_figures(results: dict[str, Any]) -> dict[str, float | int | None]:
         figures[f"big.{tool}.peak_rss_mb_max"] = big["peak_rss_mb_max"]
         figures[f"big.{tool}.max_rss_mb"] = big["max_rss_mb"]
         figures[f"big.{tool}.exit_code"] = big["exit_code"]
+        figures[f"big.{tool}.cpu_s"] = big["cpu_s"]
+        for key in CPU_FIGURES:
+            figures[f"big.{tool}.{key}"] = big[key]
     figures["big.ratio.wall_s"] = ratio(
         figures["big.mirrorbot.wall_s"], figures["big.skopeo.wall_s"]
     )
+    figures["big.ratio.cpu_s"] = ratio(figures["big.mirrorbot.cpu_s"], figures["big.skopeo.cpu_s"])
     figures["big.ratio.wall_s_paired_median"] = median(results["big_image"]["paired_wall_ratios"])
     figures["big.ratio.peak_rss"] = ratio(
         figures["big.mirrorbot.peak_rss_mb"], figures["big.skopeo.peak_rss_mb"]
@@ -697,6 +742,10 @@ def check_targets(results: dict[str, Any], figures: dict[str, Any]) -> list[dict
         value,
         at_most(value, 1.0),
     )
+    value = figures["cold.ratio.cpu_s"]
+    target(
+        "cold sync client CPU, mirrorbot / skopeo (issue 16)", "<= 0.5", value, at_most(value, 0.5)
+    )
     value = figures["cold.ratio.target_requests"]
     target("cold: requests to the target, mirrorbot / skopeo", "<= 0.7", value, at_most(value, 0.7))
     value = figures["noop.mirrorbot.target_requests"]
@@ -751,6 +800,33 @@ def human_bytes(value: float | int | None) -> str:
     return f"{value / MiB:.1f} MiB"
 
 
+def cpu_rows(row: Any, m: dict[str, Any], s: dict[str, Any]) -> None:
+    """The client's CPU against skopeo's, and the registries' CPU beside the wall time."""
+    row(
+        "",
+        "registry floor (s): registries' CPU / cores",
+        m["registry_floor_s"],
+        s["registry_floor_s"],
+    )
+    row("", "client CPU time (s)", m["cpu_s"], s["cpu_s"], ratio(m["cpu_s"], s["cpu_s"]))
+    row(
+        "",
+        "client CPU per request (ms)",
+        m["cpu_per_request_ms"],
+        s["cpu_per_request_ms"],
+        ratio(m["cpu_per_request_ms"], s["cpu_per_request_ms"]),
+    )
+    row(
+        "",
+        "client CPU per GiB moved (s)",
+        m["cpu_per_gib_s"],
+        s["cpu_per_gib_s"],
+        ratio(m["cpu_per_gib_s"], s["cpu_per_gib_s"]),
+    )
+    row("", "target registry CPU (s)", m["target_registry_cpu_s"], s["target_registry_cpu_s"])
+    row("", "upstream registry CPU (s)", m["upstream_registry_cpu_s"], s["upstream_registry_cpu_s"])
+
+
 def render_table(
     results: dict[str, Any], figures: dict[str, Any], targets: list[dict[str, Any]]
 ) -> str:
@@ -776,7 +852,7 @@ def render_table(
                 " ".join(f"{x:.2f}" for x in s["wall_s_runs"]),
                 "pairs " + " ".join(str(x) for x in pairs),
             )
-        row("", "CPU time (s)", m["cpu_s"], s["cpu_s"], ratio(m["cpu_s"], s["cpu_s"]))
+        cpu_rows(row, m, s)
         row(
             "",
             "requests to target",
@@ -847,7 +923,7 @@ def render_table(
     row(
         "", "ru_maxrss, GNU time (MiB)", big["mirrorbot"]["max_rss_mb"], big["skopeo"]["max_rss_mb"]
     )
-    row("", "CPU time (s)", big["mirrorbot"]["cpu_s"], big["skopeo"]["cpu_s"])
+    cpu_rows(row, big["mirrorbot"], big["skopeo"])
     listing = results["listing"]
     row(
         f"listing ({listing['repositories']} repos x {listing['tags'] // max(listing['repositories'], 1)} tags)",

@@ -28,7 +28,11 @@ SCENARIO_FIGURES = (
     "target_storage_growth",
     "upstream_bytes_read",
 )
-RATIO_FIGURES = ("wall_s", "target_requests", "upstream_requests", "bytes_uploaded")
+RATIO_FIGURES = ("wall_s", "cpu_s", "target_requests", "upstream_requests", "bytes_uploaded")
+# Issue 16: the registries' CPU (from /proc) and the floor it sets, in every measured run.
+REGISTRY_FIGURES = ("target_registry_cpu_s", "upstream_registry_cpu_s", "registry_floor_s")
+# Per request and per GiB moved: a cold sync and the big copy move data in every corpus size.
+CLIENT_CPU_FIGURES = ("cpu_per_request_ms", "cpu_per_gib_s")
 FIGURES = (
     "corpus.unique_blob_bytes",
     "corpus.tags",
@@ -51,7 +55,20 @@ FIGURES = (
         for tool in ("mirrorbot", "skopeo")
         for name in ("wall_s", "peak_rss_mb", "peak_rss_mb_max", "max_rss_mb", "exit_code")
     ),
+    *(
+        f"{scenario}.{tool}.{name}"
+        for scenario in ("cold", "noop", "incremental", "big")
+        for tool in ("mirrorbot", "skopeo")
+        for name in REGISTRY_FIGURES
+    ),
+    *(
+        f"{scenario}.{tool}.{name}"
+        for scenario in ("cold", "big")
+        for tool in ("mirrorbot", "skopeo")
+        for name in CLIENT_CPU_FIGURES
+    ),
     "big.ratio.wall_s",
+    "big.ratio.cpu_s",
     "big.ratio.peak_rss",
     "listing.tags",
     "listing.items_planned",
@@ -90,6 +107,8 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
     assert "targets (issue 5):" in completed.stdout
+    assert "registry floor (s)" in completed.stdout
+    assert "client CPU per request (ms)" in completed.stdout
 
     document = json.loads(out.read_text())
     assert document["meta"]["quick"] is True

@@ -159,6 +159,11 @@ class LocalRegistry:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The registry process's id while it runs (the bench reads its CPU from /proc)."""
+        return self._process.pid if self.running and self._process is not None else None
+
     def __enter__(self) -> LocalRegistry:
         return self.start()
 

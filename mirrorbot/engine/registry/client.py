@@ -52,6 +52,7 @@ from mirrorbot.engine.registry.retry import (
     protocol_failure,
     retrying,
 )
+from mirrorbot.engine.registry.transport import AiohttpTransport
 from mirrorbot.errors import (
     DeadlineExceededError,
     DigestMismatchError,
@@ -182,7 +183,9 @@ class RegistryClient:
         self.guard = CredentialGuard(registry, credential)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
-            transport=transport,
+            # aiohttp's pool under httpx's API unless a test hands in its own transport.
+            transport=transport
+            or AiohttpTransport(verify=shared_tls_context(), max_connections=max_connections),
             auth=self.auth,
             # Compressed answers are inflated by bound_response, capped; better none at all.
             headers={"User-Agent": user_agent, "Accept-Encoding": "identity"},

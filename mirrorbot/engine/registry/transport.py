@@ -1,0 +1,226 @@
+"""The HTTP/1.1 transport under every registry client: aiohttp's pool and C parser, httpx's API.
+
+httpcore's pool spends most of a cold sync's client CPU on bookkeeping (a
+``poll()`` per idle connection on every assignment, quadratic assignment:
+encode/httpcore #928, #1035). aiohttp's connector hands out a keep-alive
+connection in O(1) and parses answers in C. Everything above the transport —
+auth flow, redirects (httpx follows them, never aiohttp), event hooks, body
+caps, retries — is httpx's and ours, unchanged. What this module keeps of
+httpx's transport contract:
+
+* timeouts: ``connect`` and ``read`` (per read, from the end of the request
+  body) map to aiohttp's; ``write`` is enforced here per body chunk, which
+  aiohttp has no setting for; ``pool`` never times out (our own concurrency
+  limits bound the wait);
+* errors: every failure is an ``httpx.TransportError`` subclass; an exception
+  raised by the request body's own iterator (an upstream download failing
+  mid-upload) is re-raised as itself, not as the target's network error;
+* bodies stream both ways: the answer in whatever chunks arrive, the request
+  from its async iterator with its ``Content-Length``;
+* an answer closed before its end closes its connection instead of reusing it;
+* nothing is resent by the transport: every retry is the retry policy's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["AiohttpTransport"]
+
+# Answer header lines: aiohttp's 8 KiB default refuses Link headers of long listings.
+MAX_HEADER_LINE = 64 * 1024
+MAX_HEADERS = 256
+
+
+@contextmanager
+def _mapped() -> Iterator[None]:
+    """aiohttp's exceptions as the httpx ones callers (and the retry policy) know."""
+    import aiohttp
+
+    try:
+        yield
+    except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
+        kind = httpx.ConnectTimeout if isinstance(exc, TimeoutError) else httpx.ConnectError
+        raise kind(str(exc) or type(exc).__name__) from exc
+    except (aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError, TimeoutError) as exc:
+        raise httpx.ReadTimeout(str(exc) or type(exc).__name__) from exc
+    except aiohttp.InvalidURL as exc:
+        raise httpx.UnsupportedProtocol(str(exc)) from exc
+    except (
+        aiohttp.ServerDisconnectedError,
+        aiohttp.ClientPayloadError,
+        aiohttp.ClientResponseError,
+    ) as exc:
+        # A peer that hangs up or sends what HTTP/1.1 cannot parse: h11 says the same.
+        raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+
+
+class _AnswerBody(httpx.AsyncByteStream):
+    """An answer's body as it arrives; closing it early drops the connection."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _mapped():
+            # iter_any: whatever is buffered, often far more than a fixed chunk size.
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+
+    async def aclose(self) -> None:
+        if self._response.content.is_eof():
+            self._response.release()
+        else:
+            self._response.close()
+
+
+class _RequestBody:
+    """A request's streamed body: each chunk must be taken within ``write_timeout``.
+
+    aiohttp awaits the socket's drain between chunks, so a peer that stops
+    reading stops the iteration; a timer then cancels the waiting request.
+    """
+
+    def __init__(
+        self,
+        stream: AsyncIterable[bytes],
+        write_timeout: float | None,
+        waiter: asyncio.Task[object],
+    ) -> None:
+        self._stream = stream
+        self._write_timeout = write_timeout
+        self._waiter = waiter
+        self.error: BaseException | None = None
+        self.stalled = False
+
+    def _stall(self) -> None:
+        self.stalled = True
+        self._waiter.cancel()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        try:
+            async for chunk in self._stream:
+                timer = (
+                    loop.call_later(self._write_timeout, self._stall)
+                    if self._write_timeout is not None
+                    else None
+                )
+                try:
+                    yield chunk
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+        except Exception as exc:
+            self.error = exc
+            raise
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """One aiohttp session (one connection pool) per registry client, opened on first use."""
+
+    def __init__(
+        self, *, verify: ssl.SSLContext, max_connections: int, keepalive_expiry: float = 5.0
+    ) -> None:
+        self._ssl = verify
+        self._max_connections = max_connections
+        self._keepalive_expiry = keepalive_expiry
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        # Imported on the first request, not with the client: ~0.1 s of CPU that a
+        # command which never reaches a registry (--version, a plan from state) skips.
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(
+            limit=self._max_connections,
+            limit_per_host=0,
+            keepalive_timeout=self._keepalive_expiry,
+            ssl=self._ssl,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            # httpx sends its own headers; aiohttp adds none and keeps no cookies.
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            max_line_size=MAX_HEADER_LINE,
+            max_field_size=MAX_HEADER_LINE,
+            max_headers=MAX_HEADERS,
+        )
+        # aiohttp resends an idempotent request (PUT included) once by itself when a reused
+        # connection drops: a manifest PUT whose answer was lost would land twice, and our
+        # retry policy, which checks with HEAD first, would never hear of it. No setting
+        # turns it off; aiohttp's own test client clears the same attribute.
+        if not hasattr(self._session, "_retry_connection"):
+            raise RuntimeError("aiohttp changed: its silent resend cannot be turned off")
+        self._session._retry_connection = False
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._session or self._open()
+        from aiohttp import ClientTimeout
+        from yarl import URL  # both loaded by _open already: lookups in sys.modules
+
+        timeout = request.extensions.get("timeout", {})
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        waiter = asyncio.current_task()
+        assert waiter is not None  # an httpx transport always runs inside a task
+        body: bytes | _RequestBody | None = None
+        # httpx frames every body it sends; a request with neither header has none (a
+        # redirected GET still carries an empty, unread stream: never send it chunked).
+        length = request.headers.get("content-length", "0")
+        framed = length != "0" or "transfer-encoding" in request.headers
+        try:
+            body = (request.content or None) if framed else None
+        except httpx.RequestNotRead:
+            body = _RequestBody(request.stream, timeout.get("write"), waiter)  # type: ignore[arg-type]
+            headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
+        try:
+            with _mapped():
+                response = await session.request(
+                    request.method,
+                    URL(str(request.url), encoded=True),
+                    headers=headers,
+                    data=body,
+                    allow_redirects=False,
+                    compress=None,
+                    timeout=ClientTimeout(
+                        total=None,
+                        sock_connect=timeout.get("connect"),
+                        sock_read=timeout.get("read"),
+                    ),
+                )
+        except asyncio.CancelledError:
+            if isinstance(body, _RequestBody) and body.stalled and waiter.uncancel() == 0:
+                raise httpx.WriteTimeout("the peer stopped taking the request body") from None
+            raise
+        except httpx.TransportError:
+            if isinstance(body, _RequestBody) and body.error is not None:
+                raise body.error from None
+            raise
+        extensions: dict[str, object] = {"http_version": b"HTTP/1.1"}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_AnswerBody(response),
+            extensions=extensions,
+        )
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()

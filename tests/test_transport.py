@@ -1,0 +1,170 @@
+"""The aiohttp transport keeps httpx's contract where aiohttp's defaults differ.
+
+Each peer is a small loopback server written with asyncio streams: it does
+exactly one wrong thing a real registry will not do on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+
+from mirrorbot.engine.registry.client import shared_tls_context
+from mirrorbot.engine.registry.transport import AiohttpTransport
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[bytes, int]:
+    """The request head, and the body length it announces."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    return head, length
+
+
+def _client(port: int, **timeouts: float) -> httpx.AsyncClient:
+    transport = AiohttpTransport(verify=shared_tls_context(), max_connections=4)
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}",
+        transport=transport,
+        timeout=httpx.Timeout(5.0, **timeouts),
+    )
+
+
+@contextlib.asynccontextmanager
+async def _peer(handler: Handler) -> AsyncIterator[int]:
+    """Serve ``handler`` on a loopback port; on exit, wait until every connection is closed."""
+    open_connections: set[asyncio.StreamWriter] = set()
+    idle = asyncio.Event()
+    idle.set()
+
+    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        open_connections.add(writer)
+        idle.clear()
+        try:
+            await handler(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+            open_connections.discard(writer)
+            if not open_connections:
+                idle.set()
+
+    server = await asyncio.start_server(run, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+        async with asyncio.timeout(10):
+            await idle.wait()
+
+
+async def test_a_put_whose_answer_is_lost_is_not_resent_by_the_transport() -> None:
+    """aiohttp resends idempotent requests on a dropped keep-alive connection; we never do."""
+    puts: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head, length = await _read_request(reader)
+                await reader.readexactly(length)
+                puts.append(head)
+                if len(puts) >= 2:
+                    break  # the second PUT landed; its answer is lost
+                writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+
+    async with _peer(handler) as port, _client(port) as client:
+        first = await client.put("/v2/r/manifests/a", content=b"{}")
+        assert first.status_code == 201
+        with pytest.raises(httpx.TransportError):
+            await client.put("/v2/r/manifests/b", content=b"{}")
+    assert len(puts) == 2, puts
+
+
+async def test_an_error_of_the_request_body_itself_is_raised_as_itself() -> None:
+    """An upstream download failing mid-upload must not look like the target's network error."""
+
+    class UpstreamBroke(Exception):
+        pass
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await _read_request(reader)
+            await reader.read()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"x" * 1024
+        raise UpstreamBroke("the source went away")
+
+    async with _peer(handler) as port, _client(port) as client:
+        with pytest.raises(UpstreamBroke):
+            await client.put("/upload", content=body(), headers={"Content-Length": "4096"})
+
+
+async def test_a_peer_that_stops_reading_the_body_is_a_write_timeout() -> None:
+    """aiohttp has no write timeout; the transport times each chunk the peer must take."""
+    stop = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        await stop.wait()  # never reads the body: the client's socket buffers fill up
+
+    size = 256 * 1024 * 1024
+
+    async def body() -> AsyncIterator[bytes]:
+        chunk = bytes(1024 * 1024)
+        for _ in range(size // len(chunk)):
+            yield chunk
+
+    async with _peer(handler) as port:
+        try:
+            async with _client(port, write=0.5) as client, asyncio.timeout(30):
+                with pytest.raises(httpx.WriteTimeout):
+                    await client.put(
+                        "/upload", content=body(), headers={"Content-Length": str(size)}
+                    )
+        finally:
+            stop.set()
+
+
+async def test_a_redirected_get_carries_no_body() -> None:
+    """httpx hands a redirected GET an unread empty stream: it must not go out chunked."""
+    heads: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head, _ = await _read_request(reader)
+                heads.append(head)
+                if head.startswith(b"GET /start "):
+                    writer.write(
+                        b"HTTP/1.1 307 Moved\r\nLocation: /end\r\nContent-Length: 0\r\n\r\n"
+                    )
+                else:
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+
+    async with _peer(handler) as port, _client(port) as client:
+        response = await client.get("/start", follow_redirects=True)
+        assert response.text == "ok"
+    assert len(heads) == 2
+    assert all(b"transfer-encoding" not in head.lower() for head in heads), heads

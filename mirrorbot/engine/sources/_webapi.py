@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 
 from mirrorbot.engine.registry.bounded import bound_response
-from mirrorbot.engine.registry.client import USER_AGENT, RegistryClient
+from mirrorbot.engine.registry.client import RegistryClient
 from mirrorbot.engine.registry.responses import redact_url, registry_error_from_response
 from mirrorbot.engine.registry.retry import retrying
+from mirrorbot.engine.registry.session import USER_AGENT
 from mirrorbot.engine.sources._listing import Warnings, assemble, checked_repository, list_tags
 from mirrorbot.engine.sources.base import Listing
 from mirrorbot.errors import DeadlineExceededError, RegistryError

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from mirrorbot.engine.registry.client import USER_AGENT
 from mirrorbot.engine.registry.responses import registry_error_from_response
 from mirrorbot.engine.registry.retry import RetryPolicy, retrying
+from mirrorbot.engine.registry.session import USER_AGENT
 from mirrorbot.errors import MirrorbotError
 from mirrorbot.reference import Reference
 

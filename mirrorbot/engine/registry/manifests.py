@@ -1,5 +1,7 @@
-"""Manifest endpoints: GET verified against the digest asked by, HEAD, PUT of the exact bytes,
-DELETE. A manifest GET is a pull (Docker Hub's rate limit): metered.
+"""Manifest endpoints: GET (verified), HEAD, PUT of the exact bytes, DELETE.
+
+A GET is checked against the digest it was asked by and ``Docker-Content-Digest``;
+it is a pull (Docker Hub's rate limit), so it is metered. A HEAD is not.
 """
 
 from __future__ import annotations

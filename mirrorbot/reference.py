@@ -18,10 +18,12 @@ __all__ = [
     "NAME_TOTAL_MAX",
     "Reference",
     "is_loopback_host",
+    "looks_like_host",
     "normalize_registry",
     "parse_reference",
     "split_registry",
     "split_tag",
+    "upstream_name",
     "validate_digest",
     "validate_repository",
     "validate_tag",
@@ -140,12 +142,31 @@ class Reference:
         return text
 
 
+def looks_like_host(component: str) -> bool:
+    """Docker's rule for a name's first component: a host has a ``.``, a ``:port``, is
+    ``localhost`` or an IPv6 literal (``[::1]:5000``); anything else is a Docker Hub path."""
+    return (
+        "." in component
+        or ":" in component
+        or component == "localhost"
+        or component.startswith("[")
+    )
+
+
 def split_registry(value: str) -> tuple[str, str]:
     """Split ``host/path`` into (registry, path) with Docker's rule for the first component."""
     first, sep, rest = value.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
+    if sep and looks_like_host(first):
         return normalize_registry(first), rest
     return DOCKER_HUB, value
+
+
+def upstream_name(registry: str, *path: str) -> str:
+    """``registry/namespace/repo`` as people write it; empty parts (a registry root) are dropped.
+
+    The one way an upstream name is built: namespaces, their repositories, listings.
+    """
+    return "/".join(part for part in (registry, *path) if part)
 
 
 def split_tag(value: str) -> tuple[str, str | None]:

@@ -17,6 +17,7 @@ from mirrorbot.cli.options import (
 if TYPE_CHECKING:
     import socket
 
+    from mirrorbot.jobs.context.runs import SyncOutcome
     from mirrorbot.reference import Reference
 
 __all__ = ["notify"]
@@ -55,15 +56,13 @@ def notify(
     `Authorization: Bearer <secret>` (see the README for the registry side).
     """
     with loading():
-        import asyncio
         import os
 
         import uvicorn
 
         from mirrorbot.integrations.github.dispatch import github_dispatcher
-        from mirrorbot.jobs.context import run_sync
-        from mirrorbot.jobs.notify import NotifyApp
-        from mirrorbot.jobs.sync import SyncOptions
+        from mirrorbot.jobs.context.push import PushSync
+        from mirrorbot.jobs.notify import NotifyApp, Runner
         from mirrorbot.logs import configure_logging
 
     redactor = configure_logging(verbose)
@@ -78,17 +77,16 @@ def notify(
         if not token:
             raise fail("--dispatch needs GITHUB_TOKEN", EXIT_USAGE)
         redactor.add([token])
-        runner = github_dispatcher(github_api, dispatch, token)
+        runner: Runner = github_dispatcher(github_api, dispatch, token)
     else:
 
-        async def runner(references: tuple["Reference", ...]) -> None:
-            outcome = await asyncio.to_thread(
-                run_sync, context, SyncOptions(images=references), push=not no_push
-            )
+        def synced(references: tuple["Reference", ...], outcome: "SyncOutcome") -> None:
             typer.echo(
                 f"synced {len(references)} pushed references: "
                 f"{len(outcome.report.changes)} recorded, {len(outcome.report.failures)} failed"
             )
+
+        runner = PushSync(context, push=not no_push, done=synced)
 
     app_instance = NotifyApp(
         context.config.namespace_plans(), secret, runner, registry=registry, quiet=quiet

@@ -30,7 +30,8 @@ def echo_committed(commit: str | None, pushed: bool) -> None:
 
 def show(report: SyncReport) -> None:
     """The run's summary: rich on a terminal, plain text otherwise, and the Actions step summary."""
-    from mirrorbot.jobs.report import render_plain, render_rich, summarise, write_step_summary
+    from mirrorbot.integrations.github.actions import write_step_summary
+    from mirrorbot.jobs.report import render_plain, render_rich, summarise
 
     summary = summarise(report)
     if sys.stdout.isatty():

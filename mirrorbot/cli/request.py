@@ -37,9 +37,8 @@ def request(
     With $GITHUB_OUTPUT set, also writes accepted=, namespace=, open_pull_request= there.
     """
     with loading():
-        import os
-
-        from mirrorbot.integrations.github.request import github_output_lines, handle_request
+        from mirrorbot.integrations.github.actions import write_outputs
+        from mirrorbot.integrations.github.request import handle_request, request_outputs
         from mirrorbot.logs import configure_logging
 
     configure_logging(verbose)
@@ -50,8 +49,5 @@ def request(
     except MirrorbotError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
     typer.echo(redact(outcome.reply), nl=False)
-    output = os.environ.get("GITHUB_OUTPUT")
-    if output:
-        with open(output, "a", encoding="utf-8") as handle:
-            handle.write(redact(github_output_lines(outcome)))
+    write_outputs(request_outputs(outcome))
     raise typer.Exit(EXIT_OK if outcome.accepted else EXIT_FAILED)

@@ -20,6 +20,7 @@ from mirrorbot.domain.backups import check_template as check_backup_template
 from mirrorbot.domain.naming import check_template
 from mirrorbot.errors import ConfigError, InvalidReferenceError
 from mirrorbot.reference import (
+    looks_like_host,
     normalize_registry,
     parse_reference,
     split_registry,
@@ -63,10 +64,6 @@ def check_host(value: str) -> str:
     return host
 
 
-def _looks_like_host(value: str) -> bool:
-    return "." in value or ":" in value or value == "localhost" or value.startswith("[")
-
-
 def split_source(source: str) -> tuple[str, str]:
     """``gcr.io/google-containers`` → ``("gcr.io", "google-containers")``.
 
@@ -77,7 +74,7 @@ def split_source(source: str) -> tuple[str, str]:
     """
     if not source or source != source.strip():
         raise ValueError("a namespace source must be non-empty and without spaces")
-    if "/" not in source and _looks_like_host(source):
+    if "/" not in source and looks_like_host(source):
         registry, path = source, ""
     else:
         registry, path = split_registry(source)

@@ -26,7 +26,7 @@ from mirrorbot.config.sections import (
 )
 from mirrorbot.domain.keep import KeepRule
 from mirrorbot.domain.naming import mirror_repository
-from mirrorbot.reference import DOCKER_HUB
+from mirrorbot.reference import DOCKER_HUB, upstream_name
 
 __all__ = ["ResolvedNamespace", "guess_strategy", "resolve_namespace"]
 
@@ -83,7 +83,7 @@ class ResolvedNamespace:
 
     def upstream(self, repo: str) -> str:
         """``registry/path/repo`` of a repository below this namespace."""
-        return "/".join(part for part in (self.registry, self.path, repo) if part)
+        return upstream_name(self.registry, self.path, repo)
 
     def mirror_repository(self, repo: str) -> str:
         """Target repository (``namespace/name``, no registry) for ``repo``."""
@@ -118,7 +118,7 @@ def resolve_namespace(
     """
     registry, path = split_source(ns.source)
     return ResolvedNamespace(
-        source=f"{registry}/{path}" if path else registry,
+        source=upstream_name(registry, path),
         registry=registry,
         path=path,
         strategy=_strategy(ns, registry),

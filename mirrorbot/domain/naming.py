@@ -30,7 +30,7 @@ import string
 from collections.abc import Iterable
 
 from mirrorbot.errors import ConfigError, InvalidReferenceError, NameCollisionError
-from mirrorbot.reference import validate_repository
+from mirrorbot.reference import upstream_name, validate_repository
 
 __all__ = [
     "PLACEHOLDERS",
@@ -40,7 +40,6 @@ __all__ = [
     "find_collisions",
     "mirror_repository",
     "registry_component",
-    "upstream_repository",
 ]
 
 PLACEHOLDERS = ("registry", "namespace", "repo")
@@ -88,11 +87,6 @@ def registry_component(registry: str) -> str:
     return _NOT_ALNUM.sub("-", registry.lower()).strip("-")
 
 
-def upstream_repository(source_registry: str, source_path: str, repo: str) -> str:
-    """``registry/namespace/repo`` as people write it (no empty namespace component)."""
-    return "/".join(part for part in (source_registry, source_path, repo) if part)
-
-
 def mirror_repository(
     template: str,
     *,
@@ -127,7 +121,7 @@ def mirror_repository(
     try:
         validate_repository(target)
     except InvalidReferenceError as exc:
-        upstream = upstream_repository(source_registry, source_path, repo)
+        upstream = upstream_name(source_registry, source_path, repo)
         raise ConfigError(
             f"name template {template!r} renders {upstream} as {target!r}, "
             f"which is not a valid repository name: {exc.reason}"

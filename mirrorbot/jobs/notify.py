@@ -9,6 +9,9 @@ is many events), and then runs one targeted sync for all of them — or, with
 does it.
 
 Only one sync runs at a time; events arriving meanwhile make the next batch.
+Every batch runs on the server's one event loop with one registry pool that
+lives as long as the listener (:class:`PushSync`): bearer tokens and
+connections carry over from batch to batch.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ import asyncio
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,7 +36,7 @@ from mirrorbot.engine.registry.media import IMAGE_TYPES, INDEX_TYPES
 from mirrorbot.errors import InvalidReferenceError
 from mirrorbot.reference import Reference, parse_reference
 
-__all__ = ["Batcher", "NotifyApp", "references_from_envelope"]
+__all__ = ["Batcher", "NotifyApp", "Runner", "references_from_envelope"]
 
 log = logging.getLogger("mirrorbot.notify")
 MAX_ENVELOPE = 4 * 1024 * 1024
@@ -170,7 +173,11 @@ class Batcher:
 
 
 class NotifyApp:
-    """The ASGI application; ``app`` is what uvicorn serves."""
+    """The ASGI application; ``app`` is what uvicorn serves.
+
+    A runner that is also an async context manager (:class:`PushSync`) is
+    entered for the life of the server.
+    """
 
     def __init__(
         self,
@@ -188,6 +195,7 @@ class NotifyApp:
             secret if secret.lower().startswith(("bearer ", "basic ")) else f"Bearer {secret}"
         )
         self.registry = registry
+        self.runner = runner
         self.batcher = Batcher(runner, quiet=quiet)
         self.received = 0
         self.app = Starlette(
@@ -199,12 +207,15 @@ class NotifyApp:
         )
 
     @asynccontextmanager
-    async def _lifespan(self, app: Starlette) -> Any:
-        self.batcher.start()
-        try:
-            yield
-        finally:
-            await self.batcher.stop()
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if isinstance(self.runner, AbstractAsyncContextManager):
+                await stack.enter_async_context(self.runner)
+            self.batcher.start()
+            try:
+                yield
+            finally:
+                await self.batcher.stop()
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"pending": len(self.batcher.pending), "batches": self.batcher.batches})

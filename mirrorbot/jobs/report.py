@@ -7,17 +7,15 @@ lines quote registries' error pages, which may echo a credential.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from mirrorbot.engine.registry.pulls import registry_label
 from mirrorbot.jobs.outcome import SyncReport
 from mirrorbot.jobs.progress import format_bytes
 from mirrorbot.redact import redact
 
-__all__ = ["Summary", "render_markdown", "render_plain", "summarise", "write_step_summary"]
+__all__ = ["Summary", "render_markdown", "render_plain", "summarise"]
 
 MAX_LISTED = 50
 
@@ -262,15 +260,3 @@ def render_rich(summary: Summary) -> None:
     for line in _details(summary, bullet="  - "):
         # Redacted before rich wraps it: a secret cut across two lines would not be seen.
         console.print(redact(line), markup=False, highlight=False)
-
-
-def write_step_summary(summary: Summary, environ: dict[str, str] | None = None) -> Path | None:
-    """Append the Markdown report (redacted) to ``$GITHUB_STEP_SUMMARY`` in Actions."""
-    env = os.environ if environ is None else environ
-    target = env.get("GITHUB_STEP_SUMMARY")
-    if not target:
-        return None
-    path = Path(target)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(render_markdown(summary))
-    return path

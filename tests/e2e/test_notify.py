@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -21,10 +22,15 @@ import pytest
 from mirrorbot.config import parse_config
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry, free_port
+from mirrorbot.engine.registry.retry import RetryPolicy
+from mirrorbot.integrations.github.dispatch import github_dispatcher
+from mirrorbot.jobs.context import SyncOutcome, open_context
+from mirrorbot.jobs.context.push import PushSync
 from mirrorbot.jobs.notify import MAX_PENDING, Batcher, NotifyApp, references_from_envelope
 from mirrorbot.reference import Reference
 from tests.conftest import CREDS
 from tests.support import skopeo
+from tests.support.token_issuer import TokenIssuer
 from tests.support.world import SECRET_ENV, World, make_world
 
 SECRET = "notify-shared-secret-0123456789"
@@ -305,8 +311,6 @@ def test_a_port_in_use_is_one_line_and_exit_1(world: World) -> None:
 
 
 async def test_dispatch_mode_sends_repository_dispatch() -> None:
-    from mirrorbot.integrations.github.dispatch import github_dispatcher
-
     # A real HTTP API on loopback standing in for api.github.com.
     bodies: list[tuple[str, dict[str, object], str]] = []
 
@@ -339,3 +343,119 @@ async def test_dispatch_mode_sends_repository_dispatch() -> None:
         "client_payload": {"images": ["gcr.io/ns/app0:v1", "gcr.io/ns/app1:v1"]},
     }
     assert bodies[0][2] == "Bearer ghp_dispatch_token"
+
+
+async def test_batches_share_one_pool_and_its_tokens(
+    world: World, token_issuer: TokenIssuer
+) -> None:
+    """Two batches of one listener: the second reuses the first's pool, so no new token."""
+    context = open_context(world.config, world.environment())
+    for tag in ("v1", "v2"):
+        world.seed("app", tag, ImageFactory(f"{world.ns}:{tag}").image("app"))
+    outcomes: list[SyncOutcome] = []
+    runner = PushSync(context, push=True, done=lambda _refs, outcome: outcomes.append(outcome))
+
+    def mirror_tokens() -> int:
+        return sum(
+            1
+            for asked in token_issuer.requests
+            if any(f"{world.mirror_ns}/" in scope for scope in asked.scopes)
+        )
+
+    async with runner:
+        await runner((Reference(world.upstream.host, f"{world.ns}/app", "v1"),))
+        after_first = mirror_tokens()
+        await runner((Reference(world.upstream.host, f"{world.ns}/app", "v2"),))
+        after_second = mirror_tokens()
+    assert after_first >= 1
+    assert after_second == after_first  # a pool per batch would have asked again
+    assert runner.pools_opened == 1
+    assert [len(outcome.report.changes) for outcome in outcomes] == [1, 1]
+    assert outcomes[1].pushed
+    tags = world.state()["images"]["app"]["tags"]  # type: ignore[index]
+    assert set(tags) == {"v1", "v2"}
+
+
+class _GitHubApi:
+    """A loopback stand-in for api.github.com answering ``statuses`` in turn (then 204)."""
+
+    def __init__(self, statuses: list[tuple[int, dict[str, str]]]) -> None:
+        self.statuses = statuses
+        self.authorizations: list[str] = []
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                api.authorizations.append(self.headers["Authorization"])
+                status, headers = api.statuses.pop(0) if api.statuses else (204, {})
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                body = b"" if status == 204 else b'{"message": "try later"}'
+                if status != 204:
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> _GitHubApi:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+FAST = RetryPolicy(attempts=4, timeout=None, wait_initial=0, wait_max=0)
+TOKEN = "ghp_dispatch_token_do_not_print"
+
+
+async def test_dispatch_retries_github_5xx_and_429(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    answers = [(503, {}), (429, {"Retry-After": "0"}), (502, {})]
+    with _GitHubApi(answers) as api:
+        async with github_dispatcher(api.url, "owner/mirror", TOKEN, retry=FAST) as dispatch:
+            await dispatch((Reference("gcr.io", "ns/app", "v1"),))
+    assert api.authorizations == [f"Bearer {TOKEN}"] * 4  # three refusals, then 204
+    assert "failed:" not in caplog.text
+    assert TOKEN not in caplog.text
+
+
+async def test_dispatch_gives_up_on_a_refusal_in_one_line_without_the_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with _GitHubApi([(401, {}), (401, {})]) as api:
+        await github_dispatcher(api.url, "owner/mirror", TOKEN, retry=FAST)(
+            (Reference("gcr.io", "ns/app", "v1"),)
+        )
+    assert len(api.authorizations) == 1  # a 401 is not retried
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert "repository_dispatch to owner/mirror failed" in errors[0].getMessage()
+    assert "401" in errors[0].getMessage()
+    assert TOKEN not in caplog.text
+
+
+async def test_stopping_waits_for_the_batch_in_flight(world: World) -> None:
+    """The server stopping cancels the batcher; the sync already running still finishes."""
+    context = open_context(world.config, world.environment())
+    world.seed("app", "v1", ImageFactory(f"{world.ns}:stop").image("app"))
+    runner = PushSync(context, push=True)
+    async with runner:
+        batch = asyncio.ensure_future(
+            runner((Reference(world.upstream.host, f"{world.ns}/app", "v1"),))
+        )
+        await asyncio.sleep(0)  # the batch has started its run
+        batch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await batch
+    tags = world.state()["images"]["app"]["tags"]  # type: ignore[index]
+    assert set(tags) == {"v1"}

@@ -28,7 +28,8 @@ from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
 from mirrorbot.engine.registry.credentials import Credential
 from mirrorbot.errors import ConfigError
-from mirrorbot.jobs.report import Summary, render_markdown, render_plain, write_step_summary
+from mirrorbot.integrations.github.actions import write_step_summary
+from mirrorbot.jobs.report import Summary, render_markdown, render_plain
 from mirrorbot.logs import secret_filter
 from mirrorbot.redact import (
     MIN_SECRET,

@@ -22,15 +22,14 @@ from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
 from mirrorbot.errors import RequestRejectedError
-from mirrorbot.integrations.github.request import (
+from mirrorbot.integrations.github.issueform import (
     FORM_LABELS,
     MAX_BODY_BYTES,
-    code_block,
-    code_span,
-    github_output_lines,
     normalise_namespace,
     parse_form,
 )
+from mirrorbot.integrations.github.markdown import code_block, code_span
+from mirrorbot.integrations.github.request import github_output_lines
 from tests.support.world import World, write_config
 
 UNREACHABLE_MIRROR = "127.0.0.1:9"  # the discard port: a request never talks to the mirror

@@ -20,7 +20,8 @@ import pytest
 import stamina
 
 import mirrorbot.engine.registry.retry as retry_module
-from mirrorbot.engine.registry.client import MountResult, RegistryClient, coalesce
+from mirrorbot.engine.registry.blobs import MountResult
+from mirrorbot.engine.registry.client import RegistryClient
 from mirrorbot.engine.registry.credentials import ANONYMOUS, Credential
 from mirrorbot.engine.registry.media import (
     DOCKER_SCHEMA1_SIGNED,
@@ -30,6 +31,7 @@ from mirrorbot.engine.registry.media import (
     sha256_digest,
 )
 from mirrorbot.engine.registry.retry import MAX_RETRY_AFTER, RetryPolicy
+from mirrorbot.engine.registry.session import coalesce
 from mirrorbot.errors import (
     BlobIntegrityError,
     DigestMismatchError,

@@ -11,9 +11,11 @@ from mirrorbot.reference import (
     DOCKER_HUB,
     Reference,
     is_loopback_host,
+    looks_like_host,
     normalize_registry,
     parse_reference,
     split_registry,
+    upstream_name,
     validate_digest,
     validate_repository,
     validate_tag,
@@ -305,6 +307,51 @@ def test_validate_repository_rejects(path: str, reason: str) -> None:
 )
 def test_split_registry(value: str, expected: tuple[str, str]) -> None:
     assert split_registry(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("parts", "name"),
+    [
+        (("gcr.io", "google-containers", "pause"), "gcr.io/google-containers/pause"),
+        (("registry.k8s.io", "", "pause"), "registry.k8s.io/pause"),
+        (("registry.k8s.io", ""), "registry.k8s.io"),
+        (("[::1]:5000", "team"), "[::1]:5000/team"),
+    ],
+)
+def test_upstream_name_drops_the_empty_namespace_of_a_registry_root(
+    parts: tuple[str, ...], name: str
+) -> None:
+    assert upstream_name(*parts) == name
+
+
+@pytest.mark.parametrize(
+    ("component", "host"),
+    [
+        ("[::1]:5000", True),
+        ("[::1]", True),
+        ("[fe80::1]", True),
+        ("localhost", True),
+        ("ghcr.io", True),
+        ("host:5000", True),
+        ("library", False),
+        ("localhostx", False),
+        ("", False),
+    ],
+)
+def test_looks_like_host_is_dockers_rule(component: str, host: bool) -> None:
+    """One rule for every caller: the reference parser, config sources, issue requests."""
+    assert looks_like_host(component) is host
+
+
+def test_an_ipv6_registry_with_a_port_is_a_registry_everywhere() -> None:
+    from mirrorbot.config import split_source
+    from mirrorbot.integrations.github.issueform import normalise_namespace
+
+    assert split_registry("[::1]:5000/team/app") == ("[::1]:5000", "team/app")
+    assert parse_reference("[::1]:5000/team/app:1").registry == "[::1]:5000"
+    assert split_source("[::1]:5000/team") == ("[::1]:5000", "team")
+    assert split_source("[::1]:5000") == ("[::1]:5000", "")
+    assert normalise_namespace("http://[::1]:5000/team/") == ("[::1]:5000", "team")
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
-from mirrorbot.engine.registry.client import shared_tls_context
+from mirrorbot.engine.registry.session import shared_tls_context
 from mirrorbot.engine.registry.transport import AiohttpTransport
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

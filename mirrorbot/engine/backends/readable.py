@@ -7,8 +7,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:  # annotations only: the client and media modules import nothing from here
-    from mirrorbot.engine.registry.client import RequestCounter
     from mirrorbot.engine.registry.media import Descriptor, Manifest
+    from mirrorbot.engine.registry.session import RequestCounter
 
 __all__ = ["ReadableRegistry"]
 

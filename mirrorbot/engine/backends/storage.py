@@ -25,9 +25,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol, TypeVar
 
-from mirrorbot.engine.registry.client import RequestCounter
 from mirrorbot.engine.registry.integrity import verified_stream
 from mirrorbot.engine.registry.media import MAX_MANIFEST_SIZE, Descriptor, Manifest, parse_manifest
+from mirrorbot.engine.registry.session import RequestCounter
 from mirrorbot.errors import (
     DigestMismatchError,
     InvalidReferenceError,

@@ -1,11 +1,13 @@
 """The registry client: one concern per module, assembled by :class:`RegistryPool`."""
 
+from mirrorbot.engine.registry.blobs import MountResult
 from mirrorbot.engine.registry.bounded import Limits
-from mirrorbot.engine.registry.client import MountResult, RegistryClient, RequestCounter
+from mirrorbot.engine.registry.client import RegistryClient
 from mirrorbot.engine.registry.credentials import Credential, CredentialStore
 from mirrorbot.engine.registry.media import Descriptor, Manifest, Platform, PlatformFilter
 from mirrorbot.engine.registry.pool import RegistryPool
 from mirrorbot.engine.registry.retry import RetryBudget, RetryPolicy
+from mirrorbot.engine.registry.session import RequestCounter
 from mirrorbot.errors import (
     BlobIntegrityError,
     BreakerOpenError,

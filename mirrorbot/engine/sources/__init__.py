@@ -7,6 +7,7 @@ picks one by name lives here, above them all.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import httpx
 
@@ -25,9 +26,28 @@ __all__ = [
     "ListedRepository",
     "ListedTag",
     "Listing",
+    "NamespaceFields",
     "Source",
     "make_source",
+    "namespace_source",
 ]
+
+
+class NamespaceFields(Protocol):
+    """What a configured namespace says about its listing (``config.ResolvedNamespace`` has it)."""
+
+    @property
+    def strategy(self) -> str: ...
+    @property
+    def registry(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def images(self) -> Sequence[str]: ...
+    @property
+    def hub_api(self) -> str: ...
+    @property
+    def quay_api(self) -> str | None: ...
 
 
 def make_source(
@@ -93,4 +113,25 @@ def make_source(
         )
     raise ValueError(
         f"unknown listing strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}"
+    )
+
+
+def namespace_source(
+    namespace: NamespaceFields,
+    client: ReadableRegistry,
+    *,
+    hub_client: httpx.AsyncClient | None = None,
+    upload_times: bool = False,
+) -> Source:
+    """The :class:`Source` of a configured namespace: how sync and a request both list it."""
+    return make_source(
+        namespace.strategy,
+        registry=namespace.registry,
+        path=namespace.path,
+        client=client,
+        images=namespace.images,
+        hub_api=namespace.hub_api,
+        hub_client=hub_client,
+        quay_api=namespace.quay_api,
+        upload_times=upload_times,
     )

@@ -17,12 +17,14 @@ from typing import Any
 import httpx
 
 from mirrorbot.engine.registry.bounded import bound_response
-from mirrorbot.engine.registry.client import USER_AGENT, RegistryClient
+from mirrorbot.engine.registry.client import RegistryClient
 from mirrorbot.engine.registry.responses import redact_url, registry_error_from_response
 from mirrorbot.engine.registry.retry import retrying
+from mirrorbot.engine.registry.session import USER_AGENT
 from mirrorbot.engine.sources._listing import Warnings, assemble, checked_repository, list_tags
-from mirrorbot.engine.sources.base import ListedRepository, Listing, source_name
+from mirrorbot.engine.sources.base import ListedRepository, Listing
 from mirrorbot.errors import DeadlineExceededError, RegistryError
+from mirrorbot.reference import upstream_name
 
 __all__ = ["API_TIMEOUT", "WebApiSource", "api_client", "read_json_page"]
 
@@ -123,7 +125,7 @@ class WebApiSource:
         self.api = httpx.URL(api.rstrip("/") + "/")
         self.concurrency = concurrency
         self.api_client = api_client
-        self.source = source_name(registry, self.path)
+        self.source = upstream_name(registry, self.path)
 
     async def list(self) -> Listing:
         warnings = Warnings(self.source)

@@ -56,7 +56,3 @@ class Listing:
 
 class Source(Protocol):
     async def list(self) -> Listing: ...
-
-
-def source_name(registry: str, path: str) -> str:
-    return f"{registry}/{path}" if path else registry

@@ -10,8 +10,9 @@ from mirrorbot.engine.sources._listing import (
     checked_repository,
     list_tags,
 )
-from mirrorbot.engine.sources.base import Listing, source_name
+from mirrorbot.engine.sources.base import Listing
 from mirrorbot.errors import ListingError, MirrorbotError
+from mirrorbot.reference import upstream_name
 
 __all__ = ["CatalogSource"]
 
@@ -26,7 +27,7 @@ class CatalogSource:
         self.path = path.strip("/")
         self.client = client
         self.concurrency = concurrency
-        self.source = source_name(registry, self.path)
+        self.source = upstream_name(registry, self.path)
 
     async def list(self) -> Listing:
         warnings = Warnings(self.source)

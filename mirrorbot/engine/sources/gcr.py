@@ -29,14 +29,14 @@ from mirrorbot.engine.sources._listing import (
     join,
     show,
 )
-from mirrorbot.engine.sources.base import ListedRepository, ListedTag, Listing, source_name
+from mirrorbot.engine.sources.base import ListedRepository, ListedTag, Listing
 from mirrorbot.errors import (
     InvalidReferenceError,
     ListingError,
     ListingTooLargeError,
     MirrorbotError,
 )
-from mirrorbot.reference import validate_digest
+from mirrorbot.reference import upstream_name, validate_digest
 
 __all__ = ["GcrSource", "parse_upload_time"]
 
@@ -81,7 +81,7 @@ class GcrSource:
             raise ValueError("the gcr listing needs a namespace path, e.g. gcr.io/<project>")
         self.client = client
         self.concurrency = concurrency
-        self.source = source_name(registry, self.path)
+        self.source = upstream_name(registry, self.path)
 
     async def list(self) -> Listing:
         return await _Walk(self).run()

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from mirrorbot.engine.backends.readable import ReadableRegistry
 from mirrorbot.engine.sources._listing import Warnings, assemble, checked_repository, list_tags
-from mirrorbot.engine.sources.base import Listing, source_name
+from mirrorbot.engine.sources.base import Listing
+from mirrorbot.reference import upstream_name
 
 __all__ = ["ImagesSource"]
 
@@ -32,7 +33,7 @@ class ImagesSource:
         self.client = client
         self.images = tuple(images)
         self.concurrency = concurrency
-        self.source = source_name(registry, self.path)
+        self.source = upstream_name(registry, self.path)
 
     async def list(self) -> Listing:
         warnings = Warnings(self.source)

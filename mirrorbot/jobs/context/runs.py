@@ -6,7 +6,9 @@ merges fragments later (:mod:`mirrorbot.jobs.context.publishing`).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -56,10 +58,15 @@ def run_sync(
     now: dt.datetime | None = None,
     output: Path | None = None,
     progress: ProgressSink | None = None,
+    shared: tuple[RegistryPool, asyncio.AbstractEventLoop] | None = None,
 ) -> SyncOutcome:
     """Sync, then commit (and push) — or, with ``output``, write a shard fragment instead.
 
     The clone is this run's from reading state to pushing it: one run at a time on it.
+    ``shared`` is a pool kept open on a running event loop (``notify --listen`` keeps
+    one for its life); called from a worker thread, the sync runs on that loop with
+    that pool, so tokens and connections outlive the run. The loop's owner handles
+    signals then.
     """
     with context.repo.locked():
         moment = now or dt.datetime.now(dt.UTC)
@@ -77,11 +84,12 @@ def run_sync(
         )
 
         async def go() -> SyncReport:
-            async with context.pool(credentials) as pool:
+            opened = context.pool(credentials) if shared is None else nullcontext(shared[0])
+            async with opened as pool:
                 sync = Sync(
                     context.config, pool, context.store, options, now=moment, progress=progress
                 )
-                with stop_on_signals(sync):
+                with stop_on_signals(sync) if shared is None else nullcontext():
                     report = await sync.run()
                     if options.repair and not options.dry_run and not sync.stopping:
                         await repair_after_sync(sync, pool)
@@ -93,7 +101,10 @@ def run_sync(
             # Uncommitted state is what a killed run left behind; the registries are the truth.
             context.repo.discard_changes(context.store.root)
 
-        report = run_async(go)
+        if shared is None:
+            report = run_async(go)
+        else:
+            report = asyncio.run_coroutine_threadsafe(go(), shared[1]).result()
         outcome = SyncOutcome(report)
         if options.dry_run:
             return outcome

@@ -11,7 +11,7 @@ import logging
 
 from mirrorbot.domain.naming import mirror_repository
 from mirrorbot.engine.concurrency import bounded_map
-from mirrorbot.engine.sources import ListedRepository, ListedTag, Listing, make_source
+from mirrorbot.engine.sources import ListedRepository, ListedTag, Listing, namespace_source
 from mirrorbot.errors import ConfigError, MirrorbotError, NameCollisionError
 from mirrorbot.jobs.outcome import Failure, NamespaceRun
 from mirrorbot.jobs.sync.base import SyncBase
@@ -73,16 +73,8 @@ class ListingStage(SyncBase):
             run.listing = await self._requested_listing(run)
             return
         by_upload = ns.keep is not None and ns.keep.by == "uploaded"
-        source = make_source(
-            ns.strategy,
-            registry=ns.registry,
-            path=ns.path,
-            client=self.pool.reader(ns.registry),
-            images=ns.images,
-            hub_api=ns.hub_api,
-            hub_client=self._hub_client,
-            quay_api=ns.quay_api,
-            upload_times=by_upload,
+        source = namespace_source(
+            ns, self.pool.reader(ns.registry), hub_client=self._hub_client, upload_times=by_upload
         )
         run.listing = await source.list()
         if by_upload:
@@ -104,7 +96,7 @@ class ListingStage(SyncBase):
     async def _requested_listing(self, run: NamespaceRun) -> Listing:
         """A listing of just the requested references (a bare repository means all its tags)."""
         ns = run.namespace
-        prefix = ns.upstream("") + "/" if ns.path else f"{ns.registry}/"
+        prefix = ns.source + "/"  # registry/path, or the registry alone for a whole registry
         wanted: dict[str, set[str]] = {}
         for reference in run.requested:
             image = reference.name[len(prefix) :]
@@ -150,7 +142,7 @@ class ListingStage(SyncBase):
                         separator=ns.separator,
                     )
                 except MirrorbotError as exc:
-                    self.report.warnings.append(f"{ns.source}/{repository.path}: skipped: {exc}")
+                    self.report.warnings.append(f"{ns.upstream(repository.path)}: skipped: {exc}")
                     continue
                 target = f"{self.config.mirror.registry}/{name}"
                 listed.append((run, repository.path, ns.upstream(repository.path), target))

@@ -42,6 +42,7 @@ from tests.support.reliability import Recorder
 from tests.support.world import World, git, make_world
 
 SEED = 20261123
+GITHUB_TOKEN = "ghp_R3liabilityT0kenNeverToBeSeen0123456789"
 READ_TIMEOUT = 1.0  # seconds; a stall must outlast it
 STALL = READ_TIMEOUT + 1.5
 FAST_NETWORK = {"connect_timeout": 2, "read_timeout": READ_TIMEOUT}
@@ -570,14 +571,27 @@ def test_sigkill_at_random_moments_then_a_clean_run(
     # slow link upstream (30 ms per request) that stretches the copies.
     slow = FaultProxy(world.upstream, rate=0.0, seed=SEED, latency=0.03).start()
     fronts.append(slow)
-    configure(world, upstream=slow.host, mirror=world.mirror.host, images=repositories)
+    # The state remote is served as GitHub serves it, by another process tree: a kill of
+    # the run's process group must not kill the remote's own receive-pack (with a plain
+    # path remote it runs in the run's group and a kill mid-push leaves the remote's
+    # refs/heads/main.lock behind, which no real remote would).
+    remote = GitHttpServer(world.remote.parent, GITHUB_TOKEN).start()
+    fronts.append(remote)
+    token = {"GITHUB_TOKEN": GITHUB_TOKEN}
+    configure(
+        world,
+        upstream=slow.host,
+        mirror=world.mirror.host,
+        images=repositories,
+        state_repo=f"{remote.url}/{world.remote.name}",
+    )
     # Kill moments: between "the interpreter is up" and "a run with work is over". A kill
     # during Python's own start-up cannot lose anything, so it is not worth a cycle.
     started = time.monotonic()
-    world.run("sync", "--help")
+    world.run("sync", "--help", env=token)
     start_up = time.monotonic() - started
     started = time.monotonic()
-    first = world.run("sync")
+    first = world.run("sync", env=token)
     window = time.monotonic() - started
     assert first.returncode == 0, first.stdout + first.stderr
 
@@ -604,7 +618,7 @@ def test_sigkill_at_random_moments_then_a_clean_run(
         mark = world.mirror.log_mark()
         process = subprocess.Popen(
             world.command("sync"),
-            env=world.environment(),
+            env=world.environment(token),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
@@ -624,7 +638,7 @@ def test_sigkill_at_random_moments_then_a_clean_run(
                 figures["unrecorded"] += 1
 
         started = time.monotonic()
-        clean = world.run("sync")
+        clean = world.run("sync", env=token)
         window = max(window, time.monotonic() - started)  # the longest run seen is "typical"
         assert clean.returncode == 0, f"cycle {cycle}: {clean.stdout}{clean.stderr}"
         state = remote_state(world, slow.host)
@@ -632,7 +646,7 @@ def test_sigkill_at_random_moments_then_a_clean_run(
         in_mirror = storage_tags(world.mirror, world.mirror_ns)
         for (image, tag), (_, digest) in recorded(state).items():
             assert in_mirror.get((image.replace("/", "_"), tag)) == digest, (cycle, image, tag)
-        verify = world.run("verify")
+        verify = world.run("verify", env=token)
         assert verify.returncode == 0, f"cycle {cycle}: {verify.stdout}{verify.stderr}"
         check_changelog(world, slow.host, state)
         figures["survived"] += 1
@@ -789,7 +803,6 @@ def test_sigterm_stops_cleanly_and_records_what_completed(
 
 # -- secrets --------------------------------------------------------------------------
 
-GITHUB_TOKEN = "ghp_R3liabilityT0kenNeverToBeSeen0123456789"
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")
 
 

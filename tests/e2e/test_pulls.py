@@ -129,6 +129,28 @@ def test_the_meter_stops_at_the_budget_and_at_the_reserve() -> None:
     assert hub.remaining == 3
 
 
+def test_a_head_answered_while_a_get_is_in_flight_is_not_counted_twice() -> None:
+    # The registry counted the in-flight GET before it answered a HEAD with 2 left:
+    # 3 - 1 pulls are left, not 2 - 1 in flight (which would defer the third tag).
+    meter = PullMeter("docker.io")
+    meter.observe(httpx.Response(200, headers={"ratelimit-remaining": "3"}))
+    first = meter.acquire("a")
+    meter.observe(httpx.Response(200, headers={"ratelimit-remaining": "2"}))
+    meter.acquire("b")
+    meter.acquire("c")
+    with pytest.raises(PullBudgetError, match="in flight"):
+        meter.acquire("d")
+    meter.release(first)
+    # Somebody else pulls on the same quota: a lower count than ours wins.
+    shared = PullMeter("docker.io")
+    shared.observe(httpx.Response(200, headers={"ratelimit-remaining": "5"}))
+    shared.acquire("a")
+    shared.observe(httpx.Response(200, headers={"ratelimit-remaining": "1"}))
+    shared.acquire("b")  # the one the registry says is left
+    with pytest.raises(PullBudgetError, match="1 pulls left upstream"):
+        shared.acquire("c")
+
+
 def test_the_manifest_cache_is_bounded_and_asks_once_per_digest() -> None:
     def manifest(n: int) -> bytes:
         return json.dumps(

@@ -101,6 +101,11 @@ class PullMeter:
         self.limit: int | None = None
         self.remaining: int | None = None
         self._in_flight = 0
+        # The first count seen, and our claims it could not yet include: what is left
+        # is then counted here, exactly, while nobody else pulls on the same quota.
+        self._baseline: int | None = None
+        self._claimed_before_baseline = 0
+        self._claimed_at_remaining = 0  # our claims when the lowest count was seen
 
     @property
     def seen(self) -> bool:
@@ -111,10 +116,15 @@ class PullMeter:
         """Read ``ratelimit-*`` from any answer (HEADs carry them too, for free)."""
         remaining = parse_ratelimit(response.headers.get("ratelimit-remaining"))
         if remaining is not None:
+            if self._baseline is None:
+                self._baseline = remaining
+                self._claimed_before_baseline = self.used - self._in_flight
             # The lowest count seen: answers to concurrent requests arrive out of order, and
             # a stale higher count must not let one GET too many start. (Hub's window is
             # 6 h; counts freed during the run wait for the next night.)
-            self.remaining = remaining if self.remaining is None else min(self.remaining, remaining)
+            if self.remaining is None or remaining < self.remaining:
+                self.remaining = remaining
+                self._claimed_at_remaining = self.used
         limit = parse_ratelimit(response.headers.get("ratelimit-limit"))
         if limit is not None:
             self.limit = limit
@@ -135,7 +145,7 @@ class PullMeter:
                 f"{self.budget} pulls per run spent",
                 shown_as=registry_label(self.registry),
             )
-        if self.remaining is not None and self.remaining - self._in_flight <= self.reserve:
+        if self.remaining is not None and self._left() <= self.reserve:
             left = f"{self.remaining} pulls left upstream, {self._in_flight} in flight"
             raise PullBudgetError(
                 self.registry, reference, left, shown_as=registry_label(self.registry)
@@ -143,6 +153,22 @@ class PullMeter:
         self.used += 1
         self._in_flight += 1
         return PullClaim()
+
+    def _left(self) -> int:
+        """Pulls left for new claims.
+
+        Our own count since the first header (every claim since, in flight or not, is
+        spent) is exact while nobody else pulls on this quota; the lowest count an
+        answer gave, less our claims since, says when somebody does, and then wins.
+        Subtracting every GET in flight from an answer's count instead would count
+        twice those the registry had already counted when it answered a HEAD, and
+        defer tags that had a pull left.
+        """
+        assert self._baseline is not None
+        assert self.remaining is not None
+        counted_here = self._baseline - (self.used - self._claimed_before_baseline)
+        answered = self.remaining - (self.used - self._claimed_at_remaining)
+        return min(counted_here, answered)
 
     def release(self, claim: PullClaim) -> None:
         """The claimed GET was answered (its headers observed) or failed; once per claim."""

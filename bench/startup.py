@@ -30,10 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mirrorbot.demo.corpus import sample_namespace
 from mirrorbot.demo.registry import LocalRegistry
-from mirrorbot.demo.run import demo_config
-from mirrorbot.demo.seed import Seeder
+from mirrorbot.demo.run import demo_config, push_sample
 
 NAMESPACE = "google-containers"
 
@@ -174,12 +172,7 @@ def main() -> None:
             LocalRegistry(root / "upstream", name="upstream") as upstream,
             LocalRegistry(root / "mirror", name="mirror") as mirror,
         ):
-            corpus = {
-                f"{NAMESPACE}/{name.partition('/')[2]}": tags
-                for name, tags in sample_namespace().items()
-            }
-            with Seeder(upstream.url) as seeder:
-                seeder.push_all(corpus)
+            push_sample(upstream.url)
             remote = root / "metadata.git"
             subprocess.run(
                 ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)],

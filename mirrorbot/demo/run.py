@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from mirrorbot.demo.corpus import sample_namespace
+from mirrorbot.demo.corpus import Image, sample_namespace
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
 from mirrorbot.domain.changes import CHANGELOG_NAME, INDEX_NAME
@@ -24,7 +24,7 @@ from mirrorbot.jobs.context import open_context, run_sync
 from mirrorbot.jobs.report import render_plain, summarise
 from mirrorbot.jobs.sync import SyncOptions
 
-__all__ = ["demo_config", "run_demo"]
+__all__ = ["demo_config", "push_sample", "run_demo"]
 
 NAMESPACE = "google-containers"
 
@@ -65,6 +65,16 @@ def _init_remote(path: Path) -> None:
     )
 
 
+def push_sample(url: str) -> dict[str, dict[str, Image]]:
+    """The sample namespace, pushed to the registry at ``url`` under :data:`NAMESPACE`."""
+    corpus = {
+        f"{NAMESPACE}/{name.partition('/')[2]}": tags for name, tags in sample_namespace().items()
+    }
+    with Seeder(url) as seeder:
+        seeder.push_all(corpus)
+    return corpus
+
+
 def run_demo(workdir: Path | None, echo: Callable[[str], None]) -> int:
     with tempfile.TemporaryDirectory(prefix="mirrorbot-demo-") as scratch:
         root = workdir or Path(scratch)
@@ -73,12 +83,7 @@ def run_demo(workdir: Path | None, echo: Callable[[str], None]) -> int:
             LocalRegistry(root / "upstream", name="upstream") as upstream,
             LocalRegistry(root / "mirror", name="mirror") as mirror,
         ):
-            corpus = {
-                f"{NAMESPACE}/{name.partition('/')[2]}": tags
-                for name, tags in sample_namespace().items()
-            }
-            with Seeder(upstream.url) as seeder:
-                seeder.push_all(corpus)
+            corpus = push_sample(upstream.url)
             tags = sum(len(t) for t in corpus.values())
             echo(f"upstream  {upstream.host}/{NAMESPACE}: {len(corpus)} repositories, {tags} tags")
             echo(f"mirror    {mirror.host}/gcrxio")

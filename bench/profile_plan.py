@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from mirrorbot.config.credentials import Need
-from mirrorbot.jobs.context import open_context, run_async, sync_hosts
+from mirrorbot.jobs.context.wiring import open_context, run_async, sync_hosts
 from mirrorbot.jobs.sync import Sync, SyncOptions
 
 

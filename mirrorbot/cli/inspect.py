@@ -45,7 +45,7 @@ def plan(
 ) -> None:
     """What sync would copy, without writing anything."""
     with loading():
-        from mirrorbot.jobs.context import run_sync, shard_matrix
+        from mirrorbot.jobs.context.runs import run_sync, shard_matrix
         from mirrorbot.jobs.sync import SyncOptions
         from mirrorbot.logs import configure_logging
 
@@ -123,7 +123,9 @@ def verify(
     repository here is verified with the credentials of --auth.
     """
     with loading():
-        from mirrorbot.jobs.context import open_state, run_rules_verify, run_verify
+        from mirrorbot.jobs.context.imagesyncer import run_rules_verify
+        from mirrorbot.jobs.context.runs import run_verify
+        from mirrorbot.jobs.context.wiring import open_state
         from mirrorbot.jobs.progress import format_bytes
         from mirrorbot.jobs.verify import describe_repair
         from mirrorbot.logs import configure_logging
@@ -187,7 +189,7 @@ def find(
 ) -> None:
     """Search state: upstream → mirror references and the pull command."""
     with loading():
-        from mirrorbot.jobs.context import open_state
+        from mirrorbot.jobs.context.wiring import open_state
         from mirrorbot.jobs.find import find as search
         from mirrorbot.jobs.find import matches_to_json
 

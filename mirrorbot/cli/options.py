@@ -13,7 +13,7 @@ import typer
 from mirrorbot.cli.exits import opened
 
 if TYPE_CHECKING:
-    from mirrorbot.jobs.context import JobContext
+    from mirrorbot.jobs.context.wiring import JobContext
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -42,6 +42,6 @@ VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log every 
 
 def job_context(config: Path) -> JobContext:
     """The config, credentials and state repository a job runs with; what fails to open exits 2."""
-    from mirrorbot.jobs.context import open_context
+    from mirrorbot.jobs.context.wiring import open_context
 
     return opened(config, open_context)

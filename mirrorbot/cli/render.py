@@ -11,7 +11,7 @@ import typer
 from mirrorbot.redact import redact_data
 
 if TYPE_CHECKING:
-    from mirrorbot.jobs.context import SyncOutcome
+    from mirrorbot.jobs.context.runs import SyncOutcome
     from mirrorbot.jobs.sync import SyncReport
 
 __all__ = ["echo_committed", "echo_json", "finish", "show"]

@@ -119,7 +119,7 @@ def sync_rules(
 ) -> None:
     """Run the rule files, report, and exit with the run's code."""
     with loading():
-        from mirrorbot.jobs.context import open_rules_context, run_rules_sync
+        from mirrorbot.jobs.context.imagesyncer import open_rules_context, run_rules_sync
         from mirrorbot.jobs.rules import RuleOptions
 
     registry, namespace = default

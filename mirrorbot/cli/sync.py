@@ -94,7 +94,7 @@ def sync(
 ) -> None:
     """The main job: list upstream, copy what is new or changed, record it in git."""
     with loading():
-        from mirrorbot.jobs.context import run_sync
+        from mirrorbot.jobs.context.runs import run_sync
         from mirrorbot.jobs.progress import progress_for
         from mirrorbot.jobs.sync import SyncOptions
         from mirrorbot.logs import configure_logging
@@ -173,7 +173,7 @@ def publish(
 ) -> None:
     """Merge shard fragments into state, one CHANGELOG section and the index; commit once."""
     with loading():
-        from mirrorbot.jobs.context import run_publish
+        from mirrorbot.jobs.context.publishing import run_publish
         from mirrorbot.logs import configure_logging
 
     configure_logging(verbose)

@@ -20,7 +20,8 @@ from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
 from mirrorbot.domain.changes import CHANGELOG_NAME, INDEX_NAME
 from mirrorbot.domain.indexpages import INDEX_DIR
-from mirrorbot.jobs.context import open_context, run_sync
+from mirrorbot.jobs.context.runs import run_sync
+from mirrorbot.jobs.context.wiring import open_context
 from mirrorbot.jobs.report import render_plain, summarise
 from mirrorbot.jobs.sync import SyncOptions
 

@@ -24,8 +24,9 @@ from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry, free_port
 from mirrorbot.engine.registry.retry import RetryPolicy
 from mirrorbot.integrations.github.dispatch import github_dispatcher
-from mirrorbot.jobs.context import SyncOutcome, open_context
 from mirrorbot.jobs.context.push import PushSync
+from mirrorbot.jobs.context.runs import SyncOutcome
+from mirrorbot.jobs.context.wiring import open_context
 from mirrorbot.jobs.notify import MAX_PENDING, Batcher, NotifyApp, references_from_envelope
 from mirrorbot.reference import Reference
 from tests.conftest import CREDS

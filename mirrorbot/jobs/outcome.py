@@ -103,6 +103,7 @@ class SyncReport:
     # Not started for a pull budget (upstream, registry): not failures, the next run copies them.
     deferred: list[tuple[str, str]] = field(default_factory=list)
     pulls: list[PullUsage] = field(default_factory=list)  # registries that count pulls
+    command: str = "sync"  # what the report is headed with: "sync" or "rules"
 
     @property
     def plans(self) -> list[NamespacePlan]:

@@ -51,17 +51,20 @@ class Summary:
     pruning: tuple[str, ...] = ()  # mirror tags a dry run would delete (prune: true)
     deferred: tuple[str, ...] = ()  # per deferred tag: the registry whose pull budget held it
     pulls: tuple[str, ...] = ()  # "Docker Hub pulls used: 37, remaining 163"
+    command: str = "sync"  # "rules": image-syncer rules, which have no namespaces
 
     @property
     def title(self) -> str:
         """A dry run is a plan (``plan``, ``sync --dry-run``): nothing was copied."""
+        if self.command != "sync":
+            return f"mirrorbot {self.command}" + (" --dry-run" if self.dry_run else "")
         return "mirrorbot plan" if self.dry_run else "mirrorbot sync"
 
     def rows(self) -> list[tuple[str, str]]:
         if self.dry_run:
             return self._plan_rows()
         return [
-            ("namespaces", str(self.namespaces)),
+            *self._namespaces(),
             ("tags new (copied)", str(self.tags_new)),
             ("tags updated (copied)", str(self.tags_updated)),
             ("tags unchanged", str(self.tags_unchanged)),
@@ -77,10 +80,14 @@ class Summary:
             ("duration", f"{self.duration:.1f} s"),
         ]
 
+    def _namespaces(self) -> list[tuple[str, str]]:
+        """Image-syncer rules have no namespaces: no row saying "0"."""
+        return [("namespaces", str(self.namespaces))] if self.command == "sync" else []
+
     def _plan_rows(self) -> list[tuple[str, str]]:
         """What a plan knows: tags to copy and where they stand; nothing was uploaded."""
         return [
-            ("namespaces", str(self.namespaces)),
+            *self._namespaces(),
             ("tags to copy (new)", str(self.tags_new)),
             ("tags to copy (updated)", str(self.tags_updated)),
             ("tags unchanged", str(self.tags_unchanged)),
@@ -125,6 +132,7 @@ def summarise(report: SyncReport) -> Summary:
         blobs_skipped=report.stats.blobs_skipped,
         duration=report.duration,
         dry_run=report.dry_run,
+        command=report.command,
         failures=tuple((f.upstream, f.error) for f in report.failures),
         listing_errors=tuple(report.listing_errors),
         warnings=tuple(report.warnings),

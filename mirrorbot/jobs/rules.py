@@ -154,7 +154,7 @@ async def run_rules(
     dry_run: bool = False,
 ) -> SyncReport:
     """Expand, skip what state already holds (re-checking mutable tags), copy, record."""
-    report = SyncReport(dry_run=dry_run)
+    report = SyncReport(dry_run=dry_run, command="rules")
     pairs = await expand_rules(rules, pool, report)
     states: dict[tuple[str, str], NamespaceState] = {}
     mutable = compile_tag_regexes(options.mutable)

@@ -482,6 +482,10 @@ def test_image_syncer_semantics_on_real_registries(world: World) -> None:
     err = first.stderr
     # banana is named by two rules: copied and counted once.
     assert re.search(r"tags new \(copied\)\s+4\n", first.stdout), first.stdout
+    # The report says what ran: rules, which have no namespaces to count.
+    assert "mirrorbot rules" in first.stdout, first.stdout
+    assert "mirrorbot sync" not in first.stdout
+    assert "namespaces" not in first.stdout
     assert "UPSTREAM_PASSWORD_UNSET is not set; it expands to an empty value" in err
     # The failed pair is named as source → target, never as a Python tuple.
     assert f"{up}/{world.ns}/app:nope → {down}/{m}/app:nope" in err

@@ -45,7 +45,16 @@ import httpx
 
 from mirrorbot.demo.registry import LocalRegistry
 
-__all__ = ["CHUNK", "Fault", "Front", "FrontHandler", "GcrFront", "HubFront", "LoopbackServer"]
+__all__ = [
+    "CHUNK",
+    "Fault",
+    "Front",
+    "FrontHandler",
+    "GcrFront",
+    "HubFront",
+    "LoopbackServer",
+    "LoopbackService",
+]
 
 ACCEPT = ", ".join(
     (
@@ -153,22 +162,24 @@ class FrontHandler(BaseHTTPRequestHandler):
             yield chunk
 
 
-class Front:
-    """An HTTP server on 127.0.0.1 (random port) in a thread, over one real registry."""
+class LoopbackService:
+    """A :class:`LoopbackServer` served from a daemon thread for as long as its owner runs.
 
-    def __init__(self, registry: LocalRegistry) -> None:
-        self.registry = registry
-        self.requests: list[tuple[str, str]] = []
-        self._faults: deque[Fault] = deque()
-        self._lock = threading.Lock()
-        self._server: _Server | None = None
+    Subclasses say which server (:meth:`_make_server`); ``stopping`` is set on stop, which
+    ends any answer a subclass holds back on purpose.
+    """
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self._server: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
-        self._http = httpx.Client(base_url=registry.url, timeout=httpx.Timeout(60.0))
-        self.stopping = threading.Event()  # set on stop: ends any answer held back on purpose
+
+    def _make_server(self) -> LoopbackServer:
+        raise NotImplementedError
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "front not started"
+        assert self._server is not None, f"{type(self).__name__} not started"
         return int(self._server.server_address[1])
 
     @property
@@ -176,12 +187,8 @@ class Front:
         """Usable as a registry host in references: ``127.0.0.1:PORT``."""
         return f"127.0.0.1:{self.port}"
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}"
-
     def start(self) -> Self:
-        self._server = _Server(self)
+        self._server = self._make_server()
         self._thread = threading.Thread(
             target=self._server.serve_forever, name=type(self).__name__, daemon=True
         )
@@ -196,13 +203,35 @@ class Front:
             server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._http.close()
 
     def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class Front(LoopbackService):
+    """An HTTP server on 127.0.0.1 (random port) in a thread, over one real registry."""
+
+    def __init__(self, registry: LocalRegistry) -> None:
+        super().__init__()
+        self.registry = registry
+        self.requests: list[tuple[str, str]] = []
+        self._faults: deque[Fault] = deque()
+        self._lock = threading.Lock()
+        self._http = httpx.Client(base_url=registry.url, timeout=httpx.Timeout(60.0))
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def _make_server(self) -> LoopbackServer:
+        return _Server(self)
+
+    def stop(self) -> None:
+        super().stop()
+        self._http.close()
 
     # -- faults and records --------------------------------------------------
 

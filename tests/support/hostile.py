@@ -43,10 +43,10 @@ import socket
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.fronts import LoopbackServer
+from tests.support.fronts import LoopbackServer, LoopbackService
 
 __all__ = ["ATTACKS", "HostileRegistry", "RefusingPort"]
 
@@ -107,48 +107,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class HostileRegistry:
+class HostileRegistry(LoopbackService):
     """One attack, served on 127.0.0.1 to anything that lists or pulls."""
 
     def __init__(self, attack: str, *, interval: float = 0.05) -> None:
         if attack not in ATTACKS:
             raise ValueError(f"attack must be one of {ATTACKS}, not {attack!r}")
+        super().__init__()
         self.attack = attack
         self.interval = interval
         self.requests = 0
-        self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._bomb = _bomb_pieces() if attack == "gzip-bomb" else (b"", b"")
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def host(self) -> str:
-        assert self._server is not None, "not started"
-        return f"127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> Self:
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="HostileRegistry", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stopping.set()
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def _make_server(self) -> LoopbackServer:
+        return _Server(self)
 
     # -- answers -------------------------------------------------------------
 

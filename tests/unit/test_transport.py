@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
+from mirrorbot.engine.registry.bounded import BODY_LIMIT
 from mirrorbot.engine.registry.session import shared_tls_context
 from mirrorbot.engine.registry.transport import AiohttpTransport
 
@@ -202,3 +203,65 @@ async def test_the_transport_sends_httpx_headers_and_adds_none_of_aiohttp_defaul
     assert b"user-agent: mirrorbot/test\r\n" in client_head
     assert b"accept-encoding: identity\r\n" in client_head
     assert b"aiohttp" not in client_head
+
+
+async def test_only_a_small_declared_plain_answer_is_read_whole_by_the_transport() -> None:
+    """Within the request's cap, by its declared length and unencoded: read at once, the
+    same bytes. Over the cap, gzip-labelled or chunked: it streams, so the body caps and the
+    inflater above the transport see it — and an answer that announces 10 MiB and sends a
+    few bytes is handed over at once instead of being waited for."""
+    answers = {
+        b"/small": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        b"/large": b"HTTP/1.1 200 OK\r\nContent-Length: 10485760\r\n\r\nfirst",
+        b"/gzip": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\nxx",
+        b"/chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        b"/blob": b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nblob",
+        b"/missing": b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}",
+        b"/head": b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n",
+    }
+    done = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while not done.is_set():  # a connection an answer was read to its end is reused
+            head, _ = await _read_request(reader)
+            writer.write(answers[head.split(b" ")[1]])
+            await writer.drain()
+
+    async with _peer(handler) as port:
+        transport = AiohttpTransport(verify=shared_tls_context(), max_connections=8)
+        try:
+            kinds: dict[str, bool] = {}
+            for path, limit in [
+                ("/small", 1024),
+                ("/large", 1024 * 1024),
+                ("/gzip", 1024),
+                ("/chunked", 1024),
+                ("/blob", None),
+                ("/missing", 1024),
+                ("/head", 1024),
+            ]:
+                request = httpx.Request(
+                    "HEAD" if path == "/head" else "GET",
+                    f"http://127.0.0.1:{port}{path}",
+                    extensions={BODY_LIMIT: limit},
+                )
+                async with asyncio.timeout(5):
+                    response = await transport.handle_async_request(request)
+                kinds[path] = hasattr(response, "_content")  # read by the transport
+                if path == "/small":
+                    assert response.content == b"hello"
+                if path == "/head":  # the resource's length, not the (empty) body's
+                    assert (response.content, response.headers["content-length"]) == (b"", "1234")
+                await response.aclose()
+        finally:
+            done.set()
+            await transport.aclose()
+    assert kinds == {
+        "/small": True,
+        "/large": False,
+        "/gzip": False,
+        "/chunked": False,
+        "/blob": False,
+        "/missing": False,
+        "/head": True,
+    }

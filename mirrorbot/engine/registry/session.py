@@ -284,7 +284,7 @@ class RegistrySession:
                 body_excerpt="upload session without a Location header",
             )
         # Relative or absolute, keeping its query (_state): resolve against the request.
-        return str(response.request.url.join(location))
+        return self._http.resolve(response.request.url, location)
 
     # -- base -------------------------------------------------------------
 

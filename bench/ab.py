@@ -12,7 +12,11 @@ machine is shared: compare CPU seconds (user + system, from ``wait4``), not wall
 ``--profile DIR`` runs each variant once more under cProfile and writes
 ``DIR/<variant>.prof``; with ``--py-spy BIN`` sampled by py-spy instead (not a
 dependency: ``pip install --target /tmp/pyspy py-spy``), ``DIR/<variant>.txt``
-in collapsed-stack form.
+in collapsed-stack form. ``--callgrind`` runs every sync under valgrind's
+callgrind and reports the instructions mirrorbot's process executed (git's
+children not included): repeatable to well under 1 % whatever else the machine
+does, where CPU seconds wobble by ±15 % — the figure to decide a small change by
+(each run takes ~50 times as long).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import statistics
 import sys
 import tempfile
@@ -53,6 +58,7 @@ def cold_sync(
     repositories: list[str],
     profile: Path | None = None,
     py_spy: str | None = None,
+    callgrind: bool = False,
 ) -> dict[str, Any]:
     world = make_world("mirrorbot", tag, root, upstream, repositories)
     try:
@@ -60,6 +66,8 @@ def cold_sync(
         up_mark, target_mark = upstream.log_mark(), world.target.log_mark()
         registries = RegistryCpu({"target": world.target.pid, "upstream": upstream.pid}).start()
         command = [sys.executable]
+        if callgrind:
+            command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command]
         if profile is not None and py_spy is not None:
             # Sampled, not traced: cProfile inflates small Python functions several times over.
             sampler = [py_spy, "record", "--format", "raw", "--rate", "250", "--subprocesses"]
@@ -86,9 +94,14 @@ def cold_sync(
             "requests": requests,
             "registries_cpu_s": registries.spent,
         }
+        if callgrind:
+            stderr = (root / f"{tag}.stderr").read_text(errors="replace")
+            collected = re.search(r"Collected : (\d+)", stderr)
+            figures["instructions"] = int(collected.group(1)) if collected else None
         log(
             f"{name}: CPU {run.cpu_s:.2f}s (user {run.user_s:.2f}s, system {run.system_s:.2f}s) "
             f"wall {run.wall_s:.2f}s {requests} requests"
+            + (f" {figures['instructions']:,} instructions" if callgrind else "")
         )
         return figures
     finally:
@@ -106,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         "--py-spy",
         metavar="BIN",
         help="profile with this py-spy binary (collapsed stacks, DIR/<variant>.txt) instead",
+    )
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="run each sync under valgrind's callgrind and report instructions executed",
     )
     parser.add_argument("--out", type=Path, help="the runs as JSON")
     args = parser.parse_args(argv)
@@ -126,7 +144,15 @@ def main(argv: list[str] | None = None) -> int:
                 order = variants if round_ % 2 == 0 else variants[::-1]
                 for name, tree in order:
                     runs.append(
-                        cold_sync(name, tree, f"{name}-{round_}", root, upstream, repositories)
+                        cold_sync(
+                            name,
+                            tree,
+                            f"{name}-{round_}",
+                            root,
+                            upstream,
+                            repositories,
+                            callgrind=args.callgrind,
+                        )
                     )
             if args.profile is not None:
                 args.profile.mkdir(parents=True, exist_ok=True)
@@ -154,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{name}: CPU median {statistics.median(cpu):.2f}s "
             f"(user {user:.2f}s, system {system:.2f}s), runs {cpu}"
         )
+        counted = [run["instructions"] for run in mine if run.get("instructions")]
+        if counted:
+            print(f"{name}: instructions median {statistics.median(counted):,.0f}, runs {counted}")
     if args.out is not None:
         args.out.write_text(json.dumps(runs, indent=2) + "\n")
     return 0

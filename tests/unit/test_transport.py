@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import ipaddress
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from mirrorbot.engine.registry.bounded import BODY_LIMIT
 from mirrorbot.engine.registry.session import shared_tls_context
@@ -265,3 +273,92 @@ async def test_only_a_small_declared_plain_answer_is_read_whole_by_the_transport
         "/missing": False,
         "/head": True,
     }
+
+
+def _loopback_certificate(directory: Path) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate for 127.0.0.1 (its own CA)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_the_tls_context_is_built_at_the_first_https_request_and_used_for_it(
+    tmp_path: Path,
+) -> None:
+    """Plain-HTTP requests never build it (a CA bundle costs ~25 ms to load); an https
+    request is verified with it — a context that does not trust the peer fails."""
+    cert_path, key_path = _loopback_certificate(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_path, key_path)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                await _read_request(reader)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    built: list[str] = []
+
+    def trusting() -> ssl.SSLContext:
+        built.append("trusting")
+        return ssl.create_default_context(cafile=str(cert_path))
+
+    def default() -> ssl.SSLContext:
+        built.append("default")
+        return ssl.create_default_context()
+
+    server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=server_tls)
+    plain_server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    tls_port = server.sockets[0].getsockname()[1]
+    plain_port = plain_server.sockets[0].getsockname()[1]
+    try:
+        for verify, trusted in ((trusting, True), (default, False)):
+            transport = AiohttpTransport(verify=verify, max_connections=4)
+            try:
+                async with httpx.AsyncClient(transport=transport) as client:
+                    assert (await client.get(f"http://127.0.0.1:{plain_port}/")).text == "ok"
+                    assert built == ([] if trusted else ["trusting"])
+                    if trusted:
+                        response = await client.get(f"https://127.0.0.1:{tls_port}/")
+                        assert response.text == "ok"
+                        await client.get(f"https://127.0.0.1:{tls_port}/")
+                    else:
+                        with pytest.raises(httpx.ConnectError):
+                            await client.get(f"https://127.0.0.1:{tls_port}/")
+            finally:
+                await transport.aclose()
+        assert built == ["trusting", "default"]  # once per transport, at its first https request
+    finally:
+        for each in (server, plain_server):
+            each.close()
+            await each.wait_closed()

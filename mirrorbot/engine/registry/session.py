@@ -102,7 +102,10 @@ class RequestCounter:
 
 @cache
 def shared_tls_context() -> ssl.SSLContext:
-    """One verifying TLS context for every client: loading the CA bundle costs ~25 ms each."""
+    """One verifying TLS context for every client, built at the first https request.
+
+    Loading the CA bundle costs ~25 ms each time.
+    """
     return httpx.create_ssl_context()
 
 
@@ -163,7 +166,7 @@ class RegistrySession:
             base_url=self.base_url,
             # aiohttp's pool under httpx's API unless a test hands in its own transport.
             transport=transport
-            or AiohttpTransport(verify=shared_tls_context(), max_connections=max_connections),
+            or AiohttpTransport(verify=shared_tls_context, max_connections=max_connections),
             auth=self.auth,
             # Compressed answers are inflated by bound_response, capped; better none at all.
             headers={"User-Agent": user_agent, "Accept-Encoding": "identity"},
@@ -172,7 +175,9 @@ class RegistrySession:
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
             follow_redirects=True,
-            verify=shared_tls_context(),
+            # Used by httpx only for a proxy from the environment (the same CA choice as
+            # shared_tls_context); passing the context would load it for plain-HTTP runs too.
+            verify=True,
             event_hooks={
                 "request": [self.counter.on_request],
                 "response": [bound_response, self.meter.on_response],

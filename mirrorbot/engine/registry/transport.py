@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -161,9 +161,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp session (one connection pool) per registry client, opened on first use."""
 
     def __init__(
-        self, *, verify: ssl.SSLContext, max_connections: int, keepalive_expiry: float = 5.0
+        self,
+        *,
+        verify: ssl.SSLContext | Callable[[], ssl.SSLContext],
+        max_connections: int,
+        keepalive_expiry: float = 5.0,
     ) -> None:
-        self._ssl = verify
+        # A factory is called at the first https request: loading a CA bundle costs ~25 ms
+        # that a run against plain-HTTP registries (and no TLS redirect) never needs.
+        self._verify = verify
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
@@ -177,11 +183,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         import yarl
 
         self._url = yarl.URL
+        # TLS settings go with each https request (_tls): none are built for plain HTTP.
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             limit_per_host=0,
             keepalive_timeout=self._keepalive_expiry,
-            ssl=self._ssl,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -234,6 +240,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     compress=None,
                     skip_auto_headers=skip,
                     timeout=self._timeout(timeout.get("connect"), timeout.get("read")),
+                    ssl=self._tls() if request.url.scheme == "https" else True,
                 )
         except asyncio.CancelledError:
             if isinstance(body, _RequestBody) and body.stalled and waiter.uncancel() == 0:
@@ -262,6 +269,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             stream=_AnswerBody(response),
             extensions=extensions,
         )
+
+    def _tls(self) -> ssl.SSLContext:
+        if not isinstance(self._verify, ssl.SSLContext):
+            self._verify = self._verify()
+        return self._verify
 
     def _timeout(self, connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
         """One ``ClientTimeout`` per distinct pair: a client sends thousands with the same."""

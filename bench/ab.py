@@ -16,7 +16,8 @@ in collapsed-stack form. ``--callgrind`` runs every sync under valgrind's
 callgrind and reports the instructions mirrorbot's process executed (git's
 children not included): repeatable to well under 1 % whatever else the machine
 does, where CPU seconds wobble by ±15 % — the figure to decide a small change by
-(each run takes ~50 times as long).
+(each run takes ~50 times as long); with ``--profile DIR`` its per-function
+counts go to ``DIR/<variant>.callgrind`` (``callgrind_annotate``).
 """
 
 from __future__ import annotations
@@ -67,12 +68,13 @@ def cold_sync(
         registries = RegistryCpu({"target": world.target.pid, "upstream": upstream.pid}).start()
         command = [sys.executable]
         if callgrind:
-            command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command]
+            out = str(profile.with_suffix(".callgrind")) if profile is not None else "/dev/null"
+            command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command]
         if profile is not None and py_spy is not None:
             # Sampled, not traced: cProfile inflates small Python functions several times over.
             sampler = [py_spy, "record", "--format", "raw", "--rate", "250", "--subprocesses"]
             command = [*sampler, "--output", str(profile), "--", sys.executable]
-        elif profile is not None:
+        elif profile is not None and not callgrind:
             command += ["-m", "cProfile", "-o", str(profile)]
         command += ["-m", "mirrorbot", "sync", "--config", str(world.config)]
         env = base_env(world.home) | {"PYTHONPATH": str(tree)}
@@ -168,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                             args.profile / f"{name}.{'txt' if args.py_spy else 'prof'}"
                         ).resolve(),
                         py_spy=args.py_spy,
+                        callgrind=args.callgrind,
                     )
     for name, _ in variants:
         mine = [run for run in runs if run["variant"] == name]

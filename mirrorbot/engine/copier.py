@@ -34,7 +34,7 @@ from mirrorbot.engine.registry.pulls import ManifestCache
 from mirrorbot.errors import MirrorbotError, NoMatchingPlatformError
 from mirrorbot.reference import Reference
 
-__all__ = ["BlobLedger", "Copier", "CopyResult", "CopyStats", "signature_tags"]
+__all__ = ["BlobLedger", "Copier", "CopyResult", "CopyStats", "fallback_tag", "signature_tags"]
 
 SIGNATURE_SUFFIXES = (".sig", ".att", ".sbom")
 MAX_CONFIG_SIZE = 1024 * 1024
@@ -111,10 +111,15 @@ class BlobLedger:
         return self._manifest_locks.setdefault((repository, digest), asyncio.Lock())
 
 
+def fallback_tag(digest: str) -> str:
+    """The referrers tag schema: ``sha256:abc…`` → ``sha256-abc…``."""
+    algorithm, _, hex_part = digest.partition(":")
+    return f"{algorithm}-{hex_part}"
+
+
 def signature_tags(digest: str) -> tuple[str, ...]:
     """cosign's tag convention: ``sha256-<hex>.sig`` / ``.att`` / ``.sbom``."""
-    algorithm, _, hex_part = digest.partition(":")
-    return tuple(f"{algorithm}-{hex_part}{suffix}" for suffix in SIGNATURE_SUFFIXES)
+    return tuple(f"{fallback_tag(digest)}{suffix}" for suffix in SIGNATURE_SUFFIXES)
 
 
 @dataclass(slots=True)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from mirrorbot.engine.copier import Copier, CopyResult, signature_tags
+from mirrorbot.engine.copier import Copier, CopyResult, fallback_tag, signature_tags
 from mirrorbot.engine.registry.credentials import CredentialStore
 from mirrorbot.engine.registry.media import PlatformFilter
 from mirrorbot.engine.registry.pool import RegistryPool
-from mirrorbot.jobs.referrers import fallback_tag
 from mirrorbot.reference import Reference
 
 __all__ = ["copy_reference", "run_copy"]

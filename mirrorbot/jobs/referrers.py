@@ -24,7 +24,7 @@ import httpx
 from mirrorbot.config import ReferrersSettings
 from mirrorbot.domain.tagorder import artifact_kind, follows_subject
 from mirrorbot.engine.backends.readable import ReadableRegistry
-from mirrorbot.engine.copier import Copier, CopyResult
+from mirrorbot.engine.copier import Copier, CopyResult, fallback_tag
 from mirrorbot.engine.registry.auth import pull_scope
 from mirrorbot.engine.registry.client import RegistryClient
 from mirrorbot.engine.registry.media import (
@@ -44,7 +44,6 @@ __all__ = [
     "MAX_REFERRER_PAGES",
     "Referrer",
     "copy_referrers",
-    "fallback_tag",
     "fallback_types_filter",
     "list_referrers",
     "with_referrers",
@@ -63,12 +62,6 @@ class Referrer:
     digest: str
     artifact_type: str
     entry: Mapping[str, Any]
-
-
-def fallback_tag(digest: str) -> str:
-    """The referrers tag schema: ``sha256:abc…`` → ``sha256-abc…``."""
-    algorithm, _, hex_part = digest.partition(":")
-    return f"{algorithm}-{hex_part}"
 
 
 def _entries(document: Any, reference: str) -> list[Referrer]:

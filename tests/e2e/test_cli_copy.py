@@ -12,8 +12,7 @@ from pathlib import Path
 from mirrorbot.demo.corpus import ImageFactory
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.seed import Seeder
-from mirrorbot.engine.copier import signature_tags
-from mirrorbot.jobs.referrers import fallback_tag
+from mirrorbot.engine.copier import fallback_tag, signature_tags
 from tests.conftest import CREDS
 from tests.support import skopeo
 from tests.support.referrers import artifact, fallback_index
@@ -156,3 +155,43 @@ def test_copy_with_signatures_copies_the_referrers_fallback_tag(
     index = json.loads(skopeo.inspect_raw(f"{target}:{tag}"))
     assert [entry["digest"] for entry in index["manifests"]] == [sbom.digest]
     assert skopeo.manifest_digest(f"{target}@{sbom.digest}") == sbom.digest
+
+
+def test_copy_loads_no_config_state_or_publishing_module(
+    source_registry: LocalRegistry, plain_registry: LocalRegistry, ns: str, tmp_path: Path
+) -> None:
+    """``copy`` has no config file, no state and nothing to publish: importing the config
+    models (pydantic schemas, ruamel.yaml), GitPython or jinja2 is start-up it never uses."""
+    image = ImageFactory(ns).image("lean")
+    with Seeder(source_registry.url) as seeder:
+        seeder.push(f"{ns}/lean", "v1", image)
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import atexit, json, sys\n"
+        "atexit.register(lambda: print(json.dumps(sorted(n for n, m in sys.modules.items()"
+        " if m is not None))))\n"
+        "from mirrorbot.__main__ import run\n"
+        "sys.argv = ['mirrorbot', *sys.argv[1:]]\n"
+        "run()\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(probe),
+            "copy",
+            f"{source_registry.host}/{ns}/lean:v1",
+            f"{plain_registry.host}/{ns}/lean",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HOME": str(tmp_path)},
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    assert skopeo.manifest_digest(f"{plain_registry.host}/{ns}/lean:v1") == image.digest
+    modules = json.loads(done.stdout.splitlines()[-1])
+    assert "mirrorbot.engine.copier" in modules  # it did copy
+    unused = ("mirrorbot.config", "mirrorbot.state", "ruamel", "git", "jinja2")
+    assert [name for name in modules if name.partition(".")[0] in unused or name in unused] == []

@@ -14,7 +14,7 @@ from (measured in a profiled cold sync, see bench/README.md's optimisation log):
   twice. A path or same-origin URL made only of characters httpx keeps as they
   are (:data:`_VERBATIM`: no space, no ``#``, no dot segment, ``%`` only as a
   ``%XX`` escape) is spliced onto the client's already-parsed origin instead:
-  the URL httpx would have built, without the parse (tests/unit/test_http_urls.py
+  the URL httpx would have built, without the parse (tests/unit/test_registry_http.py
   compares the two over generated paths). Anything else takes httpx's parser.
 """
 

@@ -42,7 +42,7 @@ _WRAPPER = """
 import atexit, json, os, resource, sys, time
 from mirrorbot.__main__ import run  # first: what the entry point refuses to import stays out
 from mirrorbot.collector import collector_paused
-with collector_paused():  # as run() imports them
+with collector_paused(freeze=True):  # as a command's `with loading():` imports them
     import git.cmd
     import httpx
 

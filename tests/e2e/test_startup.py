@@ -64,8 +64,22 @@ def test_the_entry_point_keeps_httpx_command_line_out() -> None:
 
 
 # What a plain sync never runs: terminal rendering (its output is not a terminal here),
-# the notify server, httpx's own CLI and what it brings.
-UNUSED_BY_SYNC = ("rich", "jinja2", "starlette", "uvicorn", "click", "pygments")
+# the notify server, httpx's own CLI and what it brings; stamina and tenacity, which
+# only a failed attempt needs; httpcore's stack (anyio, h11), which the aiohttp
+# transport does not use.
+UNUSED_BY_SYNC = (
+    "rich",
+    "jinja2",
+    "starlette",
+    "uvicorn",
+    "click",
+    "pygments",
+    "stamina",
+    "tenacity",
+    "anyio",
+    "h11",
+    "httpcore",
+)
 
 
 def test_a_no_op_sync_loads_no_unused_mode(world: World) -> None:

@@ -46,21 +46,20 @@ def start_up() -> Iterator[None]:
     pydantic for its option types) to the end of the command's own imports;
     each of those creates tens of thousands of long-lived objects. A command
     ends it with :func:`start_up_done` once it has imported what it runs; if
-    none does (``--help``, a usage error), the collector is restored when the
-    block ends.
+    none does (``--version``, ``--help``, a usage error), the block's end does,
+    freezing too: the interpreter's last collection at exit would scan it all.
     """
-    global _start_up_pause
     if not gc.isenabled():
         yield
         return
     gc.disable()
+    global _start_up_pause
     _start_up_pause = True
     try:
         yield
     finally:
         if _start_up_pause:
-            _start_up_pause = False
-            gc.enable()
+            start_up_done()
 
 
 def start_up_done() -> None:

@@ -16,11 +16,16 @@ separates those from the requests and git calls the run must make:
 
 ``--profile FILE`` writes a cProfile of one more no-op run (open with ``python -m pstats``),
 ``--importtime FILE`` the ``-X importtime`` lines of one more.
+
+mirrorbot's bytecode caches are written first, as an installed package has them (pip
+compiles at install): in a source tree with ``PYTHONDONTWRITEBYTECODE=1`` and no
+``__pycache__``, every run would compile mirrorbot's ~100 modules again (≈ +0.1 s).
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import statistics
@@ -30,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import mirrorbot
 from mirrorbot.demo.registry import LocalRegistry
 from mirrorbot.demo.run import demo_config, push_sample
 
@@ -42,7 +48,7 @@ _WRAPPER = """
 import atexit, json, os, resource, sys, time
 from mirrorbot.__main__ import run  # first: what the entry point refuses to import stays out
 from mirrorbot.collector import collector_paused
-with collector_paused():  # as run() imports them
+with collector_paused(freeze=True):  # as a command's `with loading():` imports them
     import git.cmd
     import httpx
 
@@ -160,6 +166,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="cProfile of one more no-op run")
     parser.add_argument("--importtime", type=Path, help="-X importtime of one more no-op run")
     args = parser.parse_args()
+    compileall.compile_dir(Path(mirrorbot.__file__).parent, quiet=1)
 
     entry = _entry_point()
     version = [entry, "--version"] if entry else [sys.executable, "-m", "mirrorbot", "--version"]

@@ -71,11 +71,9 @@ def configure_logging(verbose: bool = False) -> RedactingFilter:
 
 def _quiet_stamina() -> None:
     """Retries are logged by mirrorbot (host, attempt, wait, reason; see
-    :mod:`mirrorbot.engine.registry.retry`): stamina's own bare ``stamina.retry_scheduled``
+    :mod:`mirrorbot.engine.registry.retry`, which also switches stamina's retry hooks off
+    when it first imports stamina): stamina's own bare ``stamina.retry_scheduled``
     lines would reach stderr through logging's last-resort handler."""
-    import stamina.instrumentation
-
-    stamina.instrumentation.set_on_retry_hooks(())
     quiet = logging.getLogger("stamina")
     quiet.handlers[:] = [logging.NullHandler()]
     quiet.propagate = False

@@ -124,7 +124,7 @@ def verify(
     """
     with loading():
         from mirrorbot.jobs.context.imagesyncer import run_rules_verify
-        from mirrorbot.jobs.context.runs import run_verify
+        from mirrorbot.jobs.context.verifying import run_verify
         from mirrorbot.jobs.context.wiring import open_state
         from mirrorbot.jobs.progress import format_bytes
         from mirrorbot.jobs.verify import describe_repair

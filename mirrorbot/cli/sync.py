@@ -23,6 +23,7 @@ from mirrorbot.errors import InvalidReferenceError, MirrorbotError
 from mirrorbot.redact import redact
 
 if TYPE_CHECKING:
+    from mirrorbot.jobs.context.runs import Repair
     from mirrorbot.reference import Reference
 
 __all__ = ["publish", "sync"]
@@ -99,6 +100,8 @@ def sync(
         from mirrorbot.jobs.sync import SyncOptions
         from mirrorbot.logs import configure_logging
 
+        repair_step = _repair_step() if repair else None
+
     configure_logging(verbose)
     rules_only = {
         "--auth": auth_file,
@@ -158,7 +161,13 @@ def sync(
     progress = None if dry_run else progress_for()
     with exit_codes():
         outcome = run_sync(
-            context, options, push=not no_push, now=moment, output=output, progress=progress
+            context,
+            options,
+            push=not no_push,
+            now=moment,
+            output=output,
+            progress=progress,
+            repair=repair_step,
         )
     finish(outcome)
 
@@ -173,7 +182,7 @@ def publish(
 ) -> None:
     """Merge shard fragments into state, one CHANGELOG section and the index; commit once."""
     with loading():
-        from mirrorbot.jobs.context.publishing import run_publish
+        from mirrorbot.jobs.context.fragments import run_publish
         from mirrorbot.logs import configure_logging
 
     configure_logging(verbose)
@@ -193,6 +202,13 @@ def publish(
         typer.echo(redact(f"rejected: {line}"), err=True)
     echo_committed(outcome.commit, outcome.pushed)
     raise typer.Exit(outcome.exit_code)
+
+
+def _repair_step() -> "Repair":
+    """The step after a ``--repair`` sync: only a sync that repairs loads the verify job."""
+    from mirrorbot.jobs.context.verifying import repair_after_sync
+
+    return repair_after_sync
 
 
 def _parse_shard(value: str | None) -> tuple[int, int] | None:

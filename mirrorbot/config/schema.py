@@ -7,7 +7,6 @@ keeps them byte for byte equal.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -38,6 +37,8 @@ def config_json_schema() -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m mirrorbot.config --schema`` prints the JSON Schema; ``FILE`` validates one."""
+    import argparse  # here: every command loads this package, only this one parses with it
+
     parser = argparse.ArgumentParser(prog="python -m mirrorbot.config", description=loader.__doc__)
     parser.add_argument("--schema", action="store_true", help="print the JSON Schema")
     parser.add_argument("file", nargs="?", type=Path, help="config file to validate")

@@ -8,21 +8,27 @@ mirrorbot (host, attempt, wait, reason) at INFO, seen with ``-v``.
 Two breakers make a run stop asking a registry that will not answer: the
 :class:`CircuitBreaker` after consecutive outages, the :class:`CredentialGuard`
 at the first refusal of a credential. Either says why once, in one line.
+
+Start-up (issue 16): nearly every operation succeeds at its first attempt, which
+runs without stamina, so stamina (and tenacity below it) is imported at the
+first failure; anyio's and h11's errors are named only once something (httpcore)
+has loaded them, since none of them can exist before. A run without a failure
+loads neither (≈ 20 ms of a no-op sync).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import ssl
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
-import anyio
-import h11
 import httpx
-import stamina
 
 from mirrorbot.engine.registry.credentials import Credential
 from mirrorbot.errors import (
@@ -35,6 +41,9 @@ from mirrorbot.errors import (
     StreamInterruptedError,
     status_and_code,
 )
+
+if TYPE_CHECKING:
+    import stamina
 
 __all__ = [
     "MAX_RETRY_AFTER",
@@ -51,16 +60,42 @@ __all__ = [
 T = TypeVar("T")
 MAX_RETRY_AFTER = 120.0
 log = logging.getLogger("mirrorbot.retry")
-# Network failures that httpx/httpcore normally wrap, should one ever leak through.
-LEAKED_NETWORK_ERRORS = (
-    anyio.BrokenResourceError,
-    anyio.ClosedResourceError,
-    anyio.EndOfStream,
-    ssl.SSLError,
-    ConnectionError,
-)
-# Everything else httpx (or h11 below it) raises about an answer: a protocol failure.
-PROTOCOL_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, h11.ProtocolError)
+_ErrorTypes = tuple[type[Exception], ...]
+
+
+def _leaked_network_errors() -> _ErrorTypes:
+    """Network failures that httpx/httpcore normally wrap, should one ever leak through."""
+    anyio = sys.modules.get("anyio")  # not loaded: none of its errors exists
+    if anyio is None:
+        return (ssl.SSLError, ConnectionError)
+    return (
+        anyio.BrokenResourceError,
+        anyio.ClosedResourceError,
+        anyio.EndOfStream,
+        ssl.SSLError,
+        ConnectionError,
+    )
+
+
+def _protocol_errors() -> _ErrorTypes:
+    """Everything else httpx (or h11 below it) raises about an answer: a protocol failure."""
+    answered = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
+    h11 = sys.modules.get("h11")  # not loaded: no h11.ProtocolError exists
+    return answered if h11 is None else (*answered, h11.ProtocolError)
+
+
+@functools.cache
+def _stamina() -> ModuleType:
+    """stamina, imported at the first failed attempt, its own retry hooks off.
+
+    mirrorbot logs every scheduled retry itself (host, attempt, wait, reason);
+    stamina's hooks would add a bare ``stamina.retry_scheduled`` line (through
+    logging, or structlog when installed).
+    """
+    import stamina.instrumentation
+
+    stamina.instrumentation.set_on_retry_hooks(())
+    return stamina
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +118,7 @@ def retry_hook(exc: Exception) -> bool | float:
         if exc.retry_after is not None:
             return min(exc.retry_after, MAX_RETRY_AFTER)
         return True
-    if isinstance(exc, LEAKED_NETWORK_ERRORS):
+    if isinstance(exc, _leaked_network_errors()):
         return True
     return isinstance(exc, httpx.TransportError) and not isinstance(
         exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError
@@ -94,9 +129,10 @@ def protocol_failure(
     exc: BaseException, registry: str, reference: str | None
 ) -> MirrorbotError | None:
     """The typed error for an exception of the HTTP stack, or None when it is not one."""
-    if isinstance(exc, (httpx.TransportError, *LEAKED_NETWORK_ERRORS)):
+    unreachable: _ErrorTypes = (httpx.TransportError, *_leaked_network_errors())
+    if isinstance(exc, unreachable):
         return RegistryUnreachableError(registry, reference, exc)
-    if isinstance(exc, PROTOCOL_ERRORS):
+    if isinstance(exc, _protocol_errors()):
         return ProtocolViolationError(registry, reference, f"{type(exc).__name__}: {exc}")
     return None
 
@@ -212,10 +248,15 @@ def _transient(error: Exception) -> bool:
 
 
 def _budgeted(
-    budget: RetryBudget | None, announce: Callable[[Exception, bool | float], None]
+    budget: RetryBudget | None,
+    announce: Callable[[Exception, bool | float], None],
+    first: tuple[Exception, bool | float],
 ) -> Callable[[Exception], bool | float]:
+    """stamina's predicate: ``retry_hook``, within the budget; ``first`` is already judged."""
+    judged = [first]
+
     def hook(exc: Exception) -> bool | float:
-        verdict = retry_hook(exc)
+        verdict = judged.pop()[1] if judged and judged[0][0] is exc else retry_hook(exc)
         if verdict is False or (budget is not None and not budget.spend()):
             return False
         announce(exc, verdict)
@@ -250,7 +291,7 @@ async def retrying(
     current: list[stamina.Attempt] = []
 
     def announce(exc: Exception, verdict: bool | float) -> None:
-        """mirrorbot's own retry line (stamina's is switched off in :mod:`mirrorbot.logs`)."""
+        """mirrorbot's own retry line (stamina's hooks are off: :func:`_stamina`)."""
         if not current or current[-1].num >= policy.attempts:
             return  # the last attempt: what failed is reported, not retried
         attempt = current[-1]
@@ -263,13 +304,18 @@ async def retrying(
 
     # The first attempt runs outside stamina: nearly every operation succeeds at once, and
     # entering a retry context costs more CPU than a registry request (bench/README.md,
-    # issue 16 round 2). A failure is replayed as stamina's first attempt, so the
-    # predicate, the budget, the retry lines and the waits are exactly as before.
+    # issue 16 round 2). A transient failure is replayed as stamina's first attempt (judged
+    # once), so the predicate, the budget, the retry lines and the waits are exactly as
+    # before; any other failure ends the operation at once, as stamina would.
     started = time.monotonic()
     try:
         result = await operation()
     except Exception as exc:
+        verdict = retry_hook(exc)
+        if verdict is False:  # stamina would give up at once: not even imported
+            _give_up(exc, registry, reference, breaker)
         replay: list[Exception] = [exc]
+        first = (exc, verdict)
     else:
         if breaker is not None:
             breaker.record(None)
@@ -284,8 +330,8 @@ async def retrying(
     if timeout is not None:  # the whole policy's time still counts from the first attempt
         timeout = max(timeout - (time.monotonic() - started), 0.001)
     try:
-        async for attempt in stamina.retry_context(
-            on=_budgeted(budget, announce),
+        async for attempt in _stamina().retry_context(
+            on=_budgeted(budget, announce, first),
             attempts=policy.attempts,
             timeout=timeout,
             wait_initial=policy.wait_initial,
@@ -297,16 +343,22 @@ async def retrying(
                 if breaker is not None:
                     breaker.record(None)
                 return result
-    except (*PROTOCOL_ERRORS, *LEAKED_NETWORK_ERRORS) as exc:
-        # Typed, naming the registry: never a traceback from the HTTP stack.
-        error = protocol_failure(exc, registry, reference)
-        assert error is not None
-        if breaker is not None:
-            breaker.record(error)
-        raise error from exc
     except Exception as exc:
+        _give_up(exc, registry, reference, breaker)
+    raise AssertionError("unreachable: stamina either returns or raises")
+
+
+def _give_up(
+    exc: Exception, registry: str, reference: str | None, breaker: CircuitBreaker | None
+) -> NoReturn:
+    """Raise what an operation failed with for good, as the breaker records it."""
+    error = protocol_failure(exc, registry, reference)
+    if error is None:
         # A source that broke off inside a target's upload is not the target's failure.
         if breaker is not None and getattr(exc, "registry", registry) == registry:
             breaker.record(exc)
-        raise
-    raise AssertionError("unreachable: stamina either returns or raises")
+        raise exc
+    # Typed, naming the registry: never a traceback from the HTTP stack.
+    if breaker is not None:
+        breaker.record(error)
+    raise error from exc

@@ -14,16 +14,18 @@ from pathlib import Path
 
 from mirrorbot.config import Config, NetworkSettings, StateSettings, load_config
 from mirrorbot.config.credentials import Need, resolve_credentials
-from mirrorbot.config.imagesyncer import AuthEntry, Rule, load_rules
+from mirrorbot.config.imagesyncer import AuthEntry, Rule, load_auth, load_rules
 from mirrorbot.engine.registry.credentials import Credential, CredentialStore
 from mirrorbot.engine.registry.pool import RegistryPool
-from mirrorbot.jobs.context.pools import auth_file, build_pool
+from mirrorbot.jobs.context.pools import build_pool
 from mirrorbot.jobs.context.publishing import publish_changes
-from mirrorbot.jobs.context.runs import SyncOutcome, VerifyOutcome
+from mirrorbot.jobs.context.runs import SyncOutcome
+from mirrorbot.jobs.context.verifying import VerifyOutcome
 from mirrorbot.jobs.context.wiring import clone_root, run_async
 from mirrorbot.jobs.outcome import SyncReport
 from mirrorbot.jobs.rules import RuleOptions, run_rules
 from mirrorbot.jobs.verify import verify_states
+from mirrorbot.logs import secret_filter
 from mirrorbot.state.gitrepo import MetadataRepo
 from mirrorbot.state.store import StateStore
 
@@ -80,7 +82,7 @@ def open_rules_context(
     env = dict(os.environ if environ is None else environ)
     config = load_config(config_path) if config_path.exists() else None
     rules = load_rules(images, default=default)
-    by_host, scoped, insecure = auth_file(auth, env)
+    by_host, scoped, insecure = _auth_file(auth, env)
     if config is not None:
         insecure |= {host for host, settings in config.registries.items() if settings.insecure}
     state = config.state if config is not None else StateSettings()
@@ -114,7 +116,7 @@ def run_rules_verify(
     """``verify`` with no mirrorbot.yaml: ``store`` from :func:`open_state`, credentials
     from the image-syncer auth file."""
     env = dict(os.environ if environ is None else environ)
-    by_host, scoped, insecure = auth_file(auth, env)
+    by_host, scoped, insecure = _auth_file(auth, env)
     states = list(store.all())
 
     async def go() -> VerifyOutcome:
@@ -154,3 +156,19 @@ def run_rules_sync(
         changes = sorted(report.changes, key=lambda c: (c.namespace, c.mirror, c.image, c.tag))
         outcome.commit, outcome.pushed = publish_changes(context, changes, moment, push=push)
     return outcome
+
+
+def _auth_file(
+    auth: Path | None, env: Mapping[str, str]
+) -> tuple[dict[str, Credential], list[AuthEntry], set[str]]:
+    """An image-syncer auth file: per-host credentials, namespace-scoped ones, insecure hosts."""
+    entries = load_auth(auth, env) if auth is not None else []
+    by_host: dict[str, Credential] = {}
+    scoped = []
+    for entry in entries:
+        if "/" in entry.prefix:
+            scoped.append(entry)
+        else:
+            by_host.setdefault(entry.prefix, entry.credential)
+    secret_filter().add(s for entry in entries for s in entry.credential.secrets())
+    return by_host, scoped, {e.prefix.partition("/")[0] for e in entries if e.insecure}

@@ -1,45 +1,34 @@
-"""``sync``, ``plan`` and ``verify`` (with ``--repair``): run the job, then publish what changed.
+"""``sync`` and ``plan``: run the job, then publish what changed.
 
 A sync with ``output`` writes a shard fragment instead of committing; ``publish``
-merges fragments later (:mod:`mirrorbot.jobs.context.publishing`).
+merges fragments later (:mod:`mirrorbot.jobs.context.fragments`). ``verify`` and the
+repair step of ``sync --repair`` are :mod:`mirrorbot.jobs.context.verifying`, which the
+command that repairs passes in: a plain sync never loads them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mirrorbot.config.credentials import Need
-from mirrorbot.domain.changes import Change
 from mirrorbot.domain.shards import Fragment, assign
-from mirrorbot.engine.copier import Copier
 from mirrorbot.engine.registry.pool import RegistryPool
 from mirrorbot.jobs.context.publishing import publish_changes
-from mirrorbot.jobs.context.wiring import JobContext, iso_utc, run_async, sync_hosts, verify_hosts
-from mirrorbot.jobs.outcome import Failure, SyncReport
+from mirrorbot.jobs.context.wiring import JobContext, iso_utc, run_async, sync_hosts
+from mirrorbot.jobs.outcome import SyncReport
 from mirrorbot.jobs.progress import ProgressSink
 from mirrorbot.jobs.sync import Sync, SyncOptions, stop_on_signals
-from mirrorbot.jobs.verify import (
-    RepairFailure,
-    VerifyResult,
-    describe_repair,
-    recheck_repairs,
-    repair_drifts,
-    verify_states,
-)
 from mirrorbot.redact import redact
 
-__all__ = [
-    "SyncOutcome",
-    "VerifyOutcome",
-    "repair_after_sync",
-    "run_sync",
-    "run_verify",
-    "shard_matrix",
-]
+__all__ = ["Repair", "SyncOutcome", "run_sync", "shard_matrix"]
+
+# The step after a ``sync --repair`` (:func:`mirrorbot.jobs.context.verifying.repair_after_sync`).
+Repair = Callable[[Sync, RegistryPool], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -59,6 +48,7 @@ def run_sync(
     output: Path | None = None,
     progress: ProgressSink | None = None,
     shared: tuple[RegistryPool, asyncio.AbstractEventLoop] | None = None,
+    repair: Repair | None = None,
 ) -> SyncOutcome:
     """Sync, then commit (and push) — or, with ``output``, write a shard fragment instead.
 
@@ -67,7 +57,11 @@ def run_sync(
     one for its life); called from a worker thread, the sync runs on that loop with
     that pool, so tokens and connections outlive the run. The loop's owner handles
     signals then.
+
+    ``repair``: the step ``options.repair`` runs after the sync; required with it.
     """
+    if options.repair and repair is None:
+        raise ValueError("options.repair needs the repair step (repair=repair_after_sync)")
     with context.repo.locked():
         moment = now or dt.datetime.now(dt.UTC)
         credentials = context.credentials(
@@ -91,8 +85,8 @@ def run_sync(
                 )
                 with stop_on_signals(sync) if shared is None else nullcontext():
                     report = await sync.run()
-                    if options.repair and not options.dry_run and not sync.stopping:
-                        await repair_after_sync(sync, pool)
+                    if repair and options.repair and not (options.dry_run or sync.stopping):
+                        await repair(sync, pool)
                     return report
 
         # A link or special file under the state folder stops the run before anything is read.
@@ -127,92 +121,6 @@ def run_sync(
             return outcome
         outcome.commit, outcome.pushed = publish_changes(context, changes, moment, push=push)
         return outcome
-
-
-async def repair_after_sync(sync: Sync, pool: RegistryPool) -> None:
-    """``sync --repair``: a shallow verify of the namespaces synced; copy again what is missing.
-
-    Tags this run already copied are the mirror's truth now, whatever the
-    recorded digest was: they are not repaired.
-    """
-    report = sync.report
-    states = [run.state for run in report.runs if run.state is not None and run.error is None]
-    result = await verify_states(states, pool, concurrency=sync.options.head_concurrency)
-    copied = {(c.namespace, c.image, c.tag) for c in report.changes}
-    holes = [d for d in result.drifts if (d.namespace, d.image, d.tag) not in copied]
-    namespaces = {run.namespace.source: run.namespace for run in report.runs}
-    changes, failures = await repair_drifts(
-        holes,
-        states,
-        namespaces,
-        sync.copier,
-        synced=sync.synced_stamp,
-        concurrency=sync.options.image_concurrency,
-        stopping=lambda: sync.stopping,
-    )
-    report.changes.extend(changes)
-    report.warnings.extend(describe_repair(change) for change in changes)
-    report.failures.extend(
-        Failure(f.upstream, f.target, f"not repaired: {f.error}") for f in failures
-    )
-
-
-@dataclass(slots=True)
-class VerifyOutcome:
-    result: VerifyResult
-    repair: bool = False
-    changes: list[Change] = field(default_factory=list)
-    failures: list[RepairFailure] = field(default_factory=list)
-    commit: str | None = None
-    pushed: bool = False
-
-    @property
-    def exit_code(self) -> int:
-        """0 when the mirror matches state (again, after a repair)."""
-        return 1 if self.failures or (self.result.drifts and not self.repair) else 0
-
-
-def run_verify(
-    context: JobContext,
-    *,
-    deep: bool = False,
-    repair: bool = False,
-    push: bool = True,
-    now: dt.datetime | None = None,
-) -> VerifyOutcome:
-    """Verify every state file; with ``repair``, copy the holes again and publish like a sync."""
-    moment = now or dt.datetime.now(dt.UTC)
-    if repair:
-        context.repo.discard_changes(context.store.root)
-    states = list(context.store.all())
-    namespaces = {ns.source: ns for ns in context.config.namespace_plans()}
-    network = context.config.network
-    credentials = context.credentials(
-        verify_hosts(context.config, states, repair=repair),
-        Need.REQUIRED if repair else Need.OPTIONAL,
-    )
-
-    async def go() -> VerifyOutcome:
-        async with context.pool(credentials) as pool:
-            outcome = VerifyOutcome(await verify_states(states, pool, deep=deep), repair)
-            if repair and outcome.result.drifts:
-                outcome.changes, outcome.failures = await repair_drifts(
-                    outcome.result.drifts,
-                    states,
-                    namespaces,
-                    Copier(pool, blob_concurrency=network.blob_concurrency),
-                    synced=iso_utc(moment),
-                    concurrency=network.image_concurrency,
-                )
-                outcome.failures += await recheck_repairs(outcome.changes, pool, deep=deep)
-            return outcome
-
-    outcome = run_async(go)
-    if outcome.changes:
-        outcome.commit, outcome.pushed = publish_changes(
-            context, outcome.changes, moment, push=push
-        )
-    return outcome
 
 
 def shard_matrix(report: SyncReport, count: int) -> dict[str, object]:

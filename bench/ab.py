@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from corpus import FULL, CorpusBuilder
-from measure import RegistryCpu, run_measured, traffic
+from measure import RegistryCpu, run_measured, traffic, write_bytecode
 from run import (
     MIRRORBOT_AGENTS,
     NAMESPACE,
@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     variants = [
         (name, Path(tree).resolve()) for name, tree in (spec.split("=", 1) for spec in args.variant)
     ]
+    for _, tree in variants:
+        write_bytecode(tree / "mirrorbot")  # as installed: no compiling in a measured run
     scale = dataclasses.replace(FULL, repositories=args.repositories, tags=args.tags)
     corpus = CorpusBuilder(scale, NAMESPACE).corpus()
     repositories = sorted(corpus.images)

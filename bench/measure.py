@@ -6,6 +6,7 @@ tool by its ``User-Agent``: nothing in the tools under test is instrumented.
 
 from __future__ import annotations
 
+import compileall
 import os
 import re
 import subprocess
@@ -21,6 +22,17 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import psutil
 
 from mirrorbot.demo.registry import LocalRegistry, LoggedRequest
+
+
+def write_bytecode(package_dir: Path) -> None:
+    """Compile a package's modules to their ``__pycache__``, as installing it would.
+
+    pip compiles at install; a source tree run with ``PYTHONDONTWRITEBYTECODE=1``
+    (and no caches yet) would compile mirrorbot's ~130 modules again in every
+    measured run (≈ +0.1 s of CPU that no installed copy pays).
+    """
+    compileall.compile_dir(package_dir, quiet=1)
+
 
 # -- processes -------------------------------------------------------------------------
 

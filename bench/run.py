@@ -48,8 +48,18 @@ from corpus import (
     Scale,
     push_big_image,
 )
-from measure import ProcessRun, RegistryCpu, Traffic, agents, run_measured, tag_digest, traffic
+from measure import (
+    ProcessRun,
+    RegistryCpu,
+    Traffic,
+    agents,
+    run_measured,
+    tag_digest,
+    traffic,
+    write_bytecode,
+)
 
+import mirrorbot
 from mirrorbot import __version__ as mirrorbot_version
 from mirrorbot.demo.corpus import Image
 from mirrorbot.demo.registry import LocalRegistry, stop_process
@@ -1058,6 +1068,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tags is not None:
         scale = dataclasses.replace(scale, tags=max(2, args.tags))
     repeats = max(1, args.repeat or (1 if args.quick else 3))
+    write_bytecode(Path(mirrorbot.__file__).parent)  # as installed: no compiling in a run
     load_before = os.getloadavg()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mirrorbot-bench-") as scratch:

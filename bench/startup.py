@@ -25,7 +25,6 @@ compiles at install): in a source tree with ``PYTHONDONTWRITEBYTECODE=1`` and no
 from __future__ import annotations
 
 import argparse
-import compileall
 import json
 import os
 import statistics
@@ -34,6 +33,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from measure import write_bytecode
 
 import mirrorbot
 from mirrorbot.demo.registry import LocalRegistry
@@ -166,7 +167,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="cProfile of one more no-op run")
     parser.add_argument("--importtime", type=Path, help="-X importtime of one more no-op run")
     args = parser.parse_args()
-    compileall.compile_dir(Path(mirrorbot.__file__).parent, quiet=1)
+    write_bytecode(Path(mirrorbot.__file__).parent)
 
     entry = _entry_point()
     version = [entry, "--version"] if entry else [sys.executable, "-m", "mirrorbot", "--version"]

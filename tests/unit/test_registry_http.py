@@ -27,16 +27,50 @@ PATHS = [
 ]
 
 
+REQUEST_HEADERS = [
+    None,
+    {"Accept": "application/json"},
+    {"accept": "application/vnd.oci.image.index.v1+json", "X-Extra": "1"},
+    {"User-Agent": "other/1", "Content-Type": "application/octet-stream"},
+]
+
+
 @pytest.mark.parametrize("base", BASES)
 async def test_requests_are_built_exactly_as_httpx_builds_them(base: str) -> None:
-    async with httpx.AsyncClient(base_url=base) as plain, RegistryHttpClient(base_url=base) as ours:
+    client_headers = {"User-Agent": "mirrorbot/test", "Accept-Encoding": "identity"}
+    async with (
+        httpx.AsyncClient(base_url=base, headers=client_headers, timeout=7.0) as plain,
+        RegistryHttpClient(base_url=base, headers=client_headers, timeout=7.0) as ours,
+    ):
         for path in PATHS:
             for params in (None, {"n": "3"}):
-                theirs = plain.build_request("GET", path, params=params)
-                mine = ours.build_request("GET", path, params=params)
-                assert str(mine.url) == str(theirs.url)
-                assert mine.url.raw_path == theirs.url.raw_path
-                assert mine.headers.raw == theirs.headers.raw
+                for headers in REQUEST_HEADERS:
+                    for content, extensions in [
+                        (None, None),
+                        (b"body", {"x": 1}),
+                        (None, {"timeout": {"connect": 1.0, "read": 2.0}}),
+                    ]:
+                        theirs = plain.build_request(
+                            "PUT",
+                            path,
+                            params=params,
+                            headers=headers,
+                            content=content,
+                            extensions=extensions,
+                        )
+                        mine = ours.build_request(
+                            "PUT",
+                            path,
+                            params=params,
+                            headers=headers,
+                            content=content,
+                            extensions=extensions,
+                        )
+                        assert str(mine.url) == str(theirs.url)
+                        assert mine.url.raw_path == theirs.url.raw_path
+                        assert mine.headers.raw == theirs.headers.raw
+                        assert mine.extensions == theirs.extensions
+                        assert mine.read() == theirs.read()
 
 
 async def test_a_cookie_a_registry_sets_is_never_sent_back() -> None:

@@ -99,6 +99,12 @@ def parse_challenges(header: str) -> list[Challenge]:
     return challenges
 
 
+@functools.lru_cache(maxsize=1024)
+def _request_atoms(scopes: tuple[str, ...]) -> frozenset[tuple[str, str]]:
+    """:func:`_scope_atoms` of a request's scopes: the same few tuples, request after request."""
+    return _scope_atoms(scopes)
+
+
 def _scope_atoms(scopes: Iterable[str]) -> frozenset[tuple[str, str]]:
     """``repository:a:pull,push`` → {("repository:a", "pull"), ("repository:a", "push")}."""
     atoms: set[tuple[str, str]] = set()
@@ -164,7 +170,7 @@ class RegistryAuth(httpx.Auth):
             # Not our host (a redirect target or a token realm): never attach credentials.
             yield request
             return
-        wanted = _scope_atoms(request.extensions.get(SCOPE_EXTENSION, ()))
+        wanted = _request_atoms(tuple(request.extensions.get(SCOPE_EXTENSION, ())))
         refresh = False
         for attempt in range(2):
             challenge = self._challenge

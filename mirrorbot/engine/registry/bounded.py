@@ -146,6 +146,8 @@ async def bound_response(response: httpx.Response) -> None:
     stream = response.stream
     if isinstance(stream, BoundedStream) or not isinstance(stream, httpx.AsyncByteStream):
         return
+    if response.is_stream_consumed:
+        return  # read whole by the transport: declared, unencoded and within the cap
     request = response.request
     limit: int | None = request.extensions.get(BODY_LIMIT, DEFAULT_BODY_LIMIT)
     encoding = response.headers.get("content-encoding", "").strip().lower()

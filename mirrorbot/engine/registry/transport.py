@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 import httpx
@@ -56,29 +55,48 @@ _AIOHTTP_DEFAULTS = (
 )
 
 
-@contextmanager
-def _mapped() -> Iterator[None]:
-    """aiohttp's exceptions as the httpx ones callers (and the retry policy) know."""
+def _translated(exc: Exception) -> httpx.TransportError | None:
+    """aiohttp's exception as the httpx one callers (and the retry policy) know; None if not one."""
     import aiohttp
 
-    try:
-        yield
-    except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
+    if isinstance(exc, aiohttp.ConnectionTimeoutError | aiohttp.ClientConnectorError):
         kind = httpx.ConnectTimeout if isinstance(exc, TimeoutError) else httpx.ConnectError
-        raise kind(str(exc) or type(exc).__name__) from exc
-    except (aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError, TimeoutError) as exc:
-        raise httpx.ReadTimeout(str(exc) or type(exc).__name__) from exc
-    except aiohttp.InvalidURL as exc:
-        raise httpx.UnsupportedProtocol(str(exc)) from exc
-    except (
-        aiohttp.ServerDisconnectedError,
-        aiohttp.ClientPayloadError,
-        aiohttp.ClientResponseError,
-    ) as exc:
+        return kind(str(exc) or type(exc).__name__)
+    if isinstance(exc, aiohttp.SocketTimeoutError | aiohttp.ServerTimeoutError | TimeoutError):
+        return httpx.ReadTimeout(str(exc) or type(exc).__name__)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return httpx.UnsupportedProtocol(str(exc))
+    if isinstance(
+        exc,
+        aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError,
+    ):
         # A peer that hangs up or sends what HTTP/1.1 cannot parse: h11 says the same.
-        raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__) from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+        return httpx.RemoteProtocolError(str(exc) or type(exc).__name__)
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return httpx.ReadError(str(exc) or type(exc).__name__)
+    return None
+
+
+class _Mapped:
+    """Raises aiohttp's exceptions as httpx's (:func:`_translated`) from a ``with`` block.
+
+    A class, not a ``@contextmanager``: that builds a generator and its wrapper on
+    every use, twice per request.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        if isinstance(exc, Exception):
+            translated = _translated(exc)
+            if translated is not None:
+                raise translated from exc
+
+
+_MAPPED = _Mapped()
 
 
 class _AnswerBody(httpx.AsyncByteStream):
@@ -88,7 +106,7 @@ class _AnswerBody(httpx.AsyncByteStream):
         self._response = response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _mapped():
+        with _MAPPED:
             # iter_any: whatever is buffered, often far more than a fixed chunk size.
             async for chunk in self._response.content.iter_any():
                 yield chunk
@@ -230,7 +248,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             body = _RequestBody(request.stream, timeout.get("write"), waiter)  # type: ignore[arg-type]
             headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
         try:
-            with _mapped():
+            with _MAPPED:
                 response = await session.request(
                     request.method,
                     self._url(str(request.url), encoded=True),
@@ -254,7 +272,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
         if _whole(request, response):
-            with _mapped():
+            with _MAPPED:
                 body = await response.read()
             # Already read: httpx keeps it as the content (its declared length is kept as sent).
             return httpx.Response(

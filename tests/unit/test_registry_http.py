@@ -50,22 +50,14 @@ async def test_requests_are_built_exactly_as_httpx_builds_them(base: str) -> Non
                         (b"body", {"x": 1}),
                         (None, {"timeout": {"connect": 1.0, "read": 2.0}}),
                     ]:
-                        theirs = plain.build_request(
-                            "PUT",
-                            path,
-                            params=params,
-                            headers=headers,
-                            content=content,
-                            extensions=extensions,
-                        )
-                        mine = ours.build_request(
-                            "PUT",
-                            path,
-                            params=params,
-                            headers=headers,
-                            content=content,
-                            extensions=extensions,
-                        )
+                        arguments = {
+                            "params": params,
+                            "headers": headers,
+                            "content": content,
+                            "extensions": extensions,
+                        }
+                        theirs = plain.build_request("PUT", path, **arguments)
+                        mine = ours.build_request("PUT", path, **arguments)
                         assert str(mine.url) == str(theirs.url)
                         assert mine.url.raw_path == theirs.url.raw_path
                         assert mine.headers.raw == theirs.headers.raw

@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from mirrorbot.engine.registry.bounded import BODY_LIMIT
 from mirrorbot.engine.registry.session import shared_tls_context
-from mirrorbot.engine.registry.transport import AiohttpTransport
+from mirrorbot.engine.registry.transport import AiohttpTransport, _already_read
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -362,3 +362,62 @@ async def test_the_tls_context_is_built_at_the_first_https_request_and_used_for_
         for each in (server, plain_server):
             each.close()
             await each.wait_closed()
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ([(b"Content-Length", b"2"), (b"Content-Type", b"application/json")], b"{}"),
+        ([(b"Content-Length", b"1234"), (b"Docker-Content-Digest", b"sha256:ab")], b""),
+        (
+            [(b"Content-Length", b"5"), (b"Content-Type", b"text/plain; charset=utf-8")],
+            b"h\xc3\xa9!!",
+        ),
+    ],
+)
+async def test_an_answer_the_transport_read_is_what_httpx_makes_of_its_content(
+    headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    """The transport sets what httpx's own ``read()`` sets, without reading again; every
+    public member agrees with ``httpx.Response(content=…)``, alone and after a client's send."""
+    extensions: dict[str, object] = {"http_version": b"HTTP/1.1", "reason_phrase": b"OK"}
+    theirs = httpx.Response(200, headers=headers, content=body, extensions=dict(extensions))
+    mine = _already_read(200, headers, body, dict(extensions))
+    for answer in (theirs, mine):
+        answer.request = httpx.Request("GET", "http://127.0.0.1/v2/")
+
+    def members(answer: httpx.Response) -> tuple[object, ...]:
+        return (
+            answer.status_code,
+            answer.headers.raw,
+            answer.content,
+            answer.text,
+            answer.encoding,
+            answer.is_stream_consumed,
+            answer.is_closed,
+            answer.num_bytes_downloaded,
+            answer.http_version,
+            answer.reason_phrase,
+        )
+
+    assert members(mine) == members(theirs)
+    assert await mine.aread() == await theirs.aread() == body
+    assert [c async for c in mine.aiter_bytes()] == [c async for c in theirs.aiter_bytes()]
+    for answer in (theirs, mine):
+        with pytest.raises(httpx.StreamConsumed):
+            [c async for c in answer.aiter_raw()]
+        await answer.aclose()
+    assert members(mine) == members(theirs)
+
+    sent = []
+    for made in (
+        lambda: httpx.Response(200, headers=headers, content=body, extensions=dict(extensions)),
+        lambda: _already_read(200, headers, body, dict(extensions)),
+    ):
+        transport = httpx.MockTransport(lambda request, made=made: made())
+        async with httpx.AsyncClient(transport=transport) as client:
+            plain = await client.get("http://127.0.0.1/v2/")
+            async with client.stream("GET", "http://127.0.0.1/v2/") as streamed:
+                chunks = [c async for c in streamed.aiter_bytes()]
+            sent.append((members(plain), chunks, members(streamed)))
+    assert sent[0] == sent[1]

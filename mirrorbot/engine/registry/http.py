@@ -49,11 +49,20 @@ def _spliceable(origin: httpx.URL) -> bool:
     )
 
 
-def splice(origin: httpx.URL, target: str) -> httpx.URL | None:
-    """``origin`` with the path and query of ``target`` ("/v2/…?…"), or None when httpx must parse it."""
+def _verbatim(target: str) -> bool:
+    """An absolute path (and query) httpx would keep exactly as written: no dot segment."""
+    path = target.partition("?")[0]
+    return (
+        path[:1] == "/"
+        and path[1:2] != "/"
+        and "/." not in path
+        and _VERBATIM.fullmatch(target) is not None
+    )
+
+
+def _splice(origin: httpx.URL, target: str) -> httpx.URL:
+    """``origin`` with the path and query of a :func:`_verbatim` ``target`` ("/v2/…?…")."""
     path, mark, query = target.partition("?")
-    if path[:1] != "/" or path[1:2] == "/" or "/." in path or not _VERBATIM.fullmatch(target):
-        return None
     url = httpx.URL.__new__(httpx.URL)
     url._uri_reference = origin._uri_reference._replace(path=path, query=query if mark else None)
     return url
@@ -96,22 +105,23 @@ class RegistryHttpClient(httpx.AsyncClient):
     def url(self, target: str) -> httpx.URL | str:
         """``target`` (an absolute path, or a URL on this client's origin) as a URL, parsed at most once."""
         if self._origin is not None:
-            path = target[len(self._base) - 1 :] if target.startswith(self._base) else target
-            spliced = splice(self._origin, path)
-            if spliced is not None:
-                return spliced
+            path = self._path_of(target)
+            if _verbatim(path):
+                return _splice(self._origin, path)
         return target
 
     def resolve(self, base: httpx.URL, location: str) -> str:
         """``location`` (a ``Location`` header) resolved against ``base``, as ``URL.join`` would."""
         if self._origin is not None and str(base).startswith(self._base):
-            target = (
-                location[len(self._base) - 1 :] if location.startswith(self._base) else location
-            )
+            path = self._path_of(location)
             # join drops an empty query and empty ";" parameters (urllib's rules): parse those.
-            if ";" not in target and target[-1:] != "?" and splice(self._origin, target):
-                return self._base[:-1] + target
+            if ";" not in path and path[-1:] != "?" and _verbatim(path):
+                return self._base[:-1] + path
         return str(base.join(location))
+
+    def _path_of(self, target: str) -> str:
+        """A URL on this client's origin as its path (and query); anything else as it is."""
+        return target[len(self._base) - 1 :] if target.startswith(self._base) else target
 
     def build_request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Request:
         if isinstance(url, str) and self._origin is not None:

@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from mirrorbot.engine.registry.bounded import BODY_LIMIT
 from mirrorbot.engine.registry.session import shared_tls_context
-from mirrorbot.engine.registry.transport import AiohttpTransport, _already_read
+from mirrorbot.engine.registry.transport import Http11Transport, _already_read
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -40,7 +40,7 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[bytes, int]:
 
 
 def _client(port: int, **timeouts: float) -> httpx.AsyncClient:
-    transport = AiohttpTransport(verify=shared_tls_context(), max_connections=4)
+    transport = Http11Transport(verify=shared_tls_context(), max_connections=4)
     return httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}",
         transport=transport,
@@ -192,7 +192,7 @@ async def test_the_transport_sends_httpx_headers_and_adds_none_of_aiohttp_defaul
             await writer.drain()
 
     async with _peer(handler) as port:
-        transport = AiohttpTransport(verify=shared_tls_context(), max_connections=4)
+        transport = Http11Transport(verify=shared_tls_context(), max_connections=4)
         try:
             bare = httpx.Request("GET", f"http://127.0.0.1:{port}/v2/")
             response = await transport.handle_async_request(bare)
@@ -236,7 +236,7 @@ async def test_only_a_small_declared_plain_answer_is_read_whole_by_the_transport
             await writer.drain()
 
     async with _peer(handler) as port:
-        transport = AiohttpTransport(verify=shared_tls_context(), max_connections=8)
+        transport = Http11Transport(verify=shared_tls_context(), max_connections=8)
         try:
             kinds: dict[str, bool] = {}
             for path, limit in [
@@ -343,7 +343,7 @@ async def test_the_tls_context_is_built_at_the_first_https_request_and_used_for_
     plain_port = plain_server.sockets[0].getsockname()[1]
     try:
         for verify, trusted in ((trusting, True), (default, False)):
-            transport = AiohttpTransport(verify=verify, max_connections=4)
+            transport = Http11Transport(verify=verify, max_connections=4)
             try:
                 async with httpx.AsyncClient(transport=transport) as client:
                     assert (await client.get(f"http://127.0.0.1:{plain_port}/")).text == "ok"

@@ -38,7 +38,7 @@ from mirrorbot.engine.registry.retry import (
     RetryPolicy,
     retrying,
 )
-from mirrorbot.engine.registry.transport import AiohttpTransport
+from mirrorbot.engine.registry.transport import Http11Transport
 from mirrorbot.errors import DeadlineExceededError, RegistryError
 from mirrorbot.reference import DOCKER_HUB, is_loopback_host
 
@@ -164,9 +164,9 @@ class RegistrySession:
         self.guard = CredentialGuard(registry, credential)
         self._http = RegistryHttpClient(
             base_url=self.base_url,
-            # aiohttp's pool under httpx's API unless a test hands in its own transport.
+            # Our HTTP/1.1 pool under httpx's API unless a test hands in its own transport.
             transport=transport
-            or AiohttpTransport(verify=shared_tls_context, max_connections=max_connections),
+            or Http11Transport(verify=shared_tls_context, max_connections=max_connections),
             auth=self.auth,
             # Compressed answers are inflated by bound_response, capped; better none at all.
             headers={"User-Agent": user_agent, "Accept-Encoding": "identity"},

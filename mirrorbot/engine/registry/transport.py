@@ -1,178 +1,48 @@
-"""The HTTP/1.1 transport under every registry client: aiohttp's pool and C parser, httpx's API.
+"""The HTTP/1.1 transport under every registry client: a lean keep-alive pool, httpx's API above.
 
-httpcore's pool spends most of a cold sync's client CPU on bookkeeping (a
-``poll()`` per idle connection on every assignment, quadratic assignment:
-encode/httpcore #928, #1035). aiohttp's connector hands out a keep-alive
-connection in O(1) and parses answers in C. Everything above the transport —
-auth flow, redirects (httpx follows them, never aiohttp), event hooks, body
-caps, retries — is httpx's and ours, unchanged. What this module keeps of
-httpx's transport contract:
+A cold sync is a few thousand small requests and a few large bodies. Per
+request, httpcore's pool spent most of the client's CPU on bookkeeping
+(encode/httpcore #928, #1035), and aiohttp under httpx still spent two thirds
+of it in its own request and answer objects, timers and stream readers. This
+transport speaks HTTP/1.1 itself on asyncio protocols (:mod:`.wire`: a strict,
+bounded parse) and keeps connections in a small pool; everything above it —
+auth flow, redirects (httpx follows them), event hooks, body caps, retries — is
+httpx's and ours, unchanged. What it keeps of httpx's transport contract:
 
-* timeouts: ``connect`` and ``read`` (per read, from the end of the request
-  body) map to aiohttp's; ``write`` is enforced here per body chunk, which
-  aiohttp has no setting for; ``pool`` never times out (our own concurrency
-  limits bound the wait);
+* timeouts: ``connect`` per new connection; ``read`` per wait for the peer's
+  bytes; ``write`` per wait for the peer to take the body; ``pool`` never
+  times out (our own concurrency limits bound the wait);
 * errors: every failure is an ``httpx.TransportError`` subclass; an exception
   raised by the request body's own iterator (an upstream download failing
-  mid-upload) is re-raised as itself, not as the target's network error;
-* bodies stream both ways: the answer in whatever chunks arrive, the request
-  from its async iterator with its ``Content-Length``;
+  mid-upload) is raised as itself, not as the target's network error;
+* bodies stream both ways: the answer in the pieces that arrive, the request
+  from its async iterator with its ``Content-Length`` (or chunked);
 * an answer closed before its end closes its connection instead of reusing it;
 * nothing is resent by the transport: every retry is the retry policy's.
 
 A small successful answer whose whole body is within the request's cap
 (:data:`~mirrorbot.engine.registry.bounded.BODY_LIMIT`, by its declared,
-unencoded ``Content-Length``) is read here in one call and handed to httpx
-already read: the same bytes, without four layers of async iteration per
-answer. Blobs (no cap), encoded, undeclared and unsuccessful answers stream.
+unencoded ``Content-Length``) is read here and handed to httpx already read.
+Blobs (no cap), encoded, undeclared and unsuccessful answers stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING
 
 import httpx
 
 from mirrorbot.engine.registry.bounded import BODY_LIMIT, DEFAULT_BODY_LIMIT
+from mirrorbot.engine.registry.framing import request_head
+from mirrorbot.engine.registry.wire import Connection
 
-if TYPE_CHECKING:
-    import aiohttp
-    import yarl
+__all__ = ["Http11Transport"]
 
-__all__ = ["AiohttpTransport"]
-
-# Answer header lines: aiohttp's 8 KiB default refuses Link headers of long listings.
-MAX_HEADER_LINE = 64 * 1024
-MAX_HEADERS = 256
-# The headers aiohttp would add to a request without them (User-Agent: "Python/...").
-_AIOHTTP_DEFAULTS = (
-    ("User-Agent", b"user-agent"),
-    ("Accept", b"accept"),
-    ("Accept-Encoding", b"accept-encoding"),
-)
-
-
-def _translated(exc: Exception) -> httpx.TransportError | None:
-    """aiohttp's exception as the httpx one callers (and the retry policy) know; None if not one."""
-    import aiohttp
-
-    if isinstance(exc, aiohttp.ConnectionTimeoutError | aiohttp.ClientConnectorError):
-        kind = httpx.ConnectTimeout if isinstance(exc, TimeoutError) else httpx.ConnectError
-        return kind(str(exc) or type(exc).__name__)
-    if isinstance(exc, aiohttp.SocketTimeoutError | aiohttp.ServerTimeoutError | TimeoutError):
-        return httpx.ReadTimeout(str(exc) or type(exc).__name__)
-    if isinstance(exc, aiohttp.InvalidURL):
-        return httpx.UnsupportedProtocol(str(exc))
-    if isinstance(
-        exc,
-        aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError,
-    ):
-        # A peer that hangs up or sends what HTTP/1.1 cannot parse: h11 says the same.
-        return httpx.RemoteProtocolError(str(exc) or type(exc).__name__)
-    if isinstance(exc, aiohttp.ClientError | OSError):
-        return httpx.ReadError(str(exc) or type(exc).__name__)
-    return None
-
-
-class _Mapped:
-    """Raises aiohttp's exceptions as httpx's (:func:`_translated`) from a ``with`` block.
-
-    A class, not a ``@contextmanager``: that builds a generator and its wrapper on
-    every use, twice per request.
-    """
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
-        if isinstance(exc, Exception):
-            translated = _translated(exc)
-            if translated is not None:
-                raise translated from exc
-
-
-_MAPPED = _Mapped()
-
-
-class _AnswerBody(httpx.AsyncByteStream):
-    """An answer's body as it arrives; closing it early drops the connection."""
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _MAPPED:
-            # iter_any: whatever is buffered, often far more than a fixed chunk size.
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-
-    async def aclose(self) -> None:
-        if self._response.content.is_eof():
-            self._response.release()
-        else:
-            self._response.close()
-
-
-class _RequestBody:
-    """A request's streamed body: each chunk must be taken within ``write_timeout``.
-
-    aiohttp awaits the socket's drain between chunks, so a peer that stops
-    reading stops the iteration; a timer then cancels the waiting request.
-    """
-
-    def __init__(
-        self,
-        stream: AsyncIterable[bytes],
-        write_timeout: float | None,
-        waiter: asyncio.Task[object],
-    ) -> None:
-        self._stream = stream
-        self._write_timeout = write_timeout
-        self._waiter = waiter
-        self.error: BaseException | None = None
-        self.stalled = False
-
-    def _stall(self) -> None:
-        self.stalled = True
-        self._waiter.cancel()
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
-        try:
-            async for chunk in self._stream:
-                timer = (
-                    loop.call_later(self._write_timeout, self._stall)
-                    if self._write_timeout is not None
-                    else None
-                )
-                try:
-                    yield chunk
-                finally:
-                    if timer is not None:
-                        timer.cancel()
-        except Exception as exc:
-            self.error = exc
-            raise
-
-
-def _whole(request: httpx.Request, response: aiohttp.ClientResponse) -> bool:
-    """A 2xx answer to read at once: no body (HEAD), or a declared, unencoded one within the cap."""
-    length = response.content_length
-    if not 200 <= response.status < 300 or length is None:
-        return False
-    if request.method == "HEAD":
-        return True  # the length is the resource's; there is no body
-    limit = request.extensions.get(BODY_LIMIT, DEFAULT_BODY_LIMIT)
-    return (
-        limit is not None
-        and length <= limit
-        and response.headers.get("Content-Encoding", "identity").strip().lower() == "identity"
-    )
+_PORTS = {"http": 80, "https": 443}
+_Origin = tuple[str, str, int]
 
 
 def _already_read(
@@ -199,8 +69,198 @@ def _already_read(
     return answer
 
 
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """One aiohttp session (one connection pool) per registry client, opened on first use."""
+def _whole(request: httpx.Request, status: int, connection: Connection) -> bool:
+    """A 2xx answer to read at once: no body (HEAD), or a declared, unencoded one within the cap."""
+    length = connection.declared_length
+    if not 200 <= status < 300 or length is None:
+        return False
+    if request.method == "HEAD":
+        return True  # the length is the resource's; there is no body
+    limit = request.extensions.get(BODY_LIMIT, DEFAULT_BODY_LIMIT)
+    return limit is not None and length <= limit and connection.identity
+
+
+class _Pool:
+    """Keep-alive connections per origin, at most ``limit`` open at once across origins."""
+
+    def __init__(
+        self, limit: int, keepalive_expiry: float, tls: Callable[[], ssl.SSLContext]
+    ) -> None:
+        self._limit = limit
+        self._expiry = keepalive_expiry
+        self._tls = tls
+        self._idle: dict[_Origin, list[Connection]] = {}
+        self._open: set[Connection] = set()
+        self._connecting = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self.closed = False
+
+    async def acquire(self, origin: _Origin, connect_timeout: float | None) -> Connection:
+        while True:
+            found = self._take_idle(origin)
+            if found is not None:
+                return found
+            if len(self._open) + self._connecting < self._limit or self._evict_idle():
+                break
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                elif waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # pass on the turn this waiter was given
+                raise
+        return await self._connect(origin, connect_timeout)
+
+    def release(self, connection: Connection, origin: _Origin) -> None:
+        """Back to the pool when its exchange ended cleanly; closed otherwise."""
+        if connection.settle() and not self.closed:
+            connection.idle_since = asyncio.get_running_loop().time()
+            self._idle.setdefault(origin, []).append(connection)
+        else:
+            self.discard(connection)
+            return
+        self._wake_one()
+
+    def discard(self, connection: Connection) -> None:
+        connection.close()
+        self._open.discard(connection)
+        self._wake_one()
+
+    async def aclose(self) -> None:
+        self.closed = True
+        for connection in list(self._open):
+            connection.close()
+        self._open.clear()
+        self._idle.clear()
+        await asyncio.sleep(0)  # let the transports' close callbacks run
+
+    def _take_idle(self, origin: _Origin) -> Connection | None:
+        idle = self._idle.get(origin)
+        now = asyncio.get_running_loop().time()
+        while idle:
+            connection = idle.pop()
+            if (
+                connection.closed
+                or not connection.reusable
+                or now - connection.idle_since > self._expiry
+            ):
+                self.discard(connection)
+                continue
+            return connection
+        return None
+
+    def _evict_idle(self) -> bool:
+        """Close the longest-idle connection of any origin to make room for another."""
+        oldest = min(
+            (idle[0] for idle in self._idle.values() if idle),
+            key=lambda connection: connection.idle_since,
+            default=None,
+        )
+        if oldest is None:
+            return False
+        for idle in self._idle.values():
+            if idle and idle[0] is oldest:
+                idle.pop(0)
+        oldest.close()
+        self._open.discard(oldest)
+        return True
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def _connect(self, origin: _Origin, within: float | None) -> Connection:
+        scheme, host, port = origin
+        tls = self._tls() if scheme == "https" else None
+        self._connecting += 1  # holds the slot while connecting
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(within):
+                _, connection = await loop.create_connection(
+                    Connection, host, port, ssl=tls, server_hostname=host if tls else None
+                )
+        except BaseException as exc:
+            self._connecting -= 1
+            self._wake_one()  # the slot is free again
+            if isinstance(exc, TimeoutError):
+                raise httpx.ConnectTimeout(
+                    f"no connection to {host}:{port} in {within} s"
+                ) from None
+            if isinstance(exc, OSError):  # ssl.SSLError included
+                raise httpx.ConnectError(f"{host}:{port}: {exc}") from exc
+            raise
+        self._connecting -= 1
+        self._open.add(connection)
+        if self.closed:
+            self.discard(connection)
+            raise httpx.ConnectError("the transport was closed")
+        return connection
+
+
+class _AnswerBody(httpx.AsyncByteStream):
+    """An answer's body as it arrives; its connection goes back at the end, or is closed."""
+
+    def __init__(
+        self, pool: _Pool, connection: Connection, origin: _Origin, timeout: float | None
+    ) -> None:
+        self._pool = pool
+        self._connection: Connection | None = connection
+        self._origin = origin
+        self._timeout = timeout
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        connection = self._connection
+        if connection is None:
+            return
+        try:
+            while (piece := await connection.piece(self._timeout)) is not None:
+                yield piece
+        finally:
+            self._release()  # at the end, or closed if the body was left unread
+
+    async def aclose(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            self._pool.release(connection, self._origin)
+
+
+async def _send_body(
+    connection: Connection,
+    stream: AsyncIterable[bytes],
+    *,
+    chunked: bool,
+    length: int | None,
+    within: float | None,
+) -> None:
+    sent = 0
+    async for chunk in stream:  # an error of the iterator itself propagates as itself
+        if not chunk:
+            continue
+        sent += len(chunk)
+        if chunked:
+            connection.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        else:
+            if length is not None and sent > length:
+                raise httpx.LocalProtocolError("the request body is longer than its Content-Length")
+            connection.write(chunk)
+        await connection.drain(within)
+    if chunked:
+        connection.write(b"0\r\n\r\n")
+    elif length is not None and sent != length:
+        raise httpx.LocalProtocolError("the request body is shorter than its Content-Length")
+
+
+class Http11Transport(httpx.AsyncBaseTransport):
+    """One connection pool per registry client; connections open on first use."""
 
     def __init__(
         self,
@@ -212,120 +272,75 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         # A factory is called at the first https request: loading a CA bundle costs ~25 ms
         # that a run against plain-HTTP registries (and no TLS redirect) never needs.
         self._verify = verify
-        self._max_connections = max_connections
-        self._keepalive_expiry = keepalive_expiry
-        self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
-        self._url: type[yarl.URL]  # set by _open: no import statement per request
-
-    def _open(self) -> aiohttp.ClientSession:
-        # Imported on the first request, not with the client: ~0.1 s of CPU that a
-        # command which never reaches a registry (--version, a plan from state) skips.
-        import aiohttp
-        import yarl
-
-        self._url = yarl.URL
-        # TLS settings go with each https request (_tls): none are built for plain HTTP.
-        connector = aiohttp.TCPConnector(
-            limit=self._max_connections,
-            limit_per_host=0,
-            keepalive_timeout=self._keepalive_expiry,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            # aiohttp keeps no cookies; its default headers are skipped per request (below).
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            max_line_size=MAX_HEADER_LINE,
-            max_field_size=MAX_HEADER_LINE,
-            max_headers=MAX_HEADERS,
-        )
-        # aiohttp resends an idempotent request (PUT included) once by itself when a reused
-        # connection drops: a manifest PUT whose answer was lost would land twice, and our
-        # retry policy, which checks with HEAD first, would never hear of it. No setting
-        # turns it off; aiohttp's own test client clears the same attribute.
-        if not hasattr(self._session, "_retry_connection"):
-            raise RuntimeError("aiohttp changed: its silent resend cannot be turned off")
-        self._session._retry_connection = False
-        return self._session
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._session or self._open()
-        timeout = request.extensions.get("timeout", {})
-        raw = request.headers.raw
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
-        # Header names as sent, lower-cased once (httpx's Headers re-scans its list per lookup).
-        named = {k.lower(): v for k, v in raw}
-        # httpx sends its own headers and aiohttp must add none of its defaults. httpx's
-        # client always sets all three, so the skip list is rarely needed: aiohttp
-        # rebuilds it into a new multidict for every request that passes one.
-        skip = [name for name, key in _AIOHTTP_DEFAULTS if key not in named] or None
-        waiter = asyncio.current_task()
-        assert waiter is not None  # an httpx transport always runs inside a task
-        body: bytes | _RequestBody | None = None
-        # httpx frames every body it sends; a request with neither header has none (a
-        # redirected GET still carries an empty, unread stream: never send it chunked).
-        framed = named.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in named
-        try:
-            body = (request.content or None) if framed else None
-        except httpx.RequestNotRead:
-            body = _RequestBody(request.stream, timeout.get("write"), waiter)  # type: ignore[arg-type]
-            headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
-        try:
-            with _MAPPED:
-                response = await session.request(
-                    request.method,
-                    self._url(str(request.url), encoded=True),
-                    headers=headers,
-                    data=body,
-                    allow_redirects=False,
-                    compress=None,
-                    skip_auto_headers=skip,
-                    timeout=self._timeout(timeout.get("connect"), timeout.get("read")),
-                    ssl=self._tls() if request.url.scheme == "https" else True,
-                )
-        except asyncio.CancelledError:
-            if isinstance(body, _RequestBody) and body.stalled and waiter.uncancel() == 0:
-                raise httpx.WriteTimeout("the peer stopped taking the request body") from None
-            raise
-        except httpx.TransportError:
-            if isinstance(body, _RequestBody) and body.error is not None:
-                raise body.error from None
-            raise
-        extensions: dict[str, object] = {"http_version": b"HTTP/1.1"}
-        if response.reason:
-            extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
-        if _whole(request, response):
-            with _MAPPED:
-                body = await response.read()
-            return _already_read(response.status, response.raw_headers, body, extensions)
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.raw_headers,
-            stream=_AnswerBody(response),
-            extensions=extensions,
-        )
+        self._pool = _Pool(max_connections, keepalive_expiry, self._tls)
 
     def _tls(self) -> ssl.SSLContext:
         if not isinstance(self._verify, ssl.SSLContext):
             self._verify = self._verify()
         return self._verify
 
-    def _timeout(self, connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
-        """One ``ClientTimeout`` per distinct pair: a client sends thousands with the same."""
-        key = (connect, read)
-        found = self._timeouts.get(key)
-        if found is None:
-            from aiohttp import ClientTimeout
-
-            if len(self._timeouts) >= 16:  # per-request timeouts that all differ: stay bounded
-                self._timeouts.clear()
-            found = self._timeouts[key] = ClientTimeout(
-                total=None, sock_connect=connect, sock_read=read
-            )
-        return found
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        scheme = url.scheme
+        if scheme not in _PORTS:
+            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
+        origin = (scheme, url.raw_host.decode("ascii"), url.port or _PORTS[scheme])
+        timeout = request.extensions.get("timeout", {})
+        raw = request.headers.raw
+        head = request_head(request.method.encode("ascii"), url.raw_path, raw)
+        named = {name.lower(): value for name, value in raw}
+        chunked = b"transfer-encoding" in named
+        length = named.get(b"content-length")
+        # httpx frames every body it sends; a request with neither header has none (a
+        # redirected GET still carries an empty, unread stream: never send it).
+        body: bytes | None = None
+        if chunked or (length is not None and length != b"0"):
+            try:
+                body = request.content
+            except httpx.RequestNotRead:
+                body = None
+            else:
+                chunked = False  # httpx sent a read body with its length
+        else:
+            body = b""
+        connection = await self._pool.acquire(origin, timeout.get("connect"))
+        try:
+            if body is not None:
+                connection.send(request.method.encode("ascii"), head + body)
+            else:
+                connection.send(request.method.encode("ascii"), head)
+                try:
+                    await _send_body(
+                        connection,
+                        request.stream,  # type: ignore[arg-type]
+                        chunked=chunked,
+                        length=int(length) if length is not None and not chunked else None,
+                        within=timeout.get("write"),
+                    )
+                except (httpx.WriteError, httpx.WriteTimeout):
+                    if not connection.answered:
+                        raise
+                    # The peer answered before taking the whole body (a refusal): that answer.
+            answer = await connection.head(timeout.get("read"))
+            extensions: dict[str, object] = {"http_version": b"HTTP/1.1"}
+            if answer.reason:
+                extensions["reason_phrase"] = answer.reason
+            if _whole(request, answer.status, connection):
+                pieces = []
+                while (piece := await connection.piece(timeout.get("read"))) is not None:
+                    pieces.append(piece)
+                self._pool.release(connection, origin)
+                content = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+                return _already_read(answer.status, answer.headers, content, extensions)
+        except BaseException:
+            self._pool.discard(connection)
+            raise
+        return httpx.Response(
+            status_code=answer.status,
+            headers=answer.headers,
+            stream=_AnswerBody(self._pool, connection, origin, timeout.get("read")),
+            extensions=extensions,
+        )
 
     async def aclose(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        await self._pool.aclose()

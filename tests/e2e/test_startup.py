@@ -65,8 +65,8 @@ def test_the_entry_point_keeps_httpx_command_line_out() -> None:
 
 # What a plain sync never runs: terminal rendering (its output is not a terminal here),
 # the notify server, httpx's own CLI and what it brings; stamina and tenacity, which
-# only a failed attempt needs; httpcore's stack (anyio, h11), which the aiohttp
-# transport does not use.
+# only a failed attempt needs; httpcore's stack (anyio, h11) and aiohttp, which the
+# registry transport (engine/registry/wire.py) does not use.
 UNUSED_BY_SYNC = (
     "rich",
     "jinja2",
@@ -79,6 +79,7 @@ UNUSED_BY_SYNC = (
     "anyio",
     "h11",
     "httpcore",
+    "aiohttp",
 )
 
 

@@ -64,7 +64,11 @@ def _splice(origin: httpx.URL, target: str) -> httpx.URL:
     """``origin`` with the path and query of a :func:`_verbatim` ``target`` ("/v2/…?…")."""
     path, mark, query = target.partition("?")
     url = httpx.URL.__new__(httpx.URL)
-    url._uri_reference = origin._uri_reference._replace(path=path, query=query if mark else None)
+    parsed = origin._uri_reference
+    # The fields in _FIELDS' order (checked by _spliceable): half the cost of _replace().
+    url._uri_reference = tuple.__new__(
+        type(parsed), (*parsed[:4], path, query if mark else None, parsed[6])
+    )
     return url
 
 

@@ -30,6 +30,7 @@ async def verified_stream(
     """
     algorithm, _, expected_hex = descriptor.digest.partition(":")
     hasher = hashlib.new(algorithm)
+    loop = asyncio.get_running_loop()
     received = 0
     hashing: asyncio.Future[None] | None = None
     async for chunk in chunks:
@@ -40,8 +41,9 @@ async def verified_stream(
             await hashing  # chunks are hashed in order, one at a time
             hashing = None
         if len(chunk) >= THREAD_HASH_MIN:
-            # hashlib releases the GIL: hash in a thread while this chunk is being sent.
-            hashing = asyncio.ensure_future(asyncio.to_thread(hasher.update, chunk))
+            # hashlib releases the GIL: hash in a thread while this chunk is being sent
+            # (the executor's future itself: no task and no context copy per chunk).
+            hashing = loop.run_in_executor(None, hasher.update, chunk)
         else:
             hasher.update(chunk)
         if on_bytes is not None:

@@ -15,7 +15,6 @@ reused.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections import deque
 from typing import cast
 
@@ -30,6 +29,7 @@ from mirrorbot.engine.registry.framing import (
     Head,
     Length,
     UntilClose,
+    head_end,
     parse_head,
     violation,
 )
@@ -38,8 +38,6 @@ __all__ = ["HIGH_WATER", "LOW_WATER", "Connection"]
 
 HIGH_WATER = 1024 * 1024  # body bytes buffered before reading pauses
 LOW_WATER = 256 * 1024
-
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
 
 
 def _expire(waiter: asyncio.Future[object], kind: type[Exception], message: str) -> None:
@@ -264,15 +262,15 @@ class Connection(asyncio.Protocol):
         the last search ended: a peer dripping bytes costs linear time, not quadratic.
         """
         while True:
-            found = _HEAD_END.search(data, max(0, self._scanned - 3))
-            if found is None or found.start() > MAX_HEAD:
+            found = head_end(data, max(0, self._scanned - 3))
+            if found is None or found[0] > MAX_HEAD:
                 if len(data) > MAX_HEAD:
                     raise violation(f"an answer's head longer than {MAX_HEAD} bytes")
                 if data is not self._buffer:
                     self._buffer += data
                 self._scanned = len(data)
                 return
-            block, rest = bytes(data[: found.start()]), bytes(data[found.end() :])
+            block, rest = bytes(data[: found[0]]), bytes(data[found[1] :])
             self._buffer.clear()
             self._scanned = 0
             status, reason, headers, framing, keep_alive = parse_head(block)

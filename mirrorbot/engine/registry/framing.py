@@ -42,7 +42,7 @@ MAX_CHUNK_LINE = 4 * 1024
 MAX_TRAILERS = 64 * 1024
 MAX_INTERIM = 16  # 1xx answers before the final one
 
-_STATUS = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
+_STATUS = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9]{2})(?: ([\t\x20-\x7e\x80-\xff]*))?")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")

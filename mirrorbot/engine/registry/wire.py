@@ -305,15 +305,16 @@ class Connection(asyncio.Protocol):
         if self._method == b"HEAD" or status in (204, 304):
             self._done = True
             return Length(0)
+        # A field present but empty frames nothing: refused like a malformed one, not ignored.
         codings = framing.get(b"transfer-encoding")
-        if codings:
+        if codings is not None:
             if codings != [b"chunked"]:
                 raise violation(f"unsupported transfer coding {b', '.join(codings)!r}")
-            if lengths:
+            if b"content-length" in framing:
                 self.reusable = False  # both framings: chunked wins, the connection does not
             self.declared_length = None
             return Chunked()
-        if lengths:
+        if b"content-length" in framing:
             if self.declared_length is None:
                 raise violation("a malformed or conflicting Content-Length")
             if self.declared_length == 0:

@@ -164,9 +164,15 @@ class Connection(asyncio.Protocol):
         if not self._writing_paused:
             return
         self._drain_waiter = self._loop.create_future()
-        await self._wait(
-            self._drain_waiter, within, httpx.WriteTimeout, "the peer stopped taking the body"
-        )
+        try:
+            await self._wait(
+                self._drain_waiter, within, httpx.WriteTimeout, "the peer stopped taking the body"
+            )
+        except BaseException:
+            # The rest of the body stays unsent: even after a complete answer (a peer may
+            # refuse an upload before reading it), our next request would land inside it.
+            self.reusable = False
+            raise
 
     async def head(self, within: float | None) -> Head:
         if self._head is None and self._error is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["Handler", "Peer", "read_request", "serve"]
 
@@ -26,8 +26,6 @@ class Peer:
     accepted: int = 0
     open: int = 0
     most_open: int = 0
-    closed_by_client: int = 0  # connections whose handler saw EOF from the client
-    requests: list[bytes] = field(default_factory=list)
 
 
 async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, int]:

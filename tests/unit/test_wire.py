@@ -450,7 +450,7 @@ async def test_an_unread_body_is_not_buffered_by_the_client() -> None:
     async with (
         serve(handler) as peer,
         _client(peer, transport) as client,
-        asyncio.timeout(60),
+        asyncio.timeout(30),
         client.stream("GET", "/", extensions={BODY_LIMIT: None}) as response,
     ):
         (connection,) = _connections(transport)
@@ -540,6 +540,27 @@ async def test_a_request_cancelled_while_waiting_for_a_slot_does_not_keep_it() -
         later = await asyncio.gather(client.get("/a"), client.get("/b"), client.get("/c"))
         assert [answer.text for answer in later] == ["ok"] * 3
     assert peer.most_open == 2
+
+
+async def test_a_waiter_cancelled_as_its_turn_comes_passes_the_turn_on() -> None:
+    """The slot handed to a waiter that is cancelled before it runs goes to the next waiter."""
+    gate = _Gate()
+    transport = _transport(max_connections=1)
+    async with serve(gate.handler) as peer, _client(peer, transport) as client, asyncio.timeout(10):
+        streamed = client.build_request("GET", "/first", extensions={BODY_LIMIT: None})
+        first = asyncio.create_task(client.send(streamed, stream=True))
+        second = asyncio.create_task(client.get("/second"))
+        third = asyncio.create_task(client.get("/third"))
+        await _until(lambda: gate.requests == 1 and len(transport._pool._waiters) == 2)
+        gate.open.set()
+        response = await first
+        await response.aread()  # its connection goes back to the pool: the second's turn...
+        assert not transport._pool._waiters[0].done()  # (the third still waits)
+        second.cancel()  # ...which it never takes
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        assert (await third).text == "ok"
+    assert peer.accepted == 1
 
 
 async def test_a_request_cancelled_in_flight_closes_its_connection_and_frees_its_slot() -> None:

@@ -271,6 +271,16 @@ async def test_a_bodiless_answer_with_a_length_is_complete_at_once(
     assert peer.accepted == 1
 
 
+async def test_a_body_after_an_answer_to_head_ends_the_connection() -> None:
+    """An answer to HEAD has no body whatever its length says: bytes after it are not ours."""
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+    async with serve(_each(answer, answer)) as peer, _client(peer) as client, asyncio.timeout(10):
+        for _ in range(2):
+            response = await client.head("/")
+            assert (response.status_code, response.content) == (200, b"")
+    assert peer.accepted == 2
+
+
 @pytest.mark.parametrize("status", [200, 404])
 async def test_a_body_shorter_than_its_length_then_close_is_a_protocol_error(status: int) -> None:
     """Read whole by the transport (200) or streamed to the caller (404): the pieces, then an error."""
@@ -589,6 +599,29 @@ async def test_a_request_cancelled_in_flight_closes_its_connection_and_frees_its
         await hung_up.wait()
         assert (await client.get("/next")).text == "ok"  # the only slot is free again
     assert peer.accepted == 2
+
+
+async def test_a_full_pool_closes_an_idle_connection_of_another_origin() -> None:
+    hung_up = asyncio.Event()
+
+    async def first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(OK)
+        await writer.drain()
+        assert await reader.read() == b""  # EOF: the client closed the idle connection
+        hung_up.set()
+
+    transport = _transport(max_connections=1)
+    async with (
+        serve(first) as one,
+        serve(_each(OK)) as other,
+        httpx.AsyncClient(transport=transport) as client,
+        asyncio.timeout(10),
+    ):
+        assert (await client.get(f"http://127.0.0.1:{one.port}/")).text == "ok"
+        assert (await client.get(f"http://127.0.0.1:{other.port}/")).text == "ok"
+        await hung_up.wait()
+        assert len(_connections(transport)) == 1
 
 
 async def test_nothing_listening_is_a_connect_error() -> None:

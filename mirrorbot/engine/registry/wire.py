@@ -38,6 +38,9 @@ __all__ = ["HIGH_WATER", "LOW_WATER", "Connection"]
 
 HIGH_WATER = 1024 * 1024  # body bytes buffered before reading pauses
 LOW_WATER = 256 * 1024
+# What a queued piece costs beyond its bytes (its object, its slot): a peer dripping
+# one-byte pieces must not hold ~40 times HIGH_WATER in memory before reading pauses.
+_PIECE_COST = 64
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 
@@ -190,7 +193,7 @@ class Connection(asyncio.Protocol):
         while True:
             if self._pieces:
                 piece = self._pieces.popleft()
-                self._queued -= len(piece)
+                self._queued -= len(piece) + _PIECE_COST
                 if self._reading_paused and self._queued <= LOW_WATER and self.transport:
                     self._reading_paused = False
                     self.transport.resume_reading()
@@ -335,7 +338,7 @@ class Connection(asyncio.Protocol):
         for piece in pieces:
             if piece:
                 self._pieces.append(piece)
-                self._queued += len(piece)
+                self._queued += len(piece) + _PIECE_COST
         if done:
             self._finish()
             if rest:

@@ -478,6 +478,34 @@ async def test_an_unread_body_is_not_buffered_by_the_client() -> None:
     assert digest.hexdigest() == expected.hexdigest()
 
 
+async def test_a_body_dripped_in_tiny_pieces_is_bounded_by_what_the_pieces_cost() -> None:
+    """96 Ki one-byte pieces (~40 bytes of memory each) unread: reading pauses long before 1 MiB."""
+    count = 96 * 1024
+    dripped = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % count)
+        for _ in range(count):
+            writer.write(b"x")
+            await asyncio.sleep(0)  # one write per loop turn: the client reads it alone
+        dripped.set()
+        await reader.read()
+
+    transport = _transport()
+    async with (
+        serve(handler) as peer,
+        _client(peer, transport) as client,
+        asyncio.timeout(30),
+        client.stream("GET", "/", extensions={BODY_LIMIT: None}) as response,
+    ):
+        (connection,) = _connections(transport)
+        await dripped.wait()
+        await _until(lambda: connection._reading_paused)
+        assert len(connection._pieces) < count // 2
+        assert await response.aread() == b"x" * count
+
+
 # -- what we send -------------------------------------------------------------------------
 
 

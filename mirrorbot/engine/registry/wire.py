@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import select
 from collections import deque
 from typing import cast
 
@@ -61,7 +62,7 @@ class Connection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self.reusable = True
+        self._reusable = True
         self.idle_since = 0.0
         self.declared_length: int | None = None  # the answer's valid Content-Length
         self.identity = True  # the answer has no Content-Encoding but identity
@@ -81,6 +82,22 @@ class Connection(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._drain_waiter: asyncio.Future[object] | None = None
+
+    @property
+    def reusable(self) -> bool:
+        """Whether the connection may serve another request.
+
+        Asked of an idle connection, it also looks at the socket, as httpcore does before
+        reuse: a peer that closed right after its answer has its FIN there before the loop
+        has read it, and a request sent into that connection would be lost.
+        """
+        if self._reusable and not self._answering and self._readable():
+            self._reusable = False
+        return self._reusable
+
+    @reusable.setter
+    def reusable(self, value: bool) -> None:
+        self._reusable = value
 
     # -- asyncio.Protocol --------------------------------------------------
 
@@ -221,7 +238,7 @@ class Connection(asyncio.Protocol):
         self._answering = False
         self._head = None
         self._decoder = None
-        return complete and self.reusable and not self.closed
+        return complete and self._reusable and not self.closed
 
     def close(self) -> None:
         self.reusable = False
@@ -246,6 +263,15 @@ class Connection(asyncio.Protocol):
             await waiter
         finally:
             timer.cancel()
+
+    def _readable(self) -> bool:
+        """Whether bytes or an EOF wait in the socket (both end an idle connection)."""
+        sock = self.transport.get_extra_info("socket") if self.transport else None
+        if sock is None or self.closed or sock.fileno() < 0:
+            return False
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
 
     def _wake(self, name: str) -> None:
         waiter = getattr(self, name)

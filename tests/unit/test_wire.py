@@ -347,6 +347,22 @@ async def test_a_peer_closing_an_idle_connection_costs_the_next_request_nothing(
     assert peer.accepted == 2
 
 
+async def test_a_peer_closing_right_after_a_keep_alive_answer_costs_the_next_request_nothing() -> (
+    None
+):
+    """The peer's FIN is in our socket, not yet read by the loop, when the next request picks
+    the connection: httpcore checks an idle connection's socket before reusing it, and so must we."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(OK)  # no "Connection: close", and closed at once
+
+    async with serve(handler) as peer, _client(peer) as client, asyncio.timeout(10):
+        for _ in range(10):
+            assert (await client.get("/")).text == "ok"
+    assert peer.accepted == 10
+
+
 async def test_an_answer_before_the_whole_body_leaves_the_connection_unusable() -> None:
     """A peer refuses an upload at once and stops reading: what is left of the body is unsent."""
     stop = asyncio.Event()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
+import struct
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -397,6 +399,33 @@ async def test_an_answer_before_the_whole_body_leaves_the_connection_unusable() 
     assert peer.accepted == 2  # the half-sent request's connection was not reused
 
 
+async def test_an_idle_connection_past_its_keep_alive_expiry_is_not_reused() -> None:
+    transport = Http11Transport(
+        verify=shared_tls_context(), max_connections=4, keepalive_expiry=0.05
+    )
+    async with serve(_each(OK, OK)) as peer, _client(peer, transport) as client:
+        async with asyncio.timeout(10):
+            assert (await client.get("/")).text == "ok"
+            assert (await client.get("/")).text == "ok"  # at once: the same connection
+            await asyncio.sleep(0.2)  # the time under test, not a synchronisation
+            assert (await client.get("/")).text == "ok"
+    assert peer.accepted == 2
+
+
+async def test_a_peer_resetting_mid_body_is_a_read_error() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+        await writer.drain()
+        sock = writer.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # RST, not FIN
+
+    async with serve(handler) as peer, _client(peer) as client, asyncio.timeout(10):
+        with pytest.raises(httpx.ReadError):
+            await client.get("/")
+
+
 # -- time ---------------------------------------------------------------------------------
 
 
@@ -532,6 +561,29 @@ async def test_a_header_value_with_a_line_break_is_never_sent() -> None:
                 await client.get("/", headers={"X-Value": value})
         assert (await client.get("/")).text == "ok"
     assert peer.accepted == 1  # only the last, clean request reached the peer
+
+
+async def test_a_streamed_body_without_a_length_is_sent_chunked() -> None:
+    received: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head, _ = await read_request(reader)
+            assert b"transfer-encoding: chunked" in head.lower()
+            received.append(await reader.readuntil(b"0\r\n\r\n"))
+            writer.write(OK)
+            await writer.drain()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"hello"
+        yield b""  # nothing to frame: an empty chunk would end the body early
+        yield b" world" * 1000
+
+    async with serve(handler) as peer, _client(peer) as client, asyncio.timeout(10):
+        for _ in range(2):
+            assert (await client.put("/", content=body())).text == "ok"
+    assert received == [_chunked(b"hello", b" world" * 1000)] * 2
+    assert peer.accepted == 1
 
 
 @pytest.mark.parametrize(("declared", "sent"), [(8, 4), (4, 8)], ids=["shorter", "longer"])

@@ -158,9 +158,12 @@ async def test_a_head_over_max_head_dripped_byte_by_byte_fails_in_linear_time() 
             dripped += 1
             await asyncio.sleep(0)  # one write per loop turn: the client sees it byte by byte
 
-    async with serve(handler) as peer, _client(peer) as client, asyncio.timeout(20):
-        with pytest.raises(httpx.RemoteProtocolError, match="head longer"):
-            await client.get("/")
+    # The bound under test is the loop's time, not the read timeout: ~4 s here for 256 Ki
+    # loop turns on a busy 2-core machine; a rescan per byte took over 120 s.
+    async with serve(handler) as peer, _client(peer, read=60.0) as client:
+        async with asyncio.timeout(30):
+            with pytest.raises(httpx.RemoteProtocolError, match="head longer"):
+                await client.get("/")
     assert MAX_HEAD < dripped < len(head)  # refused as soon as the bound was passed
 
 

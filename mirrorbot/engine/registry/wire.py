@@ -243,7 +243,12 @@ class Connection(asyncio.Protocol):
     def close(self) -> None:
         self.reusable = False
         if self.transport is not None and not self.closed:
-            self.transport.close()
+            if self.transport.get_write_buffer_size():
+                # Unsent bytes nobody wants now: close() would keep the socket until a
+                # peer that stopped reading takes them, which it may never do.
+                self.transport.abort()
+            else:
+                self.transport.close()
         self.closed = True
 
     # -- internals ---------------------------------------------------------

@@ -429,6 +429,38 @@ async def test_a_peer_resetting_mid_body_is_a_read_error() -> None:
             await client.get("/")
 
 
+async def test_a_connection_given_up_with_unsent_bytes_is_closed_at_once() -> None:
+    """A peer that never reads: after the write timeout our socket is gone, not left
+    flushing into a peer that will never take it (asyncio's close() waits for that)."""
+    stop = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await stop.wait()  # never reads the body, never closes
+
+    async def body() -> AsyncIterator[bytes]:
+        chunk = b"\0" * (1024 * 1024)
+        for _ in range(256):
+            yield chunk
+
+    transport = _transport()
+    async with serve(handler) as peer, _client(peer, transport, write=0.3) as client:
+        try:
+            async with asyncio.timeout(10):
+                upload = asyncio.create_task(
+                    client.put("/", content=body(), headers={"Content-Length": str(256 << 20)})
+                )
+                await _until(lambda: len(_connections(transport)) == 1)
+                (connection,) = _connections(transport)
+                assert connection.transport is not None
+                sock = connection.transport.get_extra_info("socket")
+                with pytest.raises(httpx.WriteTimeout):
+                    await upload
+                await _until(lambda: sock.fileno() == -1)
+        finally:
+            stop.set()
+
+
 # -- time ---------------------------------------------------------------------------------
 
 

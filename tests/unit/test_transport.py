@@ -11,7 +11,7 @@ import contextlib
 import datetime
 import ipaddress
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -24,19 +24,8 @@ from cryptography.x509.oid import NameOID
 from mirrorbot.engine.registry.bounded import BODY_LIMIT
 from mirrorbot.engine.registry.session import shared_tls_context
 from mirrorbot.engine.registry.transport import Http11Transport, _already_read
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-async def _read_request(reader: asyncio.StreamReader) -> tuple[bytes, int]:
-    """The request head, and the body length it announces."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
-    return head, length
+from tests.support.peer import Handler, serve
+from tests.support.peer import read_request as _read_request
 
 
 def _client(port: int, **timeouts: float) -> httpx.AsyncClient:
@@ -50,34 +39,8 @@ def _client(port: int, **timeouts: float) -> httpx.AsyncClient:
 
 @contextlib.asynccontextmanager
 async def _peer(handler: Handler) -> AsyncIterator[int]:
-    """Serve ``handler`` on a loopback port; on exit, wait until every connection is closed."""
-    open_connections: set[asyncio.StreamWriter] = set()
-    idle = asyncio.Event()
-    idle.set()
-
-    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        open_connections.add(writer)
-        idle.clear()
-        try:
-            await handler(reader, writer)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-            open_connections.discard(writer)
-            if not open_connections:
-                idle.set()
-
-    server = await asyncio.start_server(run, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        await server.wait_closed()
-        async with asyncio.timeout(10):
-            await idle.wait()
+    async with serve(handler) as peer:
+        yield peer.port
 
 
 async def test_a_put_whose_answer_is_lost_is_not_resent_by_the_transport() -> None:

@@ -15,6 +15,7 @@ reused.
 from __future__ import annotations
 
 import asyncio
+import select
 from collections import deque
 from typing import cast
 
@@ -38,6 +39,9 @@ __all__ = ["HIGH_WATER", "LOW_WATER", "Connection"]
 
 HIGH_WATER = 1024 * 1024  # body bytes buffered before reading pauses
 LOW_WATER = 256 * 1024
+# What a queued piece costs beyond its bytes (its object, its slot): a peer dripping
+# one-byte pieces must not hold ~40 times HIGH_WATER in memory before reading pauses.
+_PIECE_COST = 64
 
 
 def _expire(waiter: asyncio.Future[object], kind: type[Exception], message: str) -> None:
@@ -56,7 +60,7 @@ class Connection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self.reusable = True
+        self._reusable = True
         self.idle_since = 0.0
         self.declared_length: int | None = None  # the answer's valid Content-Length
         self.identity = True  # the answer has no Content-Encoding but identity
@@ -76,6 +80,22 @@ class Connection(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._drain_waiter: asyncio.Future[object] | None = None
+
+    @property
+    def reusable(self) -> bool:
+        """Whether the connection may serve another request.
+
+        Asked of an idle connection, it also looks at the socket, as httpcore does before
+        reuse: a peer that closed right after its answer has its FIN there before the loop
+        has read it, and a request sent into that connection would be lost.
+        """
+        if self._reusable and not self._answering and self._readable():
+            self._reusable = False
+        return self._reusable
+
+    @reusable.setter
+    def reusable(self, value: bool) -> None:
+        self._reusable = value
 
     # -- asyncio.Protocol --------------------------------------------------
 
@@ -162,9 +182,15 @@ class Connection(asyncio.Protocol):
         if not self._writing_paused:
             return
         self._drain_waiter = self._loop.create_future()
-        await self._wait(
-            self._drain_waiter, within, httpx.WriteTimeout, "the peer stopped taking the body"
-        )
+        try:
+            await self._wait(
+                self._drain_waiter, within, httpx.WriteTimeout, "the peer stopped taking the body"
+            )
+        except BaseException:
+            # The rest of the body stays unsent: even after a complete answer (a peer may
+            # refuse an upload before reading it), our next request would land inside it.
+            self.reusable = False
+            raise
 
     async def head(self, within: float | None) -> Head:
         if self._head is None and self._error is None:
@@ -182,7 +208,7 @@ class Connection(asyncio.Protocol):
         while True:
             if self._pieces:
                 piece = self._pieces.popleft()
-                self._queued -= len(piece)
+                self._queued -= len(piece) + _PIECE_COST
                 if self._reading_paused and self._queued <= LOW_WATER and self.transport:
                     self._reading_paused = False
                     self.transport.resume_reading()
@@ -210,12 +236,17 @@ class Connection(asyncio.Protocol):
         self._answering = False
         self._head = None
         self._decoder = None
-        return complete and self.reusable and not self.closed
+        return complete and self._reusable and not self.closed
 
     def close(self) -> None:
         self.reusable = False
         if self.transport is not None and not self.closed:
-            self.transport.close()
+            if self.transport.get_write_buffer_size():
+                # Unsent bytes nobody wants now: close() would keep the socket until a
+                # peer that stopped reading takes them, which it may never do.
+                self.transport.abort()
+            else:
+                self.transport.close()
         self.closed = True
 
     # -- internals ---------------------------------------------------------
@@ -235,6 +266,15 @@ class Connection(asyncio.Protocol):
             await waiter
         finally:
             timer.cancel()
+
+    def _readable(self) -> bool:
+        """Whether bytes or an EOF wait in the socket (both end an idle connection)."""
+        sock = self.transport.get_extra_info("socket") if self.transport else None
+        if sock is None or self.closed or sock.fileno() < 0:
+            return False
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
 
     def _wake(self, name: str) -> None:
         waiter = getattr(self, name)
@@ -303,15 +343,16 @@ class Connection(asyncio.Protocol):
         if self._method == b"HEAD" or status in (204, 304):
             self._done = True
             return Length(0)
+        # A field present but empty frames nothing: refused like a malformed one, not ignored.
         codings = framing.get(b"transfer-encoding")
-        if codings:
+        if codings is not None:
             if codings != [b"chunked"]:
                 raise violation(f"unsupported transfer coding {b', '.join(codings)!r}")
-            if lengths:
+            if b"content-length" in framing:
                 self.reusable = False  # both framings: chunked wins, the connection does not
             self.declared_length = None
             return Chunked()
-        if lengths:
+        if b"content-length" in framing:
             if self.declared_length is None:
                 raise violation("a malformed or conflicting Content-Length")
             if self.declared_length == 0:
@@ -326,7 +367,7 @@ class Connection(asyncio.Protocol):
         for piece in pieces:
             if piece:
                 self._pieces.append(piece)
-                self._queued += len(piece)
+                self._queued += len(piece) + _PIECE_COST
         if done:
             self._finish()
             if rest:

@@ -772,3 +772,109 @@ async def test_an_unsupported_scheme_is_refused(url: str) -> None:
     async with _transport() as transport:
         with pytest.raises(httpx.UnsupportedProtocol):
             await transport.handle_async_request(httpx.Request("GET", url))
+
+
+class _Logged(_Gate):
+    """A gate that also keeps the paths in the order they arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: list[bytes] = []
+
+    async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head, _ = await read_request(reader)
+            self.paths.append(head.split(b" ")[1])
+            self.requests += 1
+            await self.open.wait()
+            writer.write(OK)
+            await writer.drain()
+
+
+async def test_a_newcomer_waits_behind_a_waiter_woken_for_the_freed_connection() -> None:
+    """Strict turns: the connection freed for a woken waiter is not taken by a request
+    that arrives before the waiter runs (it would re-queue at the end, and could starve)."""
+    gate = _Logged()
+    gate.open.set()
+    transport = _transport(max_connections=1)
+    async with serve(gate.handler) as peer, _client(peer, transport) as client, asyncio.timeout(10):
+        held = await client.send(
+            client.build_request("GET", "/held", extensions={BODY_LIMIT: None}), stream=True
+        )
+        waiting = asyncio.create_task(client.get("/waiting"))
+        await _until(lambda: len(transport._pool._waiters) == 1)
+        await held.aread()  # its connection goes back: the waiter's turn, not yet taken...
+        # ...when this request arrives, in the same step of the loop.
+        newcomer = await transport.handle_async_request(
+            httpx.Request("GET", f"http://127.0.0.1:{peer.port}/newcomer")
+        )
+        assert newcomer.content == b"ok"
+        assert (await waiting).text == "ok"
+    assert gate.paths == [b"/held", b"/waiting", b"/newcomer"]
+    assert peer.accepted == 1
+
+
+async def test_as_many_waiters_wake_as_connections_are_freed() -> None:
+    gate = _Gate()
+    transport = _transport(max_connections=2)
+    async with serve(gate.handler) as peer, _client(peer, transport) as client, asyncio.timeout(10):
+        gate.open.set()
+        held = [
+            await client.send(
+                client.build_request("GET", f"/held{n}", extensions={BODY_LIMIT: None}),
+                stream=True,
+            )
+            for n in range(2)
+        ]
+        waiting = [asyncio.create_task(client.get(f"/w{n}")) for n in range(4)]
+        await _until(lambda: len(transport._pool._waiters) == 4)
+        for response in held:  # both connections freed in one step of the loop
+            await response.aread()
+        answers = await asyncio.gather(*waiting)
+    assert [answer.text for answer in answers] == ["ok"] * 4
+    assert peer.most_open == 2
+
+
+async def test_closing_the_transport_ends_the_waits_for_a_slot() -> None:
+    """A slot held by an answer nobody reads (so nothing releases it) must not leave the
+    requests queued for it waiting forever once the transport is closed."""
+    gate = _Gate()
+    gate.open.set()
+    transport = _transport(max_connections=1)
+    async with serve(gate.handler) as peer, asyncio.timeout(10):
+        client = _client(peer, transport)
+        held = await client.send(
+            client.build_request("GET", "/held", extensions={BODY_LIMIT: None}), stream=True
+        )
+        waiting = asyncio.create_task(client.get("/waiting"))
+        await _until(lambda: len(transport._pool._waiters) == 1)
+        await transport.aclose()
+        with pytest.raises(httpx.ConnectError, match="closed"):
+            await waiting
+        await held.aclose()
+        await client.aclose()
+
+
+async def test_a_read_body_that_httpx_frames_as_chunked_goes_out_as_one_chunk() -> None:
+    """httpx keeps ``Transfer-Encoding: chunked`` on a streamed body it has read (an
+    auth flow that needs the body reads it first): the bytes must still be chunked."""
+    received: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert b"transfer-encoding: chunked" in head.lower()
+        received.append(await reader.readuntil(b"0\r\n\r\n"))
+        writer.write(OK)
+        await writer.drain()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"hello "
+        yield b"world"
+
+    async with serve(handler) as peer, _transport() as transport, asyncio.timeout(10):
+        request = httpx.Request("PUT", f"http://127.0.0.1:{peer.port}/up", content=body())
+        await request.aread()
+        response = await transport.handle_async_request(request)
+        await response.aread()
+    assert response.status_code == 200
+    assert received == [b"b\r\nhello world\r\n0\r\n\r\n"]

@@ -199,7 +199,9 @@ class Chunked:
             if end < 0:
                 self._line += view[at:]
                 at = len(data)
-                limit = MAX_CHUNK_LINE if self._state != "trailers" else MAX_TRAILERS
+                limit = (
+                    MAX_CHUNK_LINE if self._state != "trailers" else MAX_TRAILERS - self._trailers
+                )
                 if len(self._line) > limit:
                     raise violation("a chunk-size or trailer line without end")
                 break
@@ -212,7 +214,8 @@ class Chunked:
                     raise violation("chunk data longer than its size")
                 self._state = "size"
             elif self._state == "size":
-                size = _HEX.fullmatch(line.split(b";", 1)[0].strip())
+                # RFC 9112 §7.1.1: whitespace may precede the extensions, not the size.
+                size = _HEX.fullmatch(line.split(b";", 1)[0].rstrip(b" \t"))
                 if size is None or len(line) > MAX_CHUNK_LINE:
                     raise violation(f"malformed chunk size: {line[:40]!r}")
                 self._left = int(size[0], 16)

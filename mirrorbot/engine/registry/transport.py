@@ -81,7 +81,12 @@ def _whole(request: httpx.Request, status: int, connection: Connection) -> bool:
 
 
 class _Pool:
-    """Keep-alive connections per origin, at most ``limit`` open at once across origins."""
+    """Keep-alive connections per origin, at most ``limit`` open at once across origins.
+
+    When the pool is full, requests wait their turn strictly in order: freed room is
+    handed to the longest waiter, and a newcomer queues behind any waiter, even one
+    that was woken and has not run yet.
+    """
 
     def __init__(
         self, limit: int, keepalive_expiry: float, tls: Callable[[], ssl.SSLContext]
@@ -93,25 +98,39 @@ class _Pool:
         self._open: set[Connection] = set()
         self._connecting = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._handoffs = 0  # waiters woken for freed room that have not run yet
         self.closed = False
 
     async def acquire(self, origin: _Origin, connect_timeout: float | None) -> Connection:
+        behind = bool(self._waiters) or self._handoffs > 0
         while True:
-            found = self._take_idle(origin)
-            if found is not None:
-                return found
-            if len(self._open) + self._connecting < self._limit or self._evict_idle():
-                break
+            if self.closed:
+                raise httpx.ConnectError("the transport was closed")
+            if not behind:
+                found = self._take_idle(origin)
+                if found is not None:
+                    self._pass_room_on()
+                    return found
+                if self._free_slot() or self._evict_idle():
+                    self._connecting += 1  # the slot is ours while connecting
+                    self._pass_room_on()
+                    break
             waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
+            if behind:
+                self._waiters.append(waiter)
+            else:  # woken, but no room after all: it keeps its place at the head
+                self._waiters.appendleft(waiter)
             try:
                 await waiter
             except BaseException:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
                 elif waiter.done() and not waiter.cancelled():
+                    self._handoffs -= 1
                     self._wake_one()  # pass on the turn this waiter was given
                 raise
+            self._handoffs -= 1
+            behind = False
         return await self._connect(origin, connect_timeout)
 
     def release(self, connection: Connection, origin: _Origin) -> None:
@@ -135,7 +154,17 @@ class _Pool:
             connection.close()
         self._open.clear()
         self._idle.clear()
+        while self._waiters:  # each finds the pool closed
+            self._wake_one()
         await asyncio.sleep(0)  # let the transports' close callbacks run
+
+    def _free_slot(self) -> bool:
+        return len(self._open) + self._connecting < self._limit
+
+    def _pass_room_on(self) -> None:
+        """Wake the next waiter if room is left after this acquisition (several were freed)."""
+        if self._waiters and (self._free_slot() or any(self._idle.values())):
+            self._wake_one()
 
     def _take_idle(self, origin: _Origin) -> Connection | None:
         idle = self._idle.get(origin)
@@ -146,8 +175,10 @@ class _Pool:
                 connection.closed
                 or not connection.reusable
                 or now - connection.idle_since > self._expiry
+                or not connection.quiet()
             ):
-                self.discard(connection)
+                connection.close()
+                self._open.discard(connection)
                 continue
             return connection
         return None
@@ -173,14 +204,14 @@ class _Pool:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+                self._handoffs += 1
                 return
 
     async def _connect(self, origin: _Origin, within: float | None) -> Connection:
         scheme, host, port = origin
-        tls = self._tls() if scheme == "https" else None
-        self._connecting += 1  # holds the slot while connecting
         loop = asyncio.get_running_loop()
         try:
+            tls = self._tls() if scheme == "https" else None
             async with asyncio.timeout(within):
                 _, connection = await loop.create_connection(
                     Connection, host, port, ssl=tls, server_hostname=host if tls else None
@@ -300,16 +331,19 @@ class Http11Transport(httpx.AsyncBaseTransport):
             except httpx.RequestNotRead:
                 body = None
             else:
-                chunked = False  # httpx sent a read body with its length
+                if chunked:  # a read body that httpx still frames as chunked: one chunk
+                    body = (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
         else:
             body = b""
         connection = await self._pool.acquire(origin, timeout.get("connect"))
         try:
-            if body is not None:
-                connection.send(request.method.encode("ascii"), head + body)
-            else:
-                connection.send(request.method.encode("ascii"), head)
-                try:
+            try:
+                if body is not None:
+                    connection.send(request.method.encode("ascii"), head + body)
+                    if body:  # a peer that stops taking it: a write timeout, not a read one
+                        await connection.drain(timeout.get("write"))
+                else:
+                    connection.send(request.method.encode("ascii"), head)
                     await _send_body(
                         connection,
                         request.stream,  # type: ignore[arg-type]
@@ -317,10 +351,10 @@ class Http11Transport(httpx.AsyncBaseTransport):
                         length=int(length) if length is not None and not chunked else None,
                         within=timeout.get("write"),
                     )
-                except (httpx.WriteError, httpx.WriteTimeout):
-                    if not connection.answered:
-                        raise
-                    # The peer answered before taking the whole body (a refusal): that answer.
+            except (httpx.WriteError, httpx.WriteTimeout):
+                if not connection.answered:
+                    raise
+                # The peer answered before taking the whole body (a refusal): that answer.
             answer = await connection.head(timeout.get("read"))
             extensions: dict[str, object] = {"http_version": b"HTTP/1.1"}
             if answer.reason:

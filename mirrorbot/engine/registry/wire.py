@@ -60,7 +60,7 @@ class Connection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self._reusable = True
+        self.reusable = True
         self.idle_since = 0.0
         self.declared_length: int | None = None  # the answer's valid Content-Length
         self.identity = True  # the answer has no Content-Encoding but identity
@@ -81,21 +81,19 @@ class Connection(asyncio.Protocol):
         self._writing_paused = False
         self._drain_waiter: asyncio.Future[object] | None = None
 
-    @property
-    def reusable(self) -> bool:
-        """Whether the connection may serve another request.
+    def quiet(self) -> bool:
+        """Nothing waits in the idle connection's socket: no bytes, no EOF.
 
-        Asked of an idle connection, it also looks at the socket, as httpcore does before
-        reuse: a peer that closed right after its answer has its FIN there before the loop
-        has read it, and a request sent into that connection would be lost.
+        Asked before reuse, as httpcore asks: a peer that closed right after its answer
+        has its FIN there before the loop has read it, and a request sent into that
+        connection would be lost.
         """
-        if self._reusable and not self._answering and self._readable():
-            self._reusable = False
-        return self._reusable
-
-    @reusable.setter
-    def reusable(self, value: bool) -> None:
-        self._reusable = value
+        sock = self.transport.get_extra_info("socket") if self.transport else None
+        if sock is None or self.closed or sock.fileno() < 0:
+            return False
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        return not poller.poll(0)
 
     # -- asyncio.Protocol --------------------------------------------------
 
@@ -236,7 +234,7 @@ class Connection(asyncio.Protocol):
         self._answering = False
         self._head = None
         self._decoder = None
-        return complete and self._reusable and not self.closed
+        return complete and self.reusable and not self.closed
 
     def close(self) -> None:
         self.reusable = False
@@ -266,15 +264,6 @@ class Connection(asyncio.Protocol):
             await waiter
         finally:
             timer.cancel()
-
-    def _readable(self) -> bool:
-        """Whether bytes or an EOF wait in the socket (both end an idle connection)."""
-        sock = self.transport.get_extra_info("socket") if self.transport else None
-        if sock is None or self.closed or sock.fileno() < 0:
-            return False
-        poller = select.poll()
-        poller.register(sock.fileno(), select.POLLIN)
-        return bool(poller.poll(0))
 
     def _wake(self, name: str) -> None:
         waiter = getattr(self, name)

@@ -14,7 +14,14 @@ import re
 import httpx
 import pytest
 
-from mirrorbot.engine.registry.framing import MAX_HEADERS, MAX_LINE, head_end, parse_head
+from mirrorbot.engine.registry.framing import (
+    MAX_HEADERS,
+    MAX_LINE,
+    MAX_TRAILERS,
+    Chunked,
+    head_end,
+    parse_head,
+)
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
@@ -108,3 +115,17 @@ def test_head_end_finds_what_the_blank_line_pattern_finds() -> None:
         found = pattern.search(data, start)
         assert head_end(data, start) == (found and (found.start(), found.end())), (data, start)
         assert head_end(bytearray(data), start) == head_end(data, start)
+
+
+def test_a_chunk_size_may_have_whitespace_before_its_extensions_not_before_itself() -> None:
+    assert Chunked().feed(b"5 ;ext=1\r\nhello\r\n0\r\n\r\n") == ([b"hello"], b"", True)
+    with pytest.raises(httpx.RemoteProtocolError, match="malformed chunk size"):
+        Chunked().feed(b" 5\r\nhello\r\n0\r\n\r\n")
+
+
+def test_an_unfinished_trailer_line_counts_against_the_trailers_total() -> None:
+    """Finished trailer lines and the one still arriving share one MAX_TRAILERS."""
+    body = Chunked()
+    body.feed(b"0\r\n" + b"X-T: " + b"v" * (MAX_TRAILERS // 2) + b"\r\n")
+    with pytest.raises(httpx.RemoteProtocolError, match="without end"):
+        body.feed(b"X-U: " + b"w" * (MAX_TRAILERS // 2 + 16))

@@ -2,12 +2,16 @@
 
 A cold sync is a few thousand small requests and a few large bodies. Per
 request, httpcore's pool spent most of the client's CPU on bookkeeping
-(encode/httpcore #928, #1035), and aiohttp under httpx still spent two thirds
+(encode/httpcore #928, #1035), and aiohttp under httpx still spent about half
 of it in its own request and answer objects, timers and stream readers. This
-transport speaks HTTP/1.1 itself on asyncio protocols (:mod:`.wire`: a strict,
-bounded parse) and keeps connections in a small pool; everything above it —
-auth flow, redirects (httpx follows them), event hooks, body caps, retries — is
-httpx's and ours, unchanged. What it keeps of httpx's transport contract:
+transport speaks HTTP/1.1 itself on asyncio protocols (:mod:`.wire`; the parse,
+strict and bounded, in :mod:`.framing`) and keeps connections in a small pool:
+per origin, at most ``max_connections`` open in all, waiters served strictly in
+turn, an idle connection reused only while its socket is quiet. Everything
+above it — auth flow, redirects (httpx follows them), event hooks, body caps,
+retries — is httpx's and ours, unchanged.
+
+What it keeps of httpx's transport contract:
 
 * timeouts: ``connect`` per new connection; ``read`` per wait for the peer's
   bytes; ``write`` per wait for the peer to take the body; ``pool`` never

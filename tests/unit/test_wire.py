@@ -10,6 +10,7 @@ under an ``asyncio.timeout`` so that a hang fails instead of stalling the suite.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import socket
 import struct
@@ -70,6 +71,18 @@ def _each(first: bytes, later: bytes = OK, *, close: bool = False) -> Handler:
     return handler
 
 
+def _first_connection(first: Handler) -> Handler:
+    """``first`` on the first connection; on every later one, ``OK`` to each request."""
+    seen = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal seen
+        seen += 1
+        await (first if seen == 1 else _each(OK))(reader, writer)
+
+    return handler
+
+
 async def _until(condition: Callable[[], bool]) -> None:
     """Let the loop run until ``condition`` holds (the caller bounds the wait).
 
@@ -82,6 +95,20 @@ async def _until(condition: Callable[[], bool]) -> None:
 
 def _connections(transport: Http11Transport) -> set[Connection]:
     return transport._pool._open
+
+
+@contextlib.asynccontextmanager
+async def _streamed(handler: Handler) -> AsyncIterator[tuple[httpx.Response, Connection]]:
+    """An uncapped GET of ``handler``'s answer, streamed, and the one connection it came on."""
+    transport = _transport()
+    async with (
+        serve(handler) as peer,
+        _client(peer, transport) as client,
+        asyncio.timeout(30),
+        client.stream("GET", "/", extensions={BODY_LIMIT: None}) as response,
+    ):
+        (connection,) = _connections(transport)
+        yield response, connection
 
 
 def _chunked(*chunks: bytes, trailer: bytes = b"") -> bytes:
@@ -371,18 +398,14 @@ async def test_a_peer_closing_right_after_a_keep_alive_answer_costs_the_next_req
 async def test_an_answer_before_the_whole_body_leaves_the_connection_unusable() -> None:
     """A peer refuses an upload at once and stops reading: what is left of the body is unsent."""
     stop = asyncio.Event()
-    seen = 0
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal seen
-        seen += 1
-        if seen == 1:
-            await read_request(reader)
-            writer.write(b"HTTP/1.1 413 Too Large\r\nContent-Length: 4\r\n\r\nnope")
-            await writer.drain()
-            await stop.wait()  # never reads the body: our socket buffers fill up
-            return
-        await _each(OK)(reader, writer)
+    async def first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 413 Too Large\r\nContent-Length: 4\r\n\r\nnope")
+        await writer.drain()
+        await stop.wait()  # never reads the body: our socket buffers fill up
+
+    handler = _first_connection(first)
 
     async def body() -> AsyncIterator[bytes]:
         chunk = b"\0" * (1024 * 1024)
@@ -536,14 +559,7 @@ async def test_an_unread_body_is_not_buffered_by_the_client() -> None:
         writer.write(b"".join(block[n:] + block[:n] for n in range(blocks)))
         await writer.drain()
 
-    transport = _transport()
-    async with (
-        serve(handler) as peer,
-        _client(peer, transport) as client,
-        asyncio.timeout(30),
-        client.stream("GET", "/", extensions={BODY_LIMIT: None}) as response,
-    ):
-        (connection,) = _connections(transport)
+    async with _streamed(handler) as (response, connection):
         await _until(lambda: connection._reading_paused)
         assert connection._queued <= HIGH_WATER + READ_SIZE
         # What the client does not take stays with the peer (beyond the sockets' buffers).
@@ -572,14 +588,7 @@ async def test_a_body_dripped_in_tiny_pieces_is_bounded_by_what_the_pieces_cost(
         dripped.set()
         await reader.read()
 
-    transport = _transport()
-    async with (
-        serve(handler) as peer,
-        _client(peer, transport) as client,
-        asyncio.timeout(30),
-        client.stream("GET", "/", extensions={BODY_LIMIT: None}) as response,
-    ):
-        (connection,) = _connections(transport)
+    async with _streamed(handler) as (response, connection):
         await dripped.wait()
         await _until(lambda: connection._reading_paused)
         assert len(connection._pieces) < count // 2
@@ -707,18 +716,14 @@ async def test_a_waiter_cancelled_as_its_turn_comes_passes_the_turn_on() -> None
 async def test_a_request_cancelled_in_flight_closes_its_connection_and_frees_its_slot() -> None:
     arrived = asyncio.Event()
     hung_up = asyncio.Event()
-    seen = 0
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal seen
-        seen += 1
-        if seen == 1:
-            await read_request(reader)
-            arrived.set()
-            assert await reader.read() == b""  # EOF: the client closed the connection
-            hung_up.set()
-            return
-        await _each(OK)(reader, writer)
+    async def first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        arrived.set()
+        assert await reader.read() == b""  # EOF: the client closed the connection
+        hung_up.set()
+
+    handler = _first_connection(first)
 
     transport = _transport(max_connections=1)
     async with serve(handler) as peer, _client(peer, transport) as client, asyncio.timeout(10):

@@ -384,3 +384,54 @@ async def test_an_answer_the_transport_read_is_what_httpx_makes_of_its_content(
                 chunks = [c async for c in streamed.aiter_bytes()]
             sent.append((members(plain), chunks, members(streamed)))
     assert sent[0] == sent[1]
+
+
+async def test_a_tls_connection_is_kept_alive_and_streams_a_large_body(tmp_path: Path) -> None:
+    """The production path: https, several requests on one connection (TLS 1.3 session
+    tickets arrive after the handshake and must not make an idle connection look used),
+    and a body larger than the read buffers, byte for byte."""
+    cert_path, key_path = _loopback_certificate(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_path, key_path)
+    large = bytes(range(256)) * (24 * 1024)  # 6 MiB
+    accepted = 0
+    versions: list[str] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        versions.append(writer.get_extra_info("ssl_object").version())
+        try:
+            while True:
+                head, _ = await _read_request(reader)
+                body = large if b" /large " in head else b"ok"
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+                writer.write(body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=server_tls)
+    port = server.sockets[0].getsockname()[1]
+    context = ssl.create_default_context(cafile=str(cert_path))
+    transport = Http11Transport(verify=context, max_connections=4)
+    try:
+        async with httpx.AsyncClient(transport=transport) as client, asyncio.timeout(20):
+            for _ in range(5):
+                assert (await client.get(f"https://127.0.0.1:{port}/")).text == "ok"
+            streamed = client.build_request(
+                "GET", f"https://127.0.0.1:{port}/large", extensions={BODY_LIMIT: None}
+            )
+            response = await client.send(streamed, stream=True)
+            received = b"".join([chunk async for chunk in response.aiter_raw()])
+            await response.aclose()
+            assert received == large
+            assert (await client.get(f"https://127.0.0.1:{port}/")).text == "ok"
+        assert versions == ["TLSv1.3"]
+        assert accepted == 1
+    finally:
+        await transport.aclose()
+        server.close()
+        await server.wait_closed()

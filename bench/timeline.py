@@ -108,7 +108,11 @@ def sample(
     if watch_upload:
         first = next((row[0] for row in rows if row[4] > 0), None)
         last = next((row[0] for row in rows if row[4] == rows[-1][4] and row[4] > 0), None)
-        print(f"first byte in the target at {first} s, all bytes at {last} s")
+
+        def at(moment: float | None) -> str:
+            return "never" if moment is None else f"{moment:.2f} s"
+
+        print(f"first byte in the target at {at(first)}, all bytes at {at(last)}")
     print("    t (s)  client  target  upstream  total" + ("  MiB/s" if watch_upload else ""))
     previous = (0.0, 0.0, 0.0, 0.0, 0)
     for row in rows:

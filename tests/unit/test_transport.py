@@ -1,4 +1,4 @@
-"""The aiohttp transport keeps httpx's contract where aiohttp's defaults differ.
+"""The transport keeps httpx's contract where the libraries it replaced did not (aiohttp).
 
 Each peer is a small loopback server written with asyncio streams: it does
 exactly one wrong thing a real registry will not do on demand.
@@ -44,7 +44,7 @@ async def _peer(handler: Handler) -> AsyncIterator[int]:
 
 
 async def test_a_put_whose_answer_is_lost_is_not_resent_by_the_transport() -> None:
-    """aiohttp resends idempotent requests on a dropped keep-alive connection; we never do."""
+    """aiohttp resent idempotent requests on a dropped keep-alive connection; we never do."""
     puts: list[bytes] = []
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -91,7 +91,7 @@ async def test_an_error_of_the_request_body_itself_is_raised_as_itself() -> None
 
 
 async def test_a_peer_that_stops_reading_the_body_is_a_write_timeout() -> None:
-    """aiohttp has no write timeout; the transport times each chunk the peer must take."""
+    """aiohttp had no write timeout; the transport times each wait for the peer to take more."""
     stop = asyncio.Event()
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -144,7 +144,7 @@ async def test_a_redirected_get_carries_no_body() -> None:
 
 async def test_the_transport_sends_httpx_headers_and_adds_none_of_aiohttp_defaults() -> None:
     """A request without User-Agent/Accept/Accept-Encoding goes out without them, and a
-    client's own values are sent as they are, never aiohttp's ("Python/3.x aiohttp/...")."""
+    client's own values are sent as they are, never a library's ("Python/3.x aiohttp/...")."""
     heads: list[bytes] = []
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -59,7 +59,7 @@ _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 DIGITS = re.compile(rb"[0-9]{1,19}")
 _TARGET = re.compile(rb"[\x21-\x7e]+")
-_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+_VALUE = re.compile(_FIELD_VALUE)
 
 
 class Head(NamedTuple):

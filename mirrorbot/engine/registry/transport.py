@@ -148,9 +148,13 @@ class _Pool:
         self._wake_one()
 
     def discard(self, connection: Connection) -> None:
+        self._drop(connection)
+        self._wake_one()
+
+    def _drop(self, connection: Connection) -> None:
+        """Close a connection and free its slot (the caller decides who gets the slot)."""
         connection.close()
         self._open.discard(connection)
-        self._wake_one()
 
     async def aclose(self) -> None:
         self.closed = True
@@ -181,8 +185,7 @@ class _Pool:
                 or now - connection.idle_since > self._expiry
                 or not connection.quiet()
             ):
-                connection.close()
-                self._open.discard(connection)
+                self._drop(connection)
                 continue
             return connection
         return None
@@ -199,8 +202,7 @@ class _Pool:
         for idle in self._idle.values():
             if idle and idle[0] is oldest:
                 idle.pop(0)
-        oldest.close()
-        self._open.discard(oldest)
+        self._drop(oldest)
         return True
 
     def _wake_one(self) -> None:
@@ -322,7 +324,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
         origin = (scheme, url.raw_host.decode("ascii"), url.port or _PORTS[scheme])
         timeout = request.extensions.get("timeout", {})
         raw = request.headers.raw
-        head = request_head(request.method.encode("ascii"), url.raw_path, raw)
+        method = request.method.encode("ascii")
+        head = request_head(method, url.raw_path, raw)
         named = {name.lower(): value for name, value in raw}
         chunked = b"transfer-encoding" in named
         length = named.get(b"content-length")
@@ -343,11 +346,11 @@ class Http11Transport(httpx.AsyncBaseTransport):
         try:
             try:
                 if body is not None:
-                    connection.send(request.method.encode("ascii"), head + body)
+                    connection.send(method, head + body)
                     if body:  # a peer that stops taking it: a write timeout, not a read one
                         await connection.drain(timeout.get("write"))
                 else:
-                    connection.send(request.method.encode("ascii"), head)
+                    connection.send(method, head)
                     await _send_body(
                         connection,
                         request.stream,  # type: ignore[arg-type]

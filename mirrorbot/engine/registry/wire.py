@@ -313,9 +313,7 @@ class Connection(asyncio.Protocol):
             data = rest
         self._decoder = self._framing(status, framing, keep_alive)
         self._head = Head(status, reason, headers)
-        waiter, self._head_waiter = self._head_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._wake("_head_waiter")
         if self._done:
             if rest:
                 self.reusable = False  # bytes after a body-less answer: not ours to guess
